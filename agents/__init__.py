@@ -1,0 +1,61 @@
+"""ray-agents: stateful, durable agents on a Ray cluster.
+
+```python
+from agents import Agent, callable, get_agent
+
+class Counter(Agent):
+    initial_state = {"count": 0}
+
+    @callable
+    async def add(self, n: int) -> int:
+        self.set_state({"count": self.state["count"] + n})
+        return self.state["count"]
+
+await get_agent(Counter, "alice").add(5)
+```
+"""
+
+from __future__ import annotations
+
+from agents.agent import Agent
+from agents.errors import (
+    ActivationError,
+    AgentError,
+    AgentUnavailableError,
+    InvalidAgentIdError,
+    InvalidArgumentsError,
+    InvalidStateError,
+    NotCallableError,
+    ReadOnlyError,
+    ReentrantCallError,
+    RemoteError,
+    StaleEpochError,
+    UnknownAgentClassError,
+    UnknownMethodError,
+)
+from agents.handle import AgentHandle, SyncAgentHandle, get_agent
+from agents.methods import callable
+from agents.runtime import configure, list_agents
+
+__all__ = [
+    "ActivationError",
+    "Agent",
+    "AgentError",
+    "AgentHandle",
+    "AgentUnavailableError",
+    "InvalidAgentIdError",
+    "InvalidArgumentsError",
+    "InvalidStateError",
+    "NotCallableError",
+    "ReadOnlyError",
+    "ReentrantCallError",
+    "RemoteError",
+    "StaleEpochError",
+    "SyncAgentHandle",
+    "UnknownAgentClassError",
+    "UnknownMethodError",
+    "callable",
+    "configure",
+    "get_agent",
+    "list_agents",
+]

@@ -1,0 +1,337 @@
+"""One live agent: restored from its checkpoint, run in turns, checkpointed before each ack.
+
+Independent of Ray, so one host process could later carry many activations (density).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from agents.agent import Agent
+from agents.errors import (
+    ActivationError,
+    AgentError,
+    AgentUnavailableError,
+    InvalidArgumentsError,
+    ReadOnlyError,
+    ReentrantCallError,
+)
+from agents.methods import MethodSpec, lookup_method
+from agents.state import StateCodec
+from cluster import outcome
+from cluster.checkpoint import ChunkedImage, Manifest
+from cluster.context import CALL_CHAIN
+from cluster.database import AgentDatabase
+from cluster.naming import agent_key, class_name
+from cluster.outcome import Outcome
+from cluster.stores import CheckpointStore
+
+log = logging.getLogger("ray_agents.activation")
+
+END_OF_STREAM = ("end", None)
+
+
+class Activation:
+    """The runtime behind one agent instance (implements `agents.agent.AgentRuntime`)."""
+
+    def __init__(
+        self,
+        agent_cls: type[Agent],
+        agent_id: str,
+        epoch: int,
+        store: CheckpointStore,
+        scratch: Path,
+        dedupe_window: int = 256,
+    ) -> None:
+        self.agent_cls = agent_cls
+        self.agent_id = agent_id
+        self.epoch = epoch
+        self.key = agent_key(class_name(agent_cls), agent_id)
+        self.store = store
+        self.scratch = scratch
+        self.dedupe_window = dedupe_window
+        self.codec = StateCodec(agent_cls)
+        #: Set once this activation must take no more turns (hibernating, fenced, destroyed).
+        self.closing = False
+        self.destroyed = False
+        self.last_activity = time.monotonic()
+        self.in_flight = 0
+        self.checkpoints = 0
+        self._lock = asyncio.Lock()
+        self._readonly_turn = False
+        self._turn_sources: list[Any] = []
+        self._destroy_requested = False
+        self._state_listeners: list[Callable[[Any, Any], None]] = []
+
+    # ---- start -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Restore state and SQL from the latest checkpoint, then run `on_start` as a turn."""
+        try:
+            raw = await asyncio.to_thread(self.store.load_manifest, self.key)
+            if raw is None:
+                manifest = Manifest(epoch=self.epoch, state=self.codec.encode(self.codec.initial()))
+                image = ChunkedImage()
+            else:
+                manifest = Manifest.unpack(raw)
+                chunks = await asyncio.to_thread(self.store.load_chunks, self.key, manifest.db_chunks)
+                image = ChunkedImage.assemble(manifest.db_size, manifest.db_chunks, chunks)
+            self._state = self.codec.decode(manifest.state)
+        except Exception as exc:
+            raise ActivationError(f"{self.key}: cannot restore checkpoint: {exc!r}") from exc
+        self._committed_state = manifest.state
+        self._image = image
+        self._results: OrderedDict[str, bytes] = OrderedDict(manifest.results)
+        self.sections: dict[str, Any] = manifest.sections
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self.db = AgentDatabase(self.scratch / "agent.sqlite", image.image)
+        agent = self.agent_cls.__new__(self.agent_cls)
+        agent._runtime = self
+        agent.__init__()
+        self.agent = agent
+        async with self._lock:
+            result = await self._turn(agent.on_start, request_id=None)
+        if result[0] == "err":
+            raise ActivationError(f"{self.key}: on_start failed: {result[1]!r}") from result[1]
+
+    # ---- AgentRuntime ------------------------------------------------------------------------
+
+    def get_state(self) -> Any:
+        return self._state
+
+    def set_state(self, new: Any, source: Any) -> None:
+        if self._readonly_turn:
+            raise ReadOnlyError(f"{self.key}: a read-only call cannot change state")
+        new = self.codec.coerce(new)
+        self.agent.validate_state_change(new, source)
+        self.codec.encode(new)  # refuse what cannot be checkpointed now, not at turn end
+        self._state = new
+        self._turn_sources.append(source)
+
+    def sql(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        return self.db.execute(query, params)
+
+    def request_destroy(self) -> None:
+        self._destroy_requested = True
+
+    def add_state_listener(self, listener: Callable[[Any, Any], None]) -> None:
+        """Called with (state, source) after every persisted state change."""
+        self._state_listeners.append(listener)
+
+    # ---- calls -------------------------------------------------------------------------------
+
+    def _prepare(self, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...]) -> tuple:
+        if self.key in chain:
+            path = " -> ".join((*chain, self.key))
+            raise ReentrantCallError(
+                f"call chain {path} re-enters {self.key}, which is in a turn; agents are not "
+                "reentrant (let the first call return, or use a queue)"
+            )
+        spec = lookup_method(self.agent_cls, method)
+        args, kwargs = spec.bind(tuple(args), dict(kwargs))
+        return spec, args, kwargs
+
+    async def invoke(
+        self, method: str, args: tuple, kwargs: dict, request_id: str | None, chain: tuple[str, ...] = ()
+    ) -> Outcome:
+        """Run one call as a turn and return its outcome (never raises for user errors)."""
+        try:
+            spec, args, kwargs = self._prepare(method, args, kwargs, chain)
+            if spec.streaming:
+                raise InvalidArgumentsError(f"{method} streams its results; call it as a stream")
+        except AgentError as exc:
+            return outcome.failure(exc)
+        if request_id is not None and request_id in self._results:
+            return outcome.unpack(self._results[request_id])
+        self.in_flight += 1
+        try:
+            async with self._lock:
+                if self.closing:
+                    return outcome.failure(AgentUnavailableError(f"{self.key} is shutting down"))
+                if request_id is not None and request_id in self._results:
+                    return outcome.unpack(self._results[request_id])
+                return await self._turn(
+                    lambda: spec.function(self.agent, *args, **kwargs),
+                    request_id,
+                    chain,
+                    readonly=spec.readonly,
+                )
+        finally:
+            self.in_flight -= 1
+            self.last_activity = time.monotonic()
+
+    async def stream(
+        self, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...] = ()
+    ) -> AsyncIterator[Outcome]:
+        """Run an async-generator method as one turn: ("ok", item)... then END_OF_STREAM or an error."""
+        try:
+            spec, args, kwargs = self._prepare(method, args, kwargs, chain)
+            if not spec.streaming:
+                raise InvalidArgumentsError(f"{method} does not stream; call it directly")
+        except AgentError as exc:
+            yield outcome.failure(exc)
+            return
+        self.in_flight += 1
+        try:
+            async with self._lock:
+                if self.closing:
+                    yield outcome.failure(AgentUnavailableError(f"{self.key} is shutting down"))
+                    return
+                self._enter_turn(chain, spec.readonly)
+                try:
+                    async for item in spec.function(self.agent, *args, **kwargs):
+                        yield outcome.success(item)
+                except Exception as exc:
+                    self._rollback()
+                    yield outcome.failure(exc)
+                    return
+                finally:
+                    self._readonly_turn = False
+                result = await self._commit(None, outcome.success(None), spec.readonly)
+                yield result if result[0] == "err" else END_OF_STREAM
+        finally:
+            self.in_flight -= 1
+            self.last_activity = time.monotonic()
+
+    # ---- turns -------------------------------------------------------------------------------
+
+    def _enter_turn(self, chain: tuple[str, ...], readonly: bool) -> None:
+        # Each Ray call runs in its own task, so setting the chain here is local to this call.
+        CALL_CHAIN.set((*chain, self.key))
+        self._turn_sources = []
+        self._readonly_turn = readonly
+        self.db.begin()
+
+    async def _turn(
+        self,
+        body: Callable[[], Any],
+        request_id: str | None,
+        chain: tuple[str, ...] = (),
+        readonly: bool = False,
+        notify: bool = True,
+    ) -> Outcome:
+        self._enter_turn(chain, readonly)
+        try:
+            value = body()
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception as exc:
+            self._rollback()
+            return outcome.failure(exc)
+        finally:
+            self._readonly_turn = False
+        return await self._commit(request_id, outcome.success(value), readonly, notify)
+
+    def _rollback(self) -> None:
+        self.db.rollback()
+        self._state = self.codec.decode(self._committed_state)
+        self._destroy_requested = False
+
+    async def _commit(
+        self, request_id: str | None, result: Outcome, readonly: bool = False, notify: bool = True
+    ) -> Outcome:
+        """Persist the turn (if it changed anything) before its result is returned."""
+        try:
+            state_bytes = self.codec.encode(self._state)  # in-place mutations included
+        except AgentError as exc:
+            self._rollback()
+            return outcome.failure(exc)
+        state_changed = state_bytes != self._committed_state
+        db_changed = self.db.changed()
+        if readonly and (state_changed or db_changed):
+            self._rollback()
+            return outcome.failure(ReadOnlyError(f"{self.key}: a read-only method changed state"))
+        self.db.commit()
+        if self._destroy_requested:
+            return await self._destroy(result)
+        if not (state_changed or db_changed):
+            return result
+        if request_id is not None:
+            self._remember(request_id, result)
+        try:
+            await self._checkpoint(state_bytes, db_changed)
+        except Exception as exc:
+            # Memory is now ahead of the store: this activation must never take another turn.
+            # The caller retries (same request id) on a fresh activation restored from the store.
+            self.closing = True
+            log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
+            return outcome.failure(AgentUnavailableError(f"{self.key}: checkpoint failed: {exc}"))
+        if state_changed and notify:
+            await self._notify_state(self._turn_sources[-1] if self._turn_sources else "server")
+        return result
+
+    def _remember(self, request_id: str, result: Outcome) -> None:
+        try:
+            self._results[request_id] = outcome.pack(result)
+        except Exception:  # an unpicklable result: a retry after a crash would run again
+            log.warning("%s: result of %s is not picklable; it cannot be deduplicated", self.key, request_id)
+            return
+        while len(self._results) > self.dedupe_window:
+            self._results.popitem(last=False)
+
+    async def _checkpoint(self, state_bytes: bytes, db_changed: bool) -> None:
+        image = self.db.image() if db_changed else self._image.image
+        diff = self._image.diff(image) if db_changed else None
+        manifest = Manifest(
+            epoch=self.epoch,
+            state=state_bytes,
+            db_size=len(image),
+            db_chunks=diff.hashes if diff else self._image.hashes,
+            results=dict(self._results),
+            sections=self.sections,
+        )
+        await asyncio.to_thread(
+            self.store.save,
+            self.key,
+            self.epoch,
+            manifest.pack(),
+            diff.new_chunks if diff else {},
+            diff.dropped if diff else (),
+        )
+        if diff:
+            self._image.advance(image, diff)
+        self._committed_state = state_bytes
+        self.checkpoints += 1
+
+    async def _notify_state(self, source: Any) -> None:
+        for listener in self._state_listeners:
+            try:
+                listener(self._state, source)
+            except Exception:
+                log.exception("%s: state listener failed", self.key)
+        # on_state_update runs as its own turn: what it changes is persisted too (without
+        # re-notifying, so a hook that always writes cannot loop).
+        hook_result = await self._turn(
+            lambda: self.agent.on_state_update(self._state, source), None, notify=False
+        )
+        if hook_result[0] == "err":
+            log.error("%s: on_state_update failed: %r", self.key, hook_result[1])
+
+    async def _destroy(self, result: Outcome) -> Outcome:
+        try:
+            await asyncio.to_thread(self.store.delete, self.key, self.epoch)
+        except Exception as exc:
+            self._destroy_requested = False
+            return outcome.failure(AgentUnavailableError(f"{self.key}: destroy failed: {exc}"))
+        self.closing = True
+        self.destroyed = True
+        log.info("%s destroyed", self.key)
+        return result
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def idle_seconds(self) -> float:
+        return 0.0 if self.in_flight else time.monotonic() - self.last_activity
+
+    async def close(self) -> None:
+        """Take no more turns: wait for the current one, then release the database."""
+        async with self._lock:
+            self.closing = True
+            self.db.close()

@@ -1,0 +1,112 @@
+"""The checkpoint format (a msgpack manifest) and chunked diffs of an agent's SQLite image."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+FORMAT_VERSION = 1
+#: Chunk size of the SQLite image: 8 pages of 4 KiB. Small enough that a one-row write rewrites
+#: tens of KiB, large enough that a 10 MB database is ~300 chunks.
+CHUNK_SIZE = 32 * 1024
+
+
+@dataclass
+class Manifest:
+    """Everything in a checkpoint except the database chunks themselves."""
+
+    epoch: int
+    state: bytes
+    db_size: int = 0
+    db_chunks: list[str] = field(default_factory=list)
+    #: request id -> packed result envelope of recent state-changing calls (idempotent retries).
+    results: dict[str, bytes] = field(default_factory=dict)
+    #: Named sections other subsystems add (schedules, connections, ...): name -> msgpack data.
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def pack(self) -> bytes:
+        return msgpack.packb(
+            {
+                "v": FORMAT_VERSION,
+                "epoch": self.epoch,
+                "state": self.state,
+                "db_size": self.db_size,
+                "db_chunks": self.db_chunks,
+                "results": self.results,
+                "sections": self.sections,
+            },
+            use_bin_type=True,
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Manifest:
+        raw = msgpack.unpackb(data, raw=False)
+        if raw.get("v") != FORMAT_VERSION:
+            raise ValueError(f"unsupported checkpoint format version {raw.get('v')!r}")
+        return cls(
+            epoch=raw["epoch"],
+            state=raw["state"],
+            db_size=raw["db_size"],
+            db_chunks=list(raw["db_chunks"]),
+            results=dict(raw["results"]),
+            sections=dict(raw["sections"]),
+        )
+
+
+def chunk_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@dataclass
+class ImageDiff:
+    """What a new checkpoint must write and may drop."""
+
+    hashes: list[str]
+    new_chunks: dict[str, bytes]
+    dropped: set[str]
+
+
+class ChunkedImage:
+    """The last checkpointed SQLite image, to find which chunks a new image changed."""
+
+    def __init__(self, image: bytes = b"", hashes: list[str] | None = None) -> None:
+        self.image = image
+        self.hashes = hashes if hashes is not None else [chunk_hash(c) for c in self._split(image)]
+
+    @staticmethod
+    def _split(image: bytes) -> list[bytes]:
+        return [image[i : i + CHUNK_SIZE] for i in range(0, len(image), CHUNK_SIZE)]
+
+    @classmethod
+    def assemble(cls, size: int, hashes: list[str], chunks: dict[str, bytes]) -> ChunkedImage:
+        image = b"".join(chunks[h] for h in hashes)
+        if len(image) != size:
+            raise ValueError(f"database image is {len(image)} bytes, manifest says {size}")
+        return cls(image, list(hashes))
+
+    def diff(self, image: bytes) -> ImageDiff:
+        old = memoryview(self.image)
+        new = memoryview(image)
+        hashes: list[str] = []
+        new_chunks: dict[str, bytes] = {}
+        for index, start in enumerate(range(0, len(image), CHUNK_SIZE)):
+            piece = new[start : start + CHUNK_SIZE]
+            if index < len(self.hashes) and piece == old[start : start + CHUNK_SIZE]:
+                hashes.append(self.hashes[index])
+                continue
+            data = bytes(piece)
+            digest = chunk_hash(data)
+            hashes.append(digest)
+            new_chunks[digest] = data
+        known = set(self.hashes)
+        for digest in [d for d in new_chunks if d in known]:
+            del new_chunks[digest]  # content already stored under that hash
+        return ImageDiff(hashes, new_chunks, known - set(hashes))
+
+    def advance(self, image: bytes, diff: ImageDiff) -> None:
+        """Adopt `image` as the checkpointed one after `diff` was saved."""
+        self.image = image
+        self.hashes = diff.hashes

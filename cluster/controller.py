@@ -1,0 +1,190 @@
+"""The placement controller: the only creator of agent actors; one live activation per agent ID."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from agents.agent import Agent
+from agents.errors import ActivationError, UnknownAgentClassError
+from cluster import outcome
+from cluster.config import RuntimeConfig
+from cluster.host import AgentHost
+from cluster.naming import actor_name, agent_key, class_name, parse_actor_name, split_key, validate_agent_id
+from cluster.outcome import Outcome
+from cluster.stores import open_store
+
+log = logging.getLogger("ray_agents.controller")
+
+#: Seconds a retired actor may finish replying before it is killed.
+RETIRE_GRACE = 1.0
+
+
+@dataclass
+class Placement:
+    actor: Any
+    epoch: int
+    node_id: str
+    activated_at: float
+
+
+class PlacementController:
+    """Detached, named actor. Placement policy: a new activation goes to the alive node with the
+    fewest live agents (ties broken at random), as a soft preference so Ray may still place it
+    elsewhere if that node cannot take it."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        self.config = config
+        self.store = open_store(config.store_url)
+        self._placements: dict[str, Placement] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._classes: dict[str, type[Agent]] = {}
+        self._host = ray.remote(AgentHost)
+        self._rebuild_lock = asyncio.Lock()
+        self._rebuilt = False
+        self.activations = 0
+        self.retirements: Counter[str] = Counter()
+
+    # ---- rebuilding after a restart ------------------------------------------------------------
+
+    async def _ensure_rebuilt(self) -> None:
+        """Adopt live agent actors left by a previous controller; kill fenced-off zombies."""
+        if self._rebuilt:
+            return
+        async with self._rebuild_lock:
+            if self._rebuilt:
+                return
+            adopted = 0
+            for entry in ray.util.list_named_actors(all_namespaces=True):
+                if entry["namespace"] != self.config.namespace:
+                    continue
+                parsed = parse_actor_name(entry["name"])
+                if parsed is None:
+                    continue
+                key, epoch = parsed
+                try:
+                    actor = ray.get_actor(entry["name"], namespace=self.config.namespace)
+                except ValueError:
+                    continue
+                current = await asyncio.to_thread(self.store.current_epoch, key)
+                if epoch != current:
+                    ray.kill(actor, no_restart=True)
+                    log.warning("killed zombie %s epoch %d (current epoch %d)", key, epoch, current)
+                    continue
+                try:
+                    info = await asyncio.wait_for(actor.info.remote(), timeout=10)
+                except Exception:
+                    ray.kill(actor, no_restart=True)
+                    continue
+                self._placements[key] = Placement(actor, epoch, info["node_id"], time.time())
+                adopted += 1
+            self._rebuilt = True
+            if adopted:
+                log.info("rebuilt placement view: adopted %d live agents", adopted)
+
+    # ---- activation --------------------------------------------------------------------------
+
+    def register(self, agent_cls: type[Agent]) -> None:
+        """Make a class known by name (for callers that only have the name, and for alarms)."""
+        self._classes[class_name(agent_cls)] = agent_cls
+
+    async def activate(
+        self, agent_cls: type[Agent] | str, agent_id: str, stale_epoch: int | None = None
+    ) -> Outcome:
+        """The live activation of an agent: (actor handle, epoch). Creates it if there is none, or
+        if the caller reports the one it had (`stale_epoch`) as dead or going away."""
+        try:
+            validate_agent_id(agent_id)
+            if isinstance(agent_cls, str):
+                if agent_cls not in self._classes:
+                    raise UnknownAgentClassError(f"no agent class named {agent_cls!r} is registered")
+                agent_cls = self._classes[agent_cls]
+            else:
+                self.register(agent_cls)
+            await self._ensure_rebuilt()
+            return outcome.success(await self._activate(agent_cls, agent_id, stale_epoch))
+        except Exception as exc:
+            return outcome.failure(exc)
+
+    async def _activate(self, agent_cls: type[Agent], agent_id: str, stale_epoch: int | None) -> tuple:
+        key = agent_key(class_name(agent_cls), agent_id)
+        async with self._locks[key]:
+            current = self._placements.get(key)
+            if current is not None and (stale_epoch is None or current.epoch > stale_epoch):
+                return current.actor, current.epoch
+            if current is not None:
+                del self._placements[key]
+                ray.kill(current.actor, no_restart=True)
+            epoch = await asyncio.to_thread(self.store.bump_epoch, key)
+            node_id = self._choose_node()
+            started = time.perf_counter()
+            actor = self._host.options(
+                name=actor_name(key, epoch),
+                namespace=self.config.namespace,
+                lifetime="detached",
+                max_restarts=0,
+                num_cpus=self.config.agent_num_cpus,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True) if node_id else None,
+            ).remote(agent_cls, agent_id, epoch, self.config)
+            try:
+                info = outcome.unwrap(await actor.start.remote())
+            except Exception as exc:
+                ray.kill(actor, no_restart=True)
+                if isinstance(exc, ActivationError):
+                    raise
+                raise ActivationError(f"{key}: activation failed: {exc!r}") from exc
+            self._placements[key] = Placement(actor, epoch, info["node_id"], time.time())
+            self.activations += 1
+            log.info(
+                "activated %s epoch %d on node %s in %.0f ms (%d live)",
+                key, epoch, info["node_id"][:8], (time.perf_counter() - started) * 1000, len(self._placements),
+            )
+            return actor, epoch
+
+    def _choose_node(self) -> str | None:
+        alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        for key in [k for k, p in self._placements.items() if p.node_id not in alive]:
+            del self._placements[key]  # its node is gone; the next call re-activates it
+        if not alive:
+            return None
+        load = Counter(p.node_id for p in self._placements.values())
+        return min(alive, key=lambda n: (load[n], random.random()))
+
+    async def release(self, key: str, epoch: int, reason: str) -> None:
+        """An activation retires (idle hibernation, destroy): forget it and stop its process."""
+        async with self._locks[key]:
+            current = self._placements.get(key)
+            if current is None or current.epoch != epoch:
+                return
+            del self._placements[key]
+        self.retirements[reason] += 1
+        log.info("released %s epoch %d (%s)", key, epoch, reason)
+        await asyncio.sleep(RETIRE_GRACE)
+        ray.kill(current.actor, no_restart=True)
+
+    # ---- introspection -----------------------------------------------------------------------
+
+    async def describe(self) -> dict[str, Any]:
+        """Counts, live agents and hibernated (checkpointed, not live) agents."""
+        await self._ensure_rebuilt()
+        stored = await asyncio.to_thread(self.store.keys)
+        live = {
+            key: {"epoch": p.epoch, "node_id": p.node_id, "activated_at": p.activated_at}
+            for key, p in self._placements.items()
+        }
+        return {
+            "activations": self.activations,
+            "retirements": dict(self.retirements),
+            "live": live,
+            "hibernated": [split_key(k) for k in stored if k not in live],
+            "classes": sorted(self._classes),
+        }

@@ -1,0 +1,185 @@
+"""Caller side: find an agent's live activation (cached), call it, and retry across failover."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, TypeVar
+
+import ray
+from ray.exceptions import RayActorError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from agents.agent import Agent
+from agents.errors import AgentError, AgentUnavailableError
+from cluster import outcome
+from cluster.config import RuntimeConfig
+from cluster.context import CALL_CHAIN
+from cluster.naming import CONTROLLER_NAME, agent_key, validate_agent_id
+
+log = logging.getLogger("ray_agents.routing")
+T = TypeVar("T")
+
+AgentClass = type[Agent] | str
+
+
+def _backoff(attempt: int) -> float:
+    return min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
+
+
+class Router:
+    """One per process. Caches each agent's actor handle so the hot path is a single actor call;
+    goes to the controller only on a miss or after the cached activation died or moved."""
+
+    def __init__(self, config: RuntimeConfig | None = None) -> None:
+        self.config = config or RuntimeConfig()
+        self._controller: Any = None
+        self._placements: dict[str, tuple[Any, int]] = {}
+
+    # ---- controller --------------------------------------------------------------------------
+
+    def controller(self) -> Any:
+        """The controller's handle, creating the detached controller if none runs yet."""
+        if self._controller is None:
+            if not ray.is_initialized():
+                ray.init()
+            from cluster.controller import PlacementController
+
+            try:
+                self._controller = ray.get_actor(CONTROLLER_NAME, namespace=self.config.namespace)
+            except ValueError:
+                here = ray.get_runtime_context().get_node_id()
+                self._controller = (
+                    ray.remote(PlacementController)
+                    .options(
+                        name=CONTROLLER_NAME,
+                        namespace=self.config.namespace,
+                        lifetime="detached",
+                        get_if_exists=True,
+                        max_restarts=-1,
+                        max_task_retries=-1,
+                        num_cpus=0,
+                        scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
+                    )
+                    .remote(self.config)
+                )
+        return self._controller
+
+    async def _resolve(self, agent: AgentClass, agent_id: str, key: str, stale: int | None) -> tuple[Any, int]:
+        cached = self._placements.get(key)
+        if cached is not None and (stale is None or cached[1] > stale):
+            return cached
+        placement = outcome.unwrap(await self.controller().activate.remote(agent, agent_id, stale))
+        self._placements[key] = placement
+        return placement
+
+    # ---- calls -------------------------------------------------------------------------------
+
+    async def call(self, agent: AgentClass, agent_id: str, method: str, args: tuple, kwargs: dict) -> Any:
+        """Invoke a method; retried with the same request id after failover, so it runs once."""
+        key = agent_key(_class_name(agent), validate_agent_id(agent_id))
+        request_id = uuid.uuid4().hex
+        chain = CALL_CHAIN.get()
+        stale: int | None = None
+        last_error: Exception | None = None
+        for attempt in range(self.config.call_attempts):
+            actor, epoch = await self._resolve(agent, agent_id, key, stale)
+            try:
+                result = await actor.invoke.remote(method, args, kwargs, request_id, chain)
+            except RayActorError as exc:
+                last_error = exc
+            else:
+                if not (result[0] == "err" and isinstance(result[1], AgentError) and result[1].retriable):
+                    return outcome.unwrap(result)
+                last_error = result[1]
+            stale = epoch
+            log.info("%s epoch %d unavailable (%s); retrying", key, epoch, type(last_error).__name__)
+            await asyncio.sleep(_backoff(attempt))
+        raise AgentUnavailableError(
+            f"{key}: no live activation after {self.config.call_attempts} attempts: {last_error}"
+        )
+
+    async def stream(
+        self, agent: AgentClass, agent_id: str, method: str, args: tuple, kwargs: dict
+    ) -> AsyncIterator[Any]:
+        """Iterate a streaming method. Failover is retried only before the first item arrives."""
+        key = agent_key(_class_name(agent), validate_agent_id(agent_id))
+        chain = CALL_CHAIN.get()
+        stale: int | None = None
+        for attempt in range(self.config.call_attempts):
+            actor, epoch = await self._resolve(agent, agent_id, key, stale)
+            started = False
+            try:
+                items = actor.stream.options(num_returns="streaming").remote(method, args, kwargs, chain)
+                async for ref in items:
+                    kind, value = await ref
+                    if kind == "end":
+                        return
+                    if kind == "err" and isinstance(value, AgentError) and value.retriable and not started:
+                        break
+                    started = True
+                    yield outcome.unwrap((kind, value))
+            except RayActorError as exc:
+                if started:
+                    raise AgentUnavailableError(f"{key}: stream interrupted: {exc}") from exc
+            stale = epoch
+            await asyncio.sleep(_backoff(attempt))
+        raise AgentUnavailableError(f"{key}: no live activation after {self.config.call_attempts} attempts")
+
+    async def describe(self, agent: AgentClass, agent_id: str) -> dict[str, Any]:
+        """Where the agent's activation runs (activating it if needed): key, epoch, pid, node."""
+        key = agent_key(_class_name(agent), validate_agent_id(agent_id))
+        actor, _ = await self._resolve(agent, agent_id, key, None)
+        return await actor.info.remote()
+
+    def forget(self, agent: AgentClass, agent_id: str) -> None:
+        """Drop the cached handle (the next call asks the controller)."""
+        self._placements.pop(agent_key(_class_name(agent), agent_id), None)
+
+
+def _class_name(agent: AgentClass) -> str:
+    return agent if isinstance(agent, str) else agent.__name__
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread, so blocking code can use the async router."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, name="ray-agents-sync", daemon=True).start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+
+_router: Router | None = None
+_loop_thread: _LoopThread | None = None
+_lock = threading.Lock()
+
+
+def configure(config: RuntimeConfig) -> None:
+    """Use these settings for this process's calls (before the first call)."""
+    global _router
+    with _lock:
+        _router = Router(config)
+
+
+def router() -> Router:
+    global _router
+    with _lock:
+        if _router is None:
+            _router = Router()
+        return _router
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from blocking code."""
+    global _loop_thread
+    with _lock:
+        if _loop_thread is None:
+            _loop_thread = _LoopThread()
+    return _loop_thread.run(coro)

@@ -1,0 +1,58 @@
+"""The checkpoint store contract: fenced, atomic checkpoints made of a manifest and chunks."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterable, Mapping
+
+
+class CheckpointStore(ABC):
+    """Durable home of agent checkpoints.
+
+    A checkpoint is a small manifest (state, metadata, list of chunk hashes) plus content-addressed
+    chunks of the agent's SQLite image, so a turn that touches one page writes one chunk, not the
+    whole database. Every write is fenced: `bump_epoch` hands out a new epoch per activation and
+    `save`/`delete` refuse (StaleEpochError) an epoch older than the newest one handed out.
+    """
+
+    @abstractmethod
+    def bump_epoch(self, key: str) -> int:
+        """Atomically increment and return the agent's epoch; older epochs are fenced from now on."""
+
+    @abstractmethod
+    def current_epoch(self, key: str) -> int:
+        """The newest epoch handed out for the agent (0 if none)."""
+
+    @abstractmethod
+    def load_manifest(self, key: str) -> bytes | None:
+        """The latest manifest, or None for an agent never checkpointed."""
+
+    @abstractmethod
+    def load_chunks(self, key: str, hashes: Iterable[str]) -> dict[str, bytes]:
+        """Chunks by hash."""
+
+    @abstractmethod
+    def save(
+        self,
+        key: str,
+        epoch: int,
+        manifest: bytes,
+        new_chunks: Mapping[str, bytes],
+        dropped: Collection[str],
+    ) -> None:
+        """Atomically publish a checkpoint; raise StaleEpochError if `epoch` has been superseded.
+
+        `new_chunks` are written before the manifest that names them; `dropped` chunks (no longer
+        named) are removed afterwards.
+        """
+
+    @abstractmethod
+    def delete(self, key: str, epoch: int) -> None:
+        """Remove the agent's checkpoint for good (fenced like `save`). The epoch counter stays."""
+
+    @abstractmethod
+    def keys(self) -> list[str]:
+        """Keys of every agent that has a checkpoint."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,129 @@
+"""Checkpoints in a local directory: atomic rename, fsync, and a file lock for fencing."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from pathlib import Path
+
+from agents.errors import StaleEpochError
+from cluster.stores.base import CheckpointStore
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write to a temporary name, fsync, then rename over `path` (atomic on POSIX)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class LocalDirectoryStore(CheckpointStore):
+    """One directory per agent: `key`, `epoch`, `manifest`, `chunks/<hash>`.
+
+    Works for every process of one machine (and for a `ray.cluster_utils.Cluster` on one
+    machine). A multi-machine cluster needs a shared filesystem or the Redis store.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, key: str) -> Path:
+        return self.root / hashlib.sha256(key.encode()).hexdigest()[:32]
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[Path]:
+        directory = self._dir(key)
+        if not directory.exists():
+            (directory / "chunks").mkdir(parents=True, exist_ok=True)
+            _write_durably(directory / "key", key.encode())
+            _fsync_dir(self.root)
+        with open(directory / "lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield directory
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _read_epoch(directory: Path) -> int:
+        try:
+            return int((directory / "epoch").read_bytes() or b"0")
+        except FileNotFoundError:
+            return 0
+
+    def _check_fence(self, directory: Path, key: str, epoch: int) -> None:
+        current = self._read_epoch(directory)
+        if epoch < current:
+            raise StaleEpochError(f"{key}: epoch {epoch} was superseded by {current}")
+
+    def bump_epoch(self, key: str) -> int:
+        with self._locked(key) as directory:
+            epoch = self._read_epoch(directory) + 1
+            _write_durably(directory / "epoch", str(epoch).encode())
+            _fsync_dir(directory)
+            return epoch
+
+    def current_epoch(self, key: str) -> int:
+        return self._read_epoch(self._dir(key))
+
+    def load_manifest(self, key: str) -> bytes | None:
+        try:
+            return (self._dir(key) / "manifest").read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def load_chunks(self, key: str, hashes: Iterable[str]) -> dict[str, bytes]:
+        chunks = self._dir(key) / "chunks"
+        return {h: (chunks / h).read_bytes() for h in set(hashes)}
+
+    def save(
+        self,
+        key: str,
+        epoch: int,
+        manifest: bytes,
+        new_chunks: Mapping[str, bytes],
+        dropped: Collection[str],
+    ) -> None:
+        with self._locked(key) as directory:
+            self._check_fence(directory, key, epoch)
+            chunks = directory / "chunks"
+            for digest, data in new_chunks.items():
+                _write_durably(chunks / digest, data)
+            if new_chunks:
+                _fsync_dir(chunks)
+            _write_durably(directory / "manifest", manifest)
+            _fsync_dir(directory)
+            for digest in dropped:
+                with contextlib.suppress(FileNotFoundError):
+                    (chunks / digest).unlink()
+
+    def delete(self, key: str, epoch: int) -> None:
+        with self._locked(key) as directory:
+            self._check_fence(directory, key, epoch)
+            with contextlib.suppress(FileNotFoundError):
+                (directory / "manifest").unlink()
+            for chunk in (directory / "chunks").iterdir():
+                chunk.unlink()
+            _fsync_dir(directory)
+
+    def keys(self) -> list[str]:
+        found = []
+        for directory in self.root.iterdir():
+            if (directory / "manifest").exists():
+                found.append((directory / "key").read_text())
+        return sorted(found)

@@ -1,0 +1,110 @@
+"""Checkpoints in Redis, for clusters of many machines.
+
+Why Redis: one small server that every node reaches; with `appendonly yes` and
+`appendfsync always` each write is fsynced to the append-only file before Redis replies, and a
+Lua script makes the fence check and the publish one atomic step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+
+from agents.errors import StaleEpochError
+from cluster.stores.base import CheckpointStore
+
+# KEYS: epoch, manifest, chunks, index. ARGV: epoch, manifest, agent key, n_new, then n_new
+# (hash, data) pairs, then the dropped hashes.
+_SAVE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) < current then
+  return redis.error_reply('STALE ' .. current)
+end
+local n = tonumber(ARGV[4])
+for i = 0, n - 1 do
+  redis.call('HSET', KEYS[3], ARGV[5 + 2 * i], ARGV[6 + 2 * i])
+end
+redis.call('SET', KEYS[2], ARGV[2])
+for i = 5 + 2 * n, #ARGV do
+  redis.call('HDEL', KEYS[3], ARGV[i])
+end
+redis.call('SADD', KEYS[4], ARGV[3])
+return 'OK'
+"""
+
+# KEYS: epoch, manifest, chunks, index. ARGV: epoch, agent key.
+_DELETE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) < current then
+  return redis.error_reply('STALE ' .. current)
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('SREM', KEYS[4], ARGV[2])
+return 'OK'
+"""
+
+
+class RedisStore(CheckpointStore):
+    """Keys per agent (hash-tagged so a Redis Cluster keeps them in one slot):
+    `ra:{key}:epoch`, `ra:{key}:manifest`, `ra:{key}:chunks` (a hash), plus the set `ra:index`."""
+
+    def __init__(self, url: str) -> None:
+        import redis  # optional dependency: pip install 'ray-agents[redis]'
+
+        self._redis = redis.Redis.from_url(url)
+        self._save = self._redis.register_script(_SAVE)
+        self._delete = self._redis.register_script(_DELETE)
+        self._error = redis.ResponseError
+
+    @staticmethod
+    def _names(key: str) -> list[str]:
+        return [f"ra:{{{key}}}:epoch", f"ra:{{{key}}}:manifest", f"ra:{{{key}}}:chunks", "ra:index"]
+
+    def _fenced(self, script, keys: list[str], args: list) -> None:
+        try:
+            script(keys=keys, args=args)
+        except self._error as exc:
+            if str(exc).startswith("STALE"):
+                raise StaleEpochError(f"epoch {args[0]} was superseded: {exc}") from None
+            raise
+
+    def bump_epoch(self, key: str) -> int:
+        return int(self._redis.incr(self._names(key)[0]))
+
+    def current_epoch(self, key: str) -> int:
+        return int(self._redis.get(self._names(key)[0]) or 0)
+
+    def load_manifest(self, key: str) -> bytes | None:
+        return self._redis.get(self._names(key)[1])
+
+    def load_chunks(self, key: str, hashes: Iterable[str]) -> dict[str, bytes]:
+        wanted = sorted(set(hashes))
+        if not wanted:
+            return {}
+        values = self._redis.hmget(self._names(key)[2], wanted)
+        missing = [h for h, v in zip(wanted, values) if v is None]
+        if missing:
+            raise KeyError(f"{key}: checkpoint chunks missing: {missing[:3]}")
+        return dict(zip(wanted, values))
+
+    def save(
+        self,
+        key: str,
+        epoch: int,
+        manifest: bytes,
+        new_chunks: Mapping[str, bytes],
+        dropped: Collection[str],
+    ) -> None:
+        args: list = [epoch, manifest, key, len(new_chunks)]
+        for digest, data in new_chunks.items():
+            args += [digest, data]
+        args += list(dropped)
+        self._fenced(self._save, self._names(key), args)
+
+    def delete(self, key: str, epoch: int) -> None:
+        self._fenced(self._delete, self._names(key), [epoch, key])
+
+    def keys(self) -> list[str]:
+        return sorted(k.decode() for k in self._redis.smembers("ra:index"))
+
+    def close(self) -> None:
+        self._redis.close()
