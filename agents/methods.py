@@ -25,7 +25,7 @@ class CallableOptions:
     readonly: bool = False
 
 
-def callable(fn: F | None = None, *, readonly: bool = False) -> Any:  # noqa: A001 - the public name
+def callable(fn: F | None = None, *, readonly: bool = False) -> Any:
     """Mark an agent method as invocable by callers (handles, HTTP, WebSocket).
 
     `readonly=True` promises the method does not change state; read-only connections may call it,
@@ -67,9 +67,7 @@ class ArgumentValidator:
             hints = typing.get_type_hints(function)
         except Exception:  # unresolved forward references: fall back to no checking for those
             hints = {}
-        self._adapters = {
-            p.name: pydantic.TypeAdapter(hints[p.name]) for p in params if p.name in hints
-        }
+        self._adapters = {p.name: pydantic.TypeAdapter(hints[p.name]) for p in params if p.name in hints}
         self._kinds = {p.name: p.kind for p in params}
 
     def validate(

@@ -23,4 +23,3 @@ def configure(*, namespace: str | None = None, store: str | None = None) -> None
 async def list_agents() -> dict[str, Any]:
     """Live and hibernated agents, with activation counts, as the controller sees them."""
     return await routing.router().controller().describe.remote()
-

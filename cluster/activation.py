@@ -23,7 +23,7 @@ from agents.errors import (
     ReadOnlyError,
     ReentrantCallError,
 )
-from agents.methods import MethodSpec, lookup_method
+from agents.methods import lookup_method
 from agents.state import StateCodec
 from cluster import outcome
 from cluster.checkpoint import ChunkedImage, Manifest

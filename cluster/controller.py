@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
+from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from agents.agent import Agent
-from agents.errors import ActivationError, UnknownAgentClassError
+from agents.errors import ActivationError, AgentUnavailableError, UnknownAgentClassError
 from cluster import outcome
 from cluster.config import RuntimeConfig
 from cluster.host import AgentHost
@@ -137,16 +138,23 @@ class PlacementController:
             ).remote(agent_cls, agent_id, epoch, self.config)
             try:
                 info = outcome.unwrap(await actor.start.remote())
+            except ActivationError:
+                ray.kill(actor, no_restart=True)
+                raise
+            except RayActorError as exc:  # the new process died while starting: worth a retry
+                raise AgentUnavailableError(f"{key}: activation died while starting: {exc}") from exc
             except Exception as exc:
                 ray.kill(actor, no_restart=True)
-                if isinstance(exc, ActivationError):
-                    raise
                 raise ActivationError(f"{key}: activation failed: {exc!r}") from exc
             self._placements[key] = Placement(actor, epoch, info["node_id"], time.time())
             self.activations += 1
             log.info(
                 "activated %s epoch %d on node %s in %.0f ms (%d live)",
-                key, epoch, info["node_id"][:8], (time.perf_counter() - started) * 1000, len(self._placements),
+                key,
+                epoch,
+                info["node_id"][:8],
+                (time.perf_counter() - started) * 1000,
+                len(self._placements),
             )
             return actor, epoch
 

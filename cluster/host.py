@@ -16,7 +16,7 @@ from typing import Any
 import ray
 
 from agents.agent import Agent
-from cluster import outcome
+from cluster import outcome, routing
 from cluster.activation import Activation
 from cluster.config import RuntimeConfig
 from cluster.naming import CONTROLLER_NAME
@@ -54,6 +54,7 @@ class AgentHost:
     def __init__(self, agent_cls: type[Agent], agent_id: str, epoch: int, config: RuntimeConfig) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         self._config = config
+        routing.configure(config)  # calls this agent makes go to the same cluster and store
         store = open_store(config.store_url)
         key_hint = f"{agent_cls.__name__}/{agent_id}"
         self._activation = Activation(

@@ -7,7 +7,7 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import ray
@@ -69,7 +69,9 @@ class Router:
                 )
         return self._controller
 
-    async def _resolve(self, agent: AgentClass, agent_id: str, key: str, stale: int | None) -> tuple[Any, int]:
+    async def _resolve(
+        self, agent: AgentClass, agent_id: str, key: str, stale: int | None
+    ) -> tuple[Any, int]:
         cached = self._placements.get(key)
         if cached is not None and (stale is None or cached[1] > stale):
             return cached
@@ -81,23 +83,44 @@ class Router:
 
     async def call(self, agent: AgentClass, agent_id: str, method: str, args: tuple, kwargs: dict) -> Any:
         """Invoke a method; retried with the same request id after failover, so it runs once."""
-        key = agent_key(_class_name(agent), validate_agent_id(agent_id))
         request_id = uuid.uuid4().hex
         chain = CALL_CHAIN.get()
+        return await self._with_failover(
+            agent, agent_id, lambda actor: actor.invoke.remote(method, args, kwargs, request_id, chain)
+        )
+
+    async def describe(self, agent: AgentClass, agent_id: str) -> dict[str, Any]:
+        """Where the agent's activation runs (activating it if needed): key, epoch, pid, node."""
+
+        async def info(actor: Any) -> outcome.Outcome:
+            return outcome.success(await actor.info.remote())
+
+        return await self._with_failover(agent, agent_id, info)
+
+    async def _with_failover(
+        self, agent: AgentClass, agent_id: str, submit: Callable[[Any], Awaitable[outcome.Outcome]]
+    ) -> Any:
+        """Run `submit(actor)` on the live activation, re-resolving after it died or moved."""
+        key = agent_key(_class_name(agent), validate_agent_id(agent_id))
         stale: int | None = None
         last_error: Exception | None = None
         for attempt in range(self.config.call_attempts):
-            actor, epoch = await self._resolve(agent, agent_id, key, stale)
+            epoch = None
             try:
-                result = await actor.invoke.remote(method, args, kwargs, request_id, chain)
+                actor, epoch = await self._resolve(agent, agent_id, key, stale)
+                result = await submit(actor)
             except RayActorError as exc:
                 last_error = exc
+            except AgentError as exc:  # from the controller: retriable only if activation was cut short
+                if not exc.retriable:
+                    raise
+                last_error = exc
             else:
-                if not (result[0] == "err" and isinstance(result[1], AgentError) and result[1].retriable):
+                if not _is_retriable(result):
                     return outcome.unwrap(result)
                 last_error = result[1]
-            stale = epoch
-            log.info("%s epoch %d unavailable (%s); retrying", key, epoch, type(last_error).__name__)
+            stale = epoch if epoch is not None else stale
+            log.info("%s epoch %s unavailable (%s); retrying", key, epoch, type(last_error).__name__)
             await asyncio.sleep(_backoff(attempt))
         raise AgentUnavailableError(
             f"{key}: no live activation after {self.config.call_attempts} attempts: {last_error}"
@@ -111,34 +134,36 @@ class Router:
         chain = CALL_CHAIN.get()
         stale: int | None = None
         for attempt in range(self.config.call_attempts):
-            actor, epoch = await self._resolve(agent, agent_id, key, stale)
+            epoch = None
             started = False
             try:
+                actor, epoch = await self._resolve(agent, agent_id, key, stale)
                 items = actor.stream.options(num_returns="streaming").remote(method, args, kwargs, chain)
                 async for ref in items:
                     kind, value = await ref
                     if kind == "end":
                         return
-                    if kind == "err" and isinstance(value, AgentError) and value.retriable and not started:
+                    if _is_retriable((kind, value)) and not started:
                         break
                     started = True
                     yield outcome.unwrap((kind, value))
             except RayActorError as exc:
                 if started:
                     raise AgentUnavailableError(f"{key}: stream interrupted: {exc}") from exc
-            stale = epoch
+            except AgentError as exc:
+                if not exc.retriable:
+                    raise
+            stale = epoch if epoch is not None else stale
             await asyncio.sleep(_backoff(attempt))
         raise AgentUnavailableError(f"{key}: no live activation after {self.config.call_attempts} attempts")
-
-    async def describe(self, agent: AgentClass, agent_id: str) -> dict[str, Any]:
-        """Where the agent's activation runs (activating it if needed): key, epoch, pid, node."""
-        key = agent_key(_class_name(agent), validate_agent_id(agent_id))
-        actor, _ = await self._resolve(agent, agent_id, key, None)
-        return await actor.info.remote()
 
     def forget(self, agent: AgentClass, agent_id: str) -> None:
         """Drop the cached handle (the next call asks the controller)."""
         self._placements.pop(agent_key(_class_name(agent), agent_id), None)
+
+
+def _is_retriable(result: outcome.Outcome) -> bool:
+    return result[0] == "err" and isinstance(result[1], AgentError) and result[1].retriable
 
 
 def _class_name(agent: AgentClass) -> str:

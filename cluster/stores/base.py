@@ -54,5 +54,5 @@ class CheckpointStore(ABC):
     def keys(self) -> list[str]:
         """Keys of every agent that has a checkpoint."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional for stores without connections
         """Release connections."""

@@ -81,10 +81,10 @@ class RedisStore(CheckpointStore):
         if not wanted:
             return {}
         values = self._redis.hmget(self._names(key)[2], wanted)
-        missing = [h for h, v in zip(wanted, values) if v is None]
+        missing = [h for h, v in zip(wanted, values, strict=True) if v is None]
         if missing:
             raise KeyError(f"{key}: checkpoint chunks missing: {missing[:3]}")
-        return dict(zip(wanted, values))
+        return dict(zip(wanted, values, strict=True))
 
     def save(
         self,

@@ -1,0 +1,141 @@
+"""Agent classes the tests exercise. A module of its own so Ray workers import it by name."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pydantic
+
+from agents import Agent, callable, get_agent
+
+
+class Counter(Agent):
+    initial_state = {"count": 0, "starts": 0}
+
+    async def on_start(self) -> None:
+        self.sql("CREATE TABLE IF NOT EXISTS log(n INTEGER NOT NULL)")
+        self.set_state({**self.state, "starts": self.state["starts"] + 1})
+
+    @callable
+    async def add(self, n: int) -> int:
+        self.set_state({**self.state, "count": self.state["count"] + n})
+        self.sql("INSERT INTO log(n) VALUES (?)", n)
+        return self.state["count"]
+
+    @callable
+    async def slow_increment(self) -> int:
+        before = self.state["count"]
+        await asyncio.sleep(0.01)  # another call may not run in between
+        self.set_state({**self.state, "count": before + 1})
+        return before + 1
+
+    @callable(readonly=True)
+    def get(self) -> dict:
+        return dict(self.state)
+
+    @callable
+    def logged(self) -> list[int]:
+        return [row["n"] for row in self.sql("SELECT n FROM log ORDER BY rowid")]
+
+    @callable
+    async def add_then_fail(self, n: int) -> None:
+        self.set_state({**self.state, "count": self.state["count"] + n})
+        self.sql("INSERT INTO log(n) VALUES (?)", n)
+        raise KeyError(f"failing after adding {n}")
+
+    @callable
+    def set_unserializable(self) -> None:
+        self.set_state({**self.state, "bad": object()})
+
+    @callable(readonly=True)
+    def sneaky_write(self) -> None:
+        self.sql("INSERT INTO log(n) VALUES (-1)")
+
+    @callable
+    async def countdown(self, start: int):
+        for i in range(start, 0, -1):
+            self.set_state({**self.state, "count": self.state["count"] + 1})
+            yield i
+
+    @callable
+    async def stream_then_fail(self):
+        self.set_state({**self.state, "count": 1000})
+        yield "first"
+        raise RuntimeError("stream broke")
+
+    @callable
+    async def wipe(self) -> str:
+        await self.destroy()
+        return "bye"
+
+    def not_exposed(self) -> str:
+        return "secret"
+
+
+class Profile(Agent):
+    class State(pydantic.BaseModel):
+        name: str = ""
+        age: int = pydantic.Field(default=0, ge=0)
+
+    def validate_state_change(self, new: State, source: object) -> None:
+        if new.name == "forbidden":
+            raise ValueError("that name is not allowed")
+
+    async def on_state_update(self, state: State, source: object) -> None:
+        self.sql("CREATE TABLE IF NOT EXISTS updates(name TEXT, age INTEGER)")
+        self.sql("INSERT INTO updates VALUES (?, ?)", state.name, state.age)
+
+    @callable
+    def update(self, name: str, age: int) -> dict:
+        self.set_state(self.State(name=name, age=age) if age >= 0 else {"name": name, "age": age})
+        return self.state.model_dump()
+
+    @callable
+    def rename(self, name: str) -> None:
+        self.set_state({"name": name, "age": self.state.age})
+
+    @callable
+    def updates(self) -> list[dict]:
+        self.sql("CREATE TABLE IF NOT EXISTS updates(name TEXT, age INTEGER)")
+        return self.sql("SELECT name, age FROM updates")
+
+
+class Caller(Agent):
+    """Calls other agents from inside its turns."""
+
+    @callable
+    async def add_to(self, counter_id: str, n: int) -> int:
+        return await get_agent(Counter, counter_id).add(n)
+
+    @callable
+    async def bounce(self, other_id: str) -> str:
+        return await get_agent(Caller, other_id).bounce_back(self.name)
+
+    @callable
+    async def bounce_back(self, origin_id: str) -> str:
+        return await get_agent(Caller, origin_id).hello()
+
+    @callable
+    def hello(self) -> str:
+        return f"hello from {self.name}"
+
+
+class Sleepy(Agent):
+    """Hibernates after half a second without calls."""
+
+    initial_state = {"count": 0}
+    idle_timeout = 0.5
+
+    @callable
+    def add(self, n: int) -> int:
+        self.set_state({"count": self.state["count"] + n})
+        return self.state["count"]
+
+
+class BrokenStart(Agent):
+    async def on_start(self) -> None:
+        raise RuntimeError("cannot start")
+
+    @callable
+    def ping(self) -> str:
+        return "pong"

@@ -1,0 +1,155 @@
+"""Single activation, crash recovery, fencing and hibernation, on a real Ray runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+import ray
+
+from agents import ActivationError, get_agent, list_agents
+from cluster import routing
+from cluster.naming import ACTOR_PREFIX, CONTROLLER_NAME, agent_key
+from cluster.stores import open_store
+from tests.agents_under_test import BrokenStart, Counter, Sleepy
+
+pytestmark = pytest.mark.usefixtures("runtime")
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    """Poll a condition that has no event to await (a process exiting, a controller's view)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def live_actor_names(namespace: str, key: str) -> list[str]:
+    return [
+        e["name"]
+        for e in ray.util.list_named_actors(all_namespaces=True)
+        if e["namespace"] == namespace and e["name"].startswith(f"{ACTOR_PREFIX}{key}@")
+    ]
+
+
+async def test_fifty_concurrent_first_calls_activate_exactly_once(runtime: str, agent_id: str) -> None:
+    counter = get_agent(Counter, agent_id)
+    results = await asyncio.gather(*(counter.add(1) for _ in range(50)))
+    assert sorted(results) == list(range(1, 51))
+    assert (await counter.get())["starts"] == 1  # on_start ran once
+    assert (await counter.describe())["epoch"] == 1
+    assert len(live_actor_names(runtime, agent_key("Counter", agent_id))) == 1
+
+
+async def test_acked_writes_survive_sigkill(agent_id: str) -> None:
+    counter = get_agent(Counter, agent_id)
+    acked = []
+    for round_ in range(3):
+        for n in range(1, 4):
+            await counter.add(n)
+            acked.append(n)
+        info = await counter.describe()
+        os.kill(info["pid"], signal.SIGKILL)
+        after = await counter.describe()
+        assert after["epoch"] > info["epoch"], f"round {round_}: not re-activated"
+    assert await counter.logged() == acked
+    state = await counter.get()
+    assert state["count"] == sum(acked)
+    assert state["starts"] == 4  # one activation per kill, plus the first
+
+
+async def test_calls_racing_sigkills_lose_nothing_and_run_once(agent_id: str) -> None:
+    counter = get_agent(Counter, agent_id)
+    await counter.add(0)
+    acked: list[int] = []
+    done = asyncio.Event()
+
+    async def writer(offset: int) -> None:
+        for i in range(15):
+            value = offset + i
+            await counter.add(value)
+            acked.append(value)
+
+    async def killer() -> None:
+        for _ in range(4):
+            await asyncio.sleep(0.3)
+            if done.is_set():
+                return
+            os.kill((await counter.describe())["pid"], signal.SIGKILL)
+
+    writers = asyncio.gather(*(writer(1000 * w) for w in range(1, 4)))
+    kills = asyncio.ensure_future(killer())
+    await writers
+    done.set()
+    await kills
+    logged = await counter.logged()
+    assert sorted(logged) == sorted([0, *acked])  # every acked write is there, and only once
+    assert (await counter.get())["count"] == sum(acked)
+
+
+async def test_killed_controller_rebuilds_without_duplicates(runtime: str, agent_id: str) -> None:
+    counter = get_agent(Counter, agent_id)
+    await counter.add(2)
+    before = await counter.describe()
+    controller = ray.get_actor(CONTROLLER_NAME, namespace=runtime)
+    ray.kill(controller, no_restart=False)  # Ray restarts it; its in-memory view is gone
+    routing.router().forget(Counter, agent_id)  # force this caller through the new controller
+    assert await counter.add(3) == 5
+    after = await counter.describe()
+    assert (after["pid"], after["epoch"]) == (before["pid"], before["epoch"])  # adopted, not duplicated
+    assert len(live_actor_names(runtime, agent_key("Counter", agent_id))) == 1
+    assert agent_key("Counter", agent_id) in (await list_agents())["live"]
+
+
+async def test_zombie_activation_cannot_overwrite_newer_state(store_url: str, agent_id: str) -> None:
+    counter = get_agent(Counter, agent_id)
+    await counter.add(1)
+    zombie = await counter.describe()
+    store = open_store(store_url)
+    store.bump_epoch(zombie["key"])  # a newer activation was granted behind the zombie's back
+    # The zombie's checkpoint is refused; the call is retried on a fresh activation, applied once.
+    assert await counter.add(10) == 11
+    fresh = await counter.describe()
+    assert fresh["epoch"] > zombie["epoch"] + 1
+    assert fresh["pid"] != zombie["pid"]
+    assert await counter.logged() == [1, 10]
+
+
+async def test_idle_agent_hibernates_and_wakes_with_its_state(runtime: str, agent_id: str) -> None:
+    sleepy = get_agent(Sleepy, agent_id)
+    assert await sleepy.add(4) == 4
+    first = await sleepy.describe()
+    key = agent_key("Sleepy", agent_id)
+
+    async def hibernated() -> bool:
+        return key not in (await list_agents())["live"] and not pid_alive(first["pid"])
+
+    await eventually(hibernated)
+    assert ("Sleepy", agent_id) in (await list_agents())["hibernated"]
+    assert await sleepy.add(1) == 5  # woken transparently
+    second = await sleepy.describe()
+    assert second["epoch"] == first["epoch"] + 1
+    assert second["pid"] != first["pid"]
+
+
+async def test_failing_on_start_is_a_clear_error_and_leaves_nothing_running(
+    runtime: str, agent_id: str
+) -> None:
+    broken = get_agent(BrokenStart, agent_id)
+    for _ in range(2):  # not stuck: each call tries again and fails the same clear way
+        with pytest.raises(ActivationError, match="cannot start"):
+            await broken.ping()
+    assert live_actor_names(runtime, agent_key("BrokenStart", agent_id)) == []
