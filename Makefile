@@ -1,0 +1,36 @@
+# ray-agents developer commands. `make install` then `make test` on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export RAY_USAGE_STATS_ENABLED := 0
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+
+.PHONY: install test chaos bench lint format dev demo clean
+
+install:  ## create .venv and install ray-agents (editable) with dev extras
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+
+test:  ## the whole suite (real Ray, real Redis, real Serve)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+chaos:  ## long fault-injection runs: kills and node loss under load
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m chaos -o addopts=""
+
+bench:  ## latency, throughput, activation, checkpoint cost, memory (prints ratios vs raw Ray)
+	$(BIN)/python bench/bench_core.py
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+dev demo:  ## run the example against an embedded local Ray
+	$(BIN)/python examples/counter.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
