@@ -1,0 +1,93 @@
+"""The checkpoint store contract (both backends) and chunked checkpoints of large databases."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+
+from agents import StaleEpochError
+from cluster.checkpoint import CHUNK_SIZE, ChunkedImage, Manifest
+from cluster.stores import open_store
+
+
+@pytest.fixture
+def key() -> str:
+    return f"Counter/{uuid.uuid4().hex}"
+
+
+def test_epochs_increase_and_fence_older_writers(store_url: str, key: str) -> None:
+    store = open_store(store_url)
+    assert store.current_epoch(key) == 0
+    first, second = store.bump_epoch(key), store.bump_epoch(key)
+    assert (first, second) == (1, 2)
+    store.save(key, second, b"new", {}, ())
+    with pytest.raises(StaleEpochError):
+        store.save(key, first, b"zombie", {}, ())
+    with pytest.raises(StaleEpochError):
+        store.delete(key, first)
+    assert store.load_manifest(key) == b"new"
+
+
+def test_checkpoint_roundtrip_with_chunks_and_drops(store_url: str, key: str) -> None:
+    store = open_store(store_url)
+    epoch = store.bump_epoch(key)
+    store.save(key, epoch, b"m1", {"a": b"A" * 10, "b": b"B"}, ())
+    store.save(key, epoch, b"m2", {"c": b"C"}, {"a"})
+    assert store.load_manifest(key) == b"m2"
+    assert store.load_chunks(key, ["b", "c"]) == {"b": b"B", "c": b"C"}
+    assert key in store.keys()
+
+
+def test_delete_removes_everything_but_keeps_the_fence(store_url: str, key: str) -> None:
+    store = open_store(store_url)
+    epoch = store.bump_epoch(key)
+    store.save(key, epoch, b"m", {"x": b"X"}, ())
+    store.delete(key, epoch)
+    assert store.load_manifest(key) is None
+    assert key not in store.keys()
+    assert store.bump_epoch(key) == epoch + 1  # a destroyed agent's zombies stay fenced
+
+
+def test_manifest_roundtrip() -> None:
+    manifest = Manifest(
+        epoch=3, state=b"\x81", db_size=5, db_chunks=["h"], results={"r": b"x"}, sections={"s": [1, 2]}
+    )
+    assert Manifest.unpack(manifest.pack()) == manifest
+
+
+def _database(path: Path, megabytes: int) -> bytes:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB)")
+    conn.executemany("INSERT INTO blobs(data) VALUES (?)", [(b"\x07" * 1000,)] * (megabytes * 1000))
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
+def test_small_write_to_a_10mb_database_rewrites_few_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    image = ChunkedImage(_database(path, 10))
+    assert len(image.image) > 10_000_000
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE blobs SET data = ? WHERE id = 4242", (b"\x08" * 1000,))
+    conn.commit()
+    conn.close()
+    diff = image.diff(path.read_bytes())
+    written = sum(len(c) for c in diff.new_chunks.values())
+    assert 0 < written <= 4 * CHUNK_SIZE, written  # header page + the changed leaf, not 10 MB
+    assert len(diff.dropped) == len(diff.new_chunks)
+    image.advance(path.read_bytes(), diff)
+    rebuilt = ChunkedImage.assemble(
+        len(image.image),
+        image.hashes,
+        {h: image.image[i * CHUNK_SIZE : (i + 1) * CHUNK_SIZE] for i, h in enumerate(image.hashes)},
+    )
+    assert rebuilt.image == path.read_bytes()
+
+
+def test_assemble_refuses_a_truncated_image() -> None:
+    with pytest.raises(ValueError, match="manifest says"):
+        ChunkedImage.assemble(100, ["h"], {"h": b"short"})
