@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 import pydantic
+
+from agents.connections import WebHooks
+from agents.durable import DurableJob
+from agents.scheduling import QueueItem, RetryPolicy, Schedule, Scheduler
 
 
 class AgentRuntime(Protocol):
     """What an agent needs from the activation hosting it (implemented in `cluster.activation`)."""
 
     agent_id: str
+    scheduler: Scheduler
 
+    async def commit_progress(self) -> None: ...
     def get_state(self) -> Any: ...
     def set_state(self, new: Any, source: Any) -> None: ...
     def sql(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]: ...
     def request_destroy(self) -> None: ...
 
 
-class Agent:
+class Agent(WebHooks):
     """A Python class with durable state; each agent ID has exactly one live instance in the cluster.
 
     Subclass it, set `initial_state` (or a pydantic `State` model), and mark the methods callers
@@ -33,6 +40,8 @@ class Agent:
     State: ClassVar[type[pydantic.BaseModel] | None] = None
     #: Seconds without calls after which the agent checkpoints and releases its actor.
     idle_timeout: ClassVar[float] = 300.0
+    #: Retries of failing scheduled and queued runs, unless a call passes its own `retry=`.
+    schedule_retry: ClassVar[RetryPolicy] = RetryPolicy()
 
     _runtime: AgentRuntime
 
@@ -58,6 +67,54 @@ class Agent:
         """Delete this agent and its storage for good once the current turn ends."""
         self._runtime.request_destroy()
 
+    # Scheduling: durable, stored in this agent's database, wakes a hibernated agent.
+
+    async def schedule(
+        self,
+        when: float | datetime | str,
+        method: str,
+        payload: Any = None,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> Schedule:
+        """Run `method(payload)` later: `when` is a delay in seconds, an aware datetime, or a cron
+        string (5 fields, or 6 with seconds first; prefix `CRON_TZ=Europe/Paris ` for a time zone)."""
+        return self._runtime.scheduler.add(when, method, payload, retry or self.schedule_retry)
+
+    async def schedule_every(
+        self, seconds: float, method: str, payload: Any = None, *, retry: RetryPolicy | None = None
+    ) -> Schedule:
+        """Run `method(payload)` every `seconds`. Idempotent by (method, payload), so calling it
+        in `on_start` on every wake adds nothing; runs never overlap (each is a turn)."""
+        return self._runtime.scheduler.add_every(seconds, method, payload, retry or self.schedule_retry)
+
+    async def cancel_schedule(self, schedule_id: str) -> bool:
+        """Delete a schedule; False if there was none with that ID."""
+        return self._runtime.scheduler.cancel(schedule_id)
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return self._runtime.scheduler.get(schedule_id)
+
+    async def list_schedules(self, *, method: str | None = None, kind: str | None = None) -> list[Schedule]:
+        """Schedules, soonest first, optionally only those of one method or kind."""
+        return self._runtime.scheduler.list(method, kind)
+
+    async def queue(self, method: str, payload: Any = None, *, retry: RetryPolicy | None = None) -> str:
+        """Append `method(payload)` to this agent's durable FIFO queue; it runs after the current
+        turn, in order, retried on failure. Returns the item's ID."""
+        return self._runtime.scheduler.enqueue(method, payload, retry or self.schedule_retry)
+
+    async def dequeue(self, item_id: str) -> bool:
+        """Remove a queued item that has not run yet."""
+        return self._runtime.scheduler.dequeue(item_id)
+
+    async def list_queue(self) -> list[QueueItem]:
+        return self._runtime.scheduler.list_queue()
+
+    def run_durable(self, name: str) -> DurableJob:
+        """A job whose finished steps are checkpointed as they finish (see `DurableJob`)."""
+        return DurableJob(name, self._runtime)
+
     # Hooks: override what you need.
 
     async def on_start(self) -> None:
@@ -68,3 +125,6 @@ class Agent:
 
     async def on_state_update(self, state: Any, source: Any) -> None:
         """Runs after a turn that changed state has been persisted."""
+
+    async def on_recover(self, unfinished_jobs: list[str]) -> None:
+        """Runs after `on_start` when a crash left durable jobs unfinished (names, oldest first)."""

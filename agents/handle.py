@@ -7,8 +7,8 @@ from typing import Any, Generic, TypeVar
 
 from agents.agent import Agent
 from agents.methods import lookup_method
+from cluster import routing  # a module import: cluster.routing imports agents back
 from cluster.naming import validate_agent_id
-from cluster.routing import router, run_sync
 
 A = TypeVar("A", bound=Agent)
 
@@ -39,18 +39,18 @@ class AgentHandle(Generic[A]):
         if streaming:
 
             def start_stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-                return router().stream(agent, agent_id, method, args, kwargs)
+                return routing.router().stream(agent, agent_id, method, args, kwargs)
 
             return start_stream
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            return await router().call(agent, agent_id, method, args, kwargs)
+            return await routing.router().call(agent, agent_id, method, args, kwargs)
 
         return call
 
     async def describe(self) -> dict[str, Any]:
         """Where this agent runs now: key, epoch, pid, node ID (activates it if needed)."""
-        return await router().describe(self._agent, self._id)
+        return await routing.router().describe(self._agent, self._id)
 
     @property
     def sync(self) -> SyncAgentHandle[A]:
@@ -75,18 +75,18 @@ class SyncAgentHandle(Generic[A]):
             result = target(*args, **kwargs)
             if hasattr(result, "__anext__"):
                 return _blocking_iter(result)
-            return run_sync(result)
+            return routing.run_sync(result)
 
         return call
 
     def describe(self) -> dict[str, Any]:
-        return run_sync(self._handle.describe())
+        return routing.run_sync(self._handle.describe())
 
 
 def _blocking_iter(items: AsyncIterator[Any]) -> Iterator[Any]:
     while True:
         try:
-            yield run_sync(items.__anext__())
+            yield routing.run_sync(items.__anext__())
         except StopAsyncIteration:
             return
 

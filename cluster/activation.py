@@ -24,13 +24,16 @@ from agents.errors import (
     ReentrantCallError,
 )
 from agents.methods import lookup_method
-from agents.state import StateCodec
+from agents.scheduling import Scheduler, WorkItem
+from agents.state import StateCodec, pack, unpack
 from cluster import outcome
+from cluster.alarms import AlarmTimer
 from cluster.checkpoint import ChunkedImage, Manifest
 from cluster.context import CALL_CHAIN
 from cluster.database import AgentDatabase
 from cluster.naming import agent_key, class_name
 from cluster.outcome import Outcome
+from cluster.sockets import SocketHub
 from cluster.stores import CheckpointStore
 
 log = logging.getLogger("ray_agents.activation")
@@ -69,6 +72,10 @@ class Activation:
         self._turn_sources: list[Any] = []
         self._destroy_requested = False
         self._state_listeners: list[Callable[[Any, Any], None]] = []
+        self._alarm = AlarmTimer(self.run_due)
+        self._published_alarm: float | None = None
+        #: Client connections and HTTP entry points (`cluster.sockets`).
+        self.sockets = SocketHub(self)
 
     # ---- start -------------------------------------------------------------------------------
 
@@ -90,16 +97,30 @@ class Activation:
         self._image = image
         self._results: OrderedDict[str, bytes] = OrderedDict(manifest.results)
         self.sections: dict[str, Any] = manifest.sections
+        self._committed_sections = pack(self.sections)
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.db = AgentDatabase(self.scratch / "agent.sqlite", image.image)
+        self.scheduler = Scheduler(self.agent_cls, self.sql)
         agent = self.agent_cls.__new__(self.agent_cls)
         agent._runtime = self
         agent.__init__()
         self.agent = agent
         async with self._lock:
             result = await self._turn(agent.on_start, request_id=None)
-        if result[0] == "err":
-            raise ActivationError(f"{self.key}: on_start failed: {result[1]!r}") from result[1]
+            if result[0] == "err":
+                raise ActivationError(f"{self.key}: on_start failed: {result[1]!r}") from result[1]
+            unfinished = self.scheduler.unfinished_jobs()
+            if unfinished:
+                log.warning("%s: durable jobs left unfinished by a crash: %s", self.key, unfinished)
+                recovered = await self._turn(lambda: agent.on_recover(unfinished), request_id=None)
+                if recovered[0] == "err":
+                    log.error("%s: on_recover failed: %r", self.key, recovered[1])
+            # Always publish on start: the index may hold a stale time (a crash between index
+            # and checkpoint), which would otherwise wake this agent again and again.
+            due = self.scheduler.next_due()
+            await asyncio.to_thread(self.store.set_alarm, self.key, due)
+            self._published_alarm = due
+            self._alarm.arm(due)
 
     # ---- AgentRuntime ------------------------------------------------------------------------
 
@@ -150,6 +171,18 @@ class Activation:
             return outcome.failure(exc)
         if request_id is not None and request_id in self._results:
             return outcome.unpack(self._results[request_id])
+        return await self.run_hook(
+            lambda: spec.function(self.agent, *args, **kwargs), request_id, chain, readonly=spec.readonly
+        )
+
+    async def run_hook(
+        self,
+        body: Callable[[], Any],
+        request_id: str | None = None,
+        chain: tuple[str, ...] = (),
+        readonly: bool = False,
+    ) -> Outcome:
+        """Run `body` (a call, or internal code invoking agent hooks) as one turn."""
         self.in_flight += 1
         try:
             async with self._lock:
@@ -157,12 +190,7 @@ class Activation:
                     return outcome.failure(AgentUnavailableError(f"{self.key} is shutting down"))
                 if request_id is not None and request_id in self._results:
                     return outcome.unpack(self._results[request_id])
-                return await self._turn(
-                    lambda: spec.function(self.agent, *args, **kwargs),
-                    request_id,
-                    chain,
-                    readonly=spec.readonly,
-                )
+                return await self._turn(body, request_id, chain, readonly=readonly)
         finally:
             self.in_flight -= 1
             self.last_activity = time.monotonic()
@@ -192,6 +220,9 @@ class Activation:
                     self._rollback()
                     yield outcome.failure(exc)
                     return
+                except (asyncio.CancelledError, GeneratorExit):  # the caller cancelled the stream
+                    self._rollback()
+                    raise
                 finally:
                     self._readonly_turn = False
                 result = await self._commit(None, outcome.success(None), spec.readonly)
@@ -232,6 +263,7 @@ class Activation:
     def _rollback(self) -> None:
         self.db.rollback()
         self._state = self.codec.decode(self._committed_state)
+        self.sections = unpack(self._committed_sections)
         self._destroy_requested = False
 
     async def _commit(
@@ -245,13 +277,15 @@ class Activation:
             return outcome.failure(exc)
         state_changed = state_bytes != self._committed_state
         db_changed = self.db.changed()
-        if readonly and (state_changed or db_changed):
+        sections_bytes = pack(self.sections)
+        sections_changed = sections_bytes != self._committed_sections
+        if readonly and (state_changed or db_changed or sections_changed):
             self._rollback()
             return outcome.failure(ReadOnlyError(f"{self.key}: a read-only method changed state"))
         self.db.commit()
         if self._destroy_requested:
             return await self._destroy(result)
-        if not (state_changed or db_changed):
+        if not (state_changed or db_changed or sections_changed):
             return result
         if request_id is not None:
             self._remember(request_id, result)
@@ -263,9 +297,29 @@ class Activation:
             self.closing = True
             log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
             return outcome.failure(AgentUnavailableError(f"{self.key}: checkpoint failed: {exc}"))
+        self._committed_sections = sections_bytes
+        if db_changed:
+            self._alarm.arm(self._published_alarm)
         if state_changed and notify:
             await self._notify_state(self._turn_sources[-1] if self._turn_sources else "server")
         return result
+
+    async def commit_progress(self) -> None:
+        """Checkpoint what the current turn changed so far (durable steps); the turn goes on."""
+        state_bytes = self.codec.encode(self._state)
+        db_changed = self.db.changed()
+        sections_bytes = pack(self.sections)
+        self.db.commit()
+        try:
+            changed = state_bytes != self._committed_state or sections_bytes != self._committed_sections
+            if db_changed or changed:
+                await self._checkpoint(state_bytes, db_changed)
+                self._committed_sections = sections_bytes
+        except Exception as exc:
+            self.closing = True
+            raise AgentUnavailableError(f"{self.key}: checkpoint failed: {exc}") from exc
+        finally:
+            self.db.begin()
 
     def _remember(self, request_id: str, result: Outcome) -> None:
         try:
@@ -279,6 +333,8 @@ class Activation:
     async def _checkpoint(self, state_bytes: bytes, db_changed: bool) -> None:
         image = self.db.image() if db_changed else self._image.image
         diff = self._image.diff(image) if db_changed else None
+        if db_changed:
+            await self._publish_alarm(self.scheduler.next_due())
         manifest = Manifest(
             epoch=self.epoch,
             state=state_bytes,
@@ -300,6 +356,50 @@ class Activation:
         self._committed_state = state_bytes
         self.checkpoints += 1
 
+    async def _publish_alarm(self, due: float | None) -> None:
+        """Tell the cluster's alarm index when to wake this agent. Written before the checkpoint
+        that needs it: a crash in between costs at most a spurious wake-up, never a lost alarm."""
+        if due != self._published_alarm:
+            await asyncio.to_thread(self.store.set_alarm, self.key, due)
+            self._published_alarm = due
+
+    async def run_due(self) -> None:
+        """Run every due schedule and queue item, each as a turn of its own."""
+        while not self.closing:
+            async with self._lock:
+                if self.closing:
+                    return
+                items = self.scheduler.due(time.time())
+                if not items:
+                    self._alarm.arm(self.scheduler.next_due())
+                    return
+                await self._run_work(items[0])
+            self.last_activity = time.monotonic()
+
+    async def _run_work(self, item: WorkItem) -> None:
+        async def body() -> Any:
+            method = getattr(self.agent, item.method)
+            takes_payload = bool(inspect.signature(method).parameters)
+            result = method(item.payload) if takes_payload or item.payload is not None else method()
+            if inspect.isawaitable(result):
+                result = await result
+            self.scheduler.succeeded(item, time.time())
+            return result
+
+        result = await self._turn(body, request_id=None)
+        if result[0] == "err":
+            retried = await self._turn(lambda: self.scheduler.failed(item, time.time()), request_id=None)
+            log.warning(
+                "%s: %s %s (%s) failed on attempt %d: %r%s",
+                self.key,
+                item.source,
+                item.id,
+                item.method,
+                item.attempts + 1,
+                result[1],
+                "; will retry" if retried == ("ok", True) else "; giving up",
+            )
+
     async def _notify_state(self, source: Any) -> None:
         for listener in self._state_listeners:
             try:
@@ -317,11 +417,13 @@ class Activation:
     async def _destroy(self, result: Outcome) -> Outcome:
         try:
             await asyncio.to_thread(self.store.delete, self.key, self.epoch)
+            await asyncio.to_thread(self.store.set_alarm, self.key, None)
         except Exception as exc:
             self._destroy_requested = False
             return outcome.failure(AgentUnavailableError(f"{self.key}: destroy failed: {exc}"))
         self.closing = True
         self.destroyed = True
+        self._alarm.cancel()
         log.info("%s destroyed", self.key)
         return result
 
@@ -334,4 +436,5 @@ class Activation:
         """Take no more turns: wait for the current one, then release the database."""
         async with self._lock:
             self.closing = True
+            self._alarm.cancel()
             self.db.close()

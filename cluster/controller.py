@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import random
 import time
 from collections import Counter, defaultdict
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
+from ray import cloudpickle
 from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -27,6 +29,12 @@ log = logging.getLogger("ray_agents.controller")
 
 #: Seconds a retired actor may finish replying before it is killed.
 RETIRE_GRACE = 1.0
+#: How often the alarm index is polled for hibernated agents to wake (bounds their alarm lateness).
+ALARM_POLL = 0.2
+#: A live agent whose alarm is overdue by this much is checked: its process may have died.
+OVERDUE_GRACE = 2.0
+#: Agents woken for alarms at once, so a burst of due alarms cannot swamp the cluster.
+WAKE_CONCURRENCY = 4
 
 
 @dataclass
@@ -53,7 +61,19 @@ class PlacementController:
         self._rebuild_lock = asyncio.Lock()
         self._rebuilt = False
         self.activations = 0
+        self.alarm_wakes = 0
         self.retirements: Counter[str] = Counter()
+        self._waking: set[str] = set()
+        self._wake_slots = asyncio.Semaphore(WAKE_CONCURRENCY)
+        self._wake_cooldown: dict[str, float] = {}
+        self._wake_task: asyncio.Task[None] | None = None
+        # Rebuild and start polling alarms as soon as the actor is up: after a restart nobody may
+        # call the controller for a long time, yet hibernated agents' alarms must still fire.
+        ray.get_runtime_context().current_actor.start.remote()
+
+    async def start(self) -> None:
+        """Adopt surviving agents and start the alarm loop (idempotent)."""
+        await self._ensure_rebuilt()
 
     # ---- rebuilding after a restart ------------------------------------------------------------
 
@@ -89,14 +109,27 @@ class PlacementController:
                 self._placements[key] = Placement(actor, epoch, info["node_id"], time.time())
                 adopted += 1
             self._rebuilt = True
+            self._wake_task = asyncio.get_running_loop().create_task(self._wake_loop())
             if adopted:
                 log.info("rebuilt placement view: adopted %d live agents", adopted)
 
     # ---- activation --------------------------------------------------------------------------
 
-    def register(self, agent_cls: type[Agent]) -> None:
-        """Make a class known by name (for callers that only have the name, and for alarms)."""
-        self._classes[class_name(agent_cls)] = agent_cls
+    async def _register(self, agent_cls: type[Agent]) -> None:
+        """Make a class known by name (for callers that only have the name), and remember it in
+        the store so a restarted controller can wake its agents for alarms."""
+        name = class_name(agent_cls)
+        if self._classes.get(name) is not agent_cls:
+            self._classes[name] = agent_cls
+            await asyncio.to_thread(self.store.save_class, name, cloudpickle.dumps(agent_cls))
+
+    async def _class(self, name: str) -> type[Agent] | None:
+        if name not in self._classes:
+            blob = await asyncio.to_thread(self.store.load_class, name)
+            if blob is None:
+                return None
+            self._classes[name] = pickle.loads(blob)
+        return self._classes[name]
 
     async def activate(
         self, agent_cls: type[Agent] | str, agent_id: str, stale_epoch: int | None = None
@@ -106,11 +139,12 @@ class PlacementController:
         try:
             validate_agent_id(agent_id)
             if isinstance(agent_cls, str):
-                if agent_cls not in self._classes:
+                found = await self._class(agent_cls)
+                if found is None:
                     raise UnknownAgentClassError(f"no agent class named {agent_cls!r} is registered")
-                agent_cls = self._classes[agent_cls]
+                agent_cls = found
             else:
-                self.register(agent_cls)
+                await self._register(agent_cls)
             await self._ensure_rebuilt()
             return outcome.success(await self._activate(agent_cls, agent_id, stale_epoch))
         except Exception as exc:
@@ -167,6 +201,50 @@ class PlacementController:
         load = Counter(p.node_id for p in self._placements.values())
         return min(alive, key=lambda n: (load[n], random.random()))
 
+    # ---- alarms ------------------------------------------------------------------------------
+
+    async def _wake_loop(self) -> None:
+        """Wake hibernated (or dead) agents whose alarm is due; live agents run their own timers."""
+        while True:
+            try:
+                now = time.time()
+                for key, due in await asyncio.to_thread(self.store.due_alarms, now, 200):
+                    placement = self._placements.get(key)
+                    if key in self._waking or self._wake_cooldown.get(key, 0) > now:
+                        continue
+                    if placement is not None and now - due < OVERDUE_GRACE:
+                        continue
+                    self._waking.add(key)
+                    asyncio.get_running_loop().create_task(self._wake(key, placement))
+            except Exception:
+                log.exception("alarm poll failed")
+            await asyncio.sleep(ALARM_POLL)
+
+    async def _wake(self, key: str, placement: Placement | None) -> None:
+        try:
+            async with self._wake_slots:
+                stale = None
+                if placement is not None:
+                    try:
+                        await asyncio.wait_for(placement.actor.info.remote(), timeout=5)
+                        self._wake_cooldown[key] = time.time() + 5  # alive, just busy
+                        return
+                    except Exception:
+                        stale = placement.epoch
+                cls_name, agent_id = split_key(key)
+                agent_cls = await self._class(cls_name)
+                if agent_cls is None:
+                    log.error("cannot wake %s for its alarm: class %s is unknown", key, cls_name)
+                    self._wake_cooldown[key] = time.time() + 60
+                    return
+                await self._activate(agent_cls, agent_id, stale)
+                self.alarm_wakes += 1
+        except Exception:
+            log.exception("waking %s for its alarm failed", key)
+            self._wake_cooldown[key] = time.time() + 5
+        finally:
+            self._waking.discard(key)
+
     async def release(self, key: str, epoch: int, reason: str) -> None:
         """An activation retires (idle hibernation, destroy): forget it and stop its process."""
         async with self._locks[key]:
@@ -181,6 +259,11 @@ class PlacementController:
 
     # ---- introspection -----------------------------------------------------------------------
 
+    async def live_epochs(self, keys: list[str]) -> dict[str, int]:
+        """Epoch of each of these agents that is live now (cheap: Serve replicas poll it)."""
+        await self._ensure_rebuilt()
+        return {k: self._placements[k].epoch for k in keys if k in self._placements}
+
     async def describe(self) -> dict[str, Any]:
         """Counts, live agents and hibernated (checkpointed, not live) agents."""
         await self._ensure_rebuilt()
@@ -191,6 +274,7 @@ class PlacementController:
         }
         return {
             "activations": self.activations,
+            "alarm_wakes": self.alarm_wakes,
             "retirements": dict(self.retirements),
             "live": live,
             "hibernated": [split_key(k) for k in stored if k not in live],

@@ -96,6 +96,18 @@ class AgentHost:
         async for item in self._activation.stream(method, args, kwargs, chain):
             yield item
 
+    async def socket(self, op: str, *args: Any) -> Outcome:
+        """Client connections and HTTP requests from Serve replicas (`cluster.sockets.SocketHub`)."""
+        result = await self._activation.sockets.handle(op, *args)
+        if self._activation.destroyed:
+            self._retire("destroyed")
+        return result
+
+    async def subscribe(self, replica: str, conn_ids: list[str]) -> AsyncIterator[list]:
+        """One replica's pushes to its connections, as a stream (call with num_returns="streaming")."""
+        async for batch in self._activation.sockets.subscribe(replica, conn_ids):
+            yield batch
+
     async def _watch_idle(self) -> None:
         timeout = float(self._activation.agent_cls.idle_timeout)
         period = max(0.05, min(timeout / 4, 10.0))

@@ -97,6 +97,18 @@ class Router:
 
         return await self._with_failover(agent, agent_id, info)
 
+    async def submit(
+        self, agent: AgentClass, agent_id: str, submit: Callable[[Any], Awaitable[outcome.Outcome]]
+    ) -> Any:
+        """Run `submit(actor)` (returning an outcome) on the live activation, with failover. A retry
+        may repeat it, so `submit` should carry a request id where running twice matters."""
+        return await self._with_failover(agent, agent_id, submit)
+
+    async def locate(self, agent: AgentClass, agent_id: str, stale: int | None = None) -> tuple[Any, int]:
+        """The live activation's (actor, epoch), activating it if needed; `stale` reports a dead one."""
+        key = agent_key(_class_name(agent), validate_agent_id(agent_id))
+        return await self._resolve(agent, agent_id, key, stale)
+
     async def _with_failover(
         self, agent: AgentClass, agent_id: str, submit: Callable[[Any], Awaitable[outcome.Outcome]]
     ) -> Any:
@@ -139,14 +151,18 @@ class Router:
             try:
                 actor, epoch = await self._resolve(agent, agent_id, key, stale)
                 items = actor.stream.options(num_returns="streaming").remote(method, args, kwargs, chain)
-                async for ref in items:
-                    kind, value = await ref
-                    if kind == "end":
-                        return
-                    if _is_retriable((kind, value)) and not started:
-                        break
-                    started = True
-                    yield outcome.unwrap((kind, value))
+                try:
+                    async for ref in items:
+                        kind, value = await ref
+                        if kind == "end":
+                            return
+                        if _is_retriable((kind, value)) and not started:
+                            break
+                        started = True
+                        yield outcome.unwrap((kind, value))
+                except (asyncio.CancelledError, GeneratorExit):  # the caller stopped: stop the agent too
+                    ray.cancel(items)
+                    raise
             except RayActorError as exc:
                 if started:
                     raise AgentUnavailableError(f"{key}: stream interrupted: {exc}") from exc

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 import ray
@@ -16,25 +14,9 @@ from cluster import routing
 from cluster.naming import ACTOR_PREFIX, CONTROLLER_NAME, agent_key
 from cluster.stores import open_store
 from tests.agents_under_test import BrokenStart, Counter, Sleepy
+from tests.waiting import eventually, pid_alive
 
 pytestmark = pytest.mark.usefixtures("runtime")
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    """Poll a condition that has no event to await (a process exiting, a controller's view)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def live_actor_names(namespace: str, key: str) -> list[str]:

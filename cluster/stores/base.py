@@ -54,5 +54,21 @@ class CheckpointStore(ABC):
     def keys(self) -> list[str]:
         """Keys of every agent that has a checkpoint."""
 
+    @abstractmethod
+    def set_alarm(self, key: str, due: float | None) -> None:
+        """Record when the agent must next be woken (a Unix time), or clear it with None."""
+
+    @abstractmethod
+    def due_alarms(self, now: float, limit: int = 100) -> list[tuple[str, float]]:
+        """(key, due) of agents whose alarm is due at `now`, earliest first."""
+
+    @abstractmethod
+    def save_class(self, name: str, blob: bytes) -> None:
+        """Remember how to load an agent class (cloudpickled), so alarms can wake its agents."""
+
+    @abstractmethod
+    def load_class(self, name: str) -> bytes | None:
+        """What `save_class` stored, or None."""
+
     def close(self) -> None:  # noqa: B027 - optional for stores without connections
         """Release connections."""

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -40,7 +41,19 @@ class LocalDirectoryStore(CheckpointStore):
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "_classes").mkdir(parents=True, exist_ok=True)
+        self._alarms: sqlite3.Connection | None = None
+
+    def _alarm_index(self) -> sqlite3.Connection:
+        """Next due time per agent, in a SQLite file every process of the machine shares."""
+        if self._alarms is None:
+            conn = sqlite3.connect(self.root / "_alarms.sqlite", timeout=30, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("CREATE TABLE IF NOT EXISTS alarms(key TEXT PRIMARY KEY, due REAL NOT NULL)")
+            conn.execute("CREATE INDEX IF NOT EXISTS alarms_due ON alarms(due)")
+            self._alarms = conn
+        return self._alarms
 
     def _dir(self, key: str) -> Path:
         return self.root / hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -121,9 +134,37 @@ class LocalDirectoryStore(CheckpointStore):
                 chunk.unlink()
             _fsync_dir(directory)
 
+    def set_alarm(self, key: str, due: float | None) -> None:
+        index = self._alarm_index()
+        with index:
+            if due is None:
+                index.execute("DELETE FROM alarms WHERE key = ?", (key,))
+            else:
+                index.execute("INSERT OR REPLACE INTO alarms(key, due) VALUES (?, ?)", (key, due))
+
+    def due_alarms(self, now: float, limit: int = 100) -> list[tuple[str, float]]:
+        rows = self._alarm_index().execute(
+            "SELECT key, due FROM alarms WHERE due <= ? ORDER BY due LIMIT ?", (now, limit)
+        )
+        return [(key, due) for key, due in rows]
+
+    def save_class(self, name: str, blob: bytes) -> None:
+        _write_durably(self.root / "_classes" / f"{name}.pkl", blob)
+
+    def load_class(self, name: str) -> bytes | None:
+        try:
+            return (self.root / "_classes" / f"{name}.pkl").read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def close(self) -> None:
+        if self._alarms is not None:
+            self._alarms.close()
+            self._alarms = None
+
     def keys(self) -> list[str]:
         found = []
         for directory in self.root.iterdir():
-            if (directory / "manifest").exists():
+            if directory.is_dir() and (directory / "manifest").exists():
                 found.append((directory / "key").read_text())
         return sorted(found)

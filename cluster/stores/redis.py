@@ -103,6 +103,22 @@ class RedisStore(CheckpointStore):
     def delete(self, key: str, epoch: int) -> None:
         self._fenced(self._delete, self._names(key), [epoch, key])
 
+    def set_alarm(self, key: str, due: float | None) -> None:
+        if due is None:
+            self._redis.zrem("ra:alarms", key)
+        else:
+            self._redis.zadd("ra:alarms", {key: due})
+
+    def due_alarms(self, now: float, limit: int = 100) -> list[tuple[str, float]]:
+        rows = self._redis.zrangebyscore("ra:alarms", "-inf", now, start=0, num=limit, withscores=True)
+        return [(key.decode(), due) for key, due in rows]
+
+    def save_class(self, name: str, blob: bytes) -> None:
+        self._redis.hset("ra:classes", name, blob)
+
+    def load_class(self, name: str) -> bytes | None:
+        return self._redis.hget("ra:classes", name)
+
     def keys(self) -> list[str]:
         return sorted(k.decode() for k in self._redis.smembers("ra:index"))
 

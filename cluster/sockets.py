@@ -1,0 +1,269 @@
+"""The agent side of client connections: records, outboxes, state sync and the hook turns.
+
+Connections end at Serve replicas. The agent keeps one record per connection in the checkpoint
+section "connections" (`{id: {"state", "readonly", "replica"}}`, so `conn.state` survives
+hibernation) and one outbox per replica. Each replica holds ONE streaming call (`subscribe`) per
+agent it has clients of; the call yields batches of `(conn_ids, payload)` pushes from that
+replica's outbox. Pushes queued while no stream is open (the agent was re-created, or woken by
+another caller) wait in the outbox until the replica subscribes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pydantic_core
+
+from agents.connections import Connection, WebHooks
+from agents.errors import AgentError, InvalidStateError, ReadOnlyError
+from agents.requests import Request, Response
+from agents.state import pack
+from cluster import outcome
+from cluster.outcome import Outcome
+from serve import patch, protocol
+
+if TYPE_CHECKING:
+    from cluster.activation import Activation
+
+log = logging.getLogger("ray_agents.sockets")
+
+SECTION = "connections"
+#: Pushes an outbox keeps for a replica that is not subscribed; the oldest are dropped beyond it.
+OUTBOX_LIMIT = 10_000
+#: How often an idle `subscribe` stream checks whether the agent is going away.
+STREAM_POLL = 0.5
+
+#: A push: ("send", conn_ids, payload) or ("close", conn_ids, (code, reason)).
+Push = tuple[str, tuple[str, ...], Any]
+
+
+class UnknownConnectionError(AgentError):
+    """The agent has no record of the connection (it was closed); the client should reconnect."""
+
+    code, status = "unknown_connection", 410
+
+
+@dataclass
+class Outbox:
+    pushes: deque[Push] = field(default_factory=lambda: deque(maxlen=OUTBOX_LIMIT))
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Token of the stream that currently drains this outbox (a newer one displaces it).
+    owner: object = None
+
+
+def _plain(value: Any) -> Any:
+    return pydantic_core.to_jsonable_python(value, fallback=repr)
+
+
+def _overrides(agent: Any, hook: str) -> bool:
+    return getattr(type(agent), hook) is not getattr(WebHooks, hook)
+
+
+class SocketHub:
+    """Per-activation connection bookkeeping (implements `agents.connections.ConnectionHub`)."""
+
+    def __init__(self, activation: Activation) -> None:
+        self._a = activation
+        self._outboxes: dict[str, Outbox] = {}
+        #: Connections that got a full state from this activation (the others get one before a patch).
+        self._synced: set[str] = set()
+        self._seq = 0
+        self._last_sent: Any = None
+        activation.add_state_listener(self._on_state)
+
+    # ---- records (ConnectionHub) ---------------------------------------------------------------
+
+    def _records(self) -> dict[str, dict[str, Any]]:
+        return self._a.sections.get(SECTION, {})
+
+    def record(self, conn_id: str) -> dict[str, Any]:
+        return self._records().get(conn_id, {})
+
+    def conn_ids(self) -> list[str]:
+        return list(self._records())
+
+    def set_conn_state(self, conn_id: str, state: Any) -> None:
+        pack(state)  # refuse what cannot be checkpointed now
+        self._a.sections[SECTION][conn_id]["state"] = state
+
+    def push(self, conn_ids: Iterable[str], frame: str | bytes) -> None:
+        self._enqueue("send", conn_ids, frame)
+
+    def close(self, conn_id: str, code: int, reason: str) -> None:
+        self._enqueue("close", [conn_id], (code, reason))
+
+    def _enqueue(self, kind: str, conn_ids: Iterable[str], payload: Any) -> None:
+        records = self._records()
+        by_replica: dict[str, list[str]] = {}
+        for conn_id in conn_ids:
+            if conn_id in records:
+                by_replica.setdefault(records[conn_id]["replica"], []).append(conn_id)
+        for replica, ids in by_replica.items():
+            box = self._outboxes.setdefault(replica, Outbox())
+            box.pushes.append((kind, tuple(ids), payload))
+            box.ready.set()
+
+    # ---- state sync ----------------------------------------------------------------------------
+
+    def _full_state(self, conn_ids: Iterable[str]) -> None:
+        ids = list(conn_ids)
+        if not ids:
+            return
+        state = _plain(self._a.codec.to_plain(self._a.get_state()))
+        self._last_sent = state
+        self.push(ids, protocol.State(state=state, seq=self._seq).dump())
+        self._synced.update(ids)
+
+    def _on_state(self, state: Any, source: Any) -> None:
+        """After each persisted change: a patch to synced connections (if smaller), else the state."""
+        new = _plain(self._a.codec.to_plain(state))
+        old, self._last_sent = self._last_sent, new
+        self._seq += 1
+        sender = source.id if isinstance(source, Connection) else None
+        targets = [c for c in self._records() if c != sender]
+        full = protocol.State(state=new, seq=self._seq).dump()
+        synced = [c for c in targets if c in self._synced]
+        if synced and old is not None:
+            ops = [protocol.PatchOp(**op) for op in patch.diff(old, new)]
+            delta = protocol.StatePatch(patch=ops, seq=self._seq).dump()
+            self.push(synced, delta if len(delta) < len(full) else full)
+        self.push([c for c in targets if c not in self._synced], full)
+        self._synced.update(targets)
+        self._synced.discard(sender)  # its seq is behind now: it gets a full state next time
+
+    # ---- entry points (run as turns) -----------------------------------------------------------
+
+    async def connect(self, request: Request, conn_id: str, replica: str) -> Outcome:
+        """Gate, register and greet a connection; the outcome's value is its read-only flag."""
+        agent = self._a.agent
+
+        async def body() -> bool:
+            await agent.validate_request(request)
+            records = self._a.sections.setdefault(SECTION, {})
+            previous = records.get(conn_id, {})
+            records[conn_id] = {"state": previous.get("state"), "readonly": False, "replica": replica}
+            conn = Connection(self, conn_id)
+            readonly = bool(agent.should_be_readonly(conn, request))
+            records[conn_id]["readonly"] = readonly
+            self._synced.discard(conn_id)
+            self._full_state([conn_id])
+            await agent.on_connect(conn, request)
+            return readonly
+
+        return await self._a.run_hook(body)
+
+    async def message(self, conn_id: str, replica: str, data: str | bytes, request_id: str) -> Outcome:
+        """Deliver a client message to `on_message`; on failure the client gets an error frame."""
+        agent = self._a.agent
+
+        async def body() -> None:
+            record = self._live_record(conn_id, replica)
+            if record is None:
+                raise UnknownConnectionError(f"connection {conn_id!r} is closed")
+            await agent.on_message(Connection(self, conn_id), data)
+
+        result = await self._a.run_hook(body, request_id)
+        if result[0] == "err" and not isinstance(result[1], UnknownConnectionError):
+            self.push([conn_id], protocol.error_frame(result[1]).dump())
+            if _overrides(agent, "on_error"):
+                await self._a.run_hook(lambda: agent.on_error(Connection(self, conn_id), result[1]))
+        return result
+
+    async def disconnect(self, conn_id: str, code: int, reason: str) -> Outcome:
+        """The replica saw the socket close: forget the connection and run `on_close`."""
+        agent = self._a.agent
+
+        async def body() -> None:
+            if self._records().pop(conn_id, None) is None:
+                return
+            self._synced.discard(conn_id)
+            await agent.on_close(Connection(self, conn_id), code, reason)
+
+        return await self._a.run_hook(body)
+
+    async def set_state(self, conn_id: str, state: Any) -> Outcome:
+        """A client's `set_state` frame: allowed only if the agent accepts client state."""
+        agent = self._a.agent
+
+        async def body() -> None:
+            if not type(agent).accept_client_state:
+                raise InvalidStateError(f"{type(agent).__name__} does not accept state from clients")
+            if self.record(conn_id).get("readonly"):
+                raise ReadOnlyError("this connection is read-only")
+            agent.set_state(state, source=Connection(self, conn_id))
+
+        return await self._a.run_hook(body)
+
+    async def sync(self, conn_id: str) -> Outcome:
+        """Send the full committed state to one connection (a turn, so it never sees a half-turn)."""
+        return await self._a.run_hook(lambda: self._full_state([conn_id] if self.record(conn_id) else []))
+
+    async def request(self, request: Request) -> Outcome:
+        """An HTTP request for `on_request`, after `validate_request`."""
+        agent = self._a.agent
+
+        async def body() -> Response:
+            await agent.validate_request(request)
+            response = await agent.on_request(request)
+            return response if isinstance(response, Response) else Response(response)
+
+        return await self._a.run_hook(body)
+
+    async def authorize(self, request: Request) -> Outcome:
+        """Run `validate_request` (if the agent has one) as a read-only turn."""
+        agent = self._a.agent
+        if not _overrides(agent, "validate_request"):
+            return outcome.success(None)
+        return await self._a.run_hook(lambda: agent.validate_request(request), readonly=True)
+
+    async def rpc(self, request: Request, method: str, args: tuple, kwargs: dict, request_id: str) -> Outcome:
+        """An HTTP RPC: `validate_request`, then the call itself."""
+        gate = await self.authorize(request)
+        if gate[0] == "err":
+            return gate
+        return await self._a.invoke(method, args, kwargs, request_id)
+
+    # ---- the push stream -----------------------------------------------------------------------
+
+    def _live_record(self, conn_id: str, replica: str) -> dict[str, Any] | None:
+        record = self._records().get(conn_id)
+        if record is not None and record["replica"] != replica:
+            record["replica"] = replica  # the client came back through another replica
+        return record
+
+    async def subscribe(self, replica: str, conn_ids: list[str]) -> AsyncIterator[list[Push]]:
+        """Stream this replica's pushes until the agent goes away. Its connections that are not in
+        `conn_ids` closed while the agent was away: they are dropped (with `on_close`)."""
+        box = self._outboxes.setdefault(replica, Outbox())
+        token = box.owner = object()
+        live = set(conn_ids)
+        gone = [c for c, r in self._records().items() if r["replica"] == replica and c not in live]
+        for conn_id in gone:
+            await self.disconnect(conn_id, 1006, "connection lost while the agent was away")
+        await self._a.run_hook(
+            lambda: self._full_state(c for c in live if c in self._records() and c not in self._synced)
+        )
+        while box.owner is token:
+            if box.pushes:
+                batch = list(box.pushes)
+                box.pushes.clear()
+                yield batch
+                continue
+            if self._a.closing:
+                return
+            box.ready.clear()
+            try:
+                await asyncio.wait_for(box.ready.wait(), STREAM_POLL)
+            except asyncio.TimeoutError:
+                pass
+
+    async def handle(self, op: str, *args: Any) -> Outcome:
+        """Dispatch a host call to one of the entry points above."""
+        if op not in ("connect", "message", "disconnect", "set_state", "sync", "request", "authorize", "rpc"):
+            return outcome.failure(ValueError(f"unknown socket operation {op!r}"))
+        return await getattr(self, op)(*args)
