@@ -110,3 +110,30 @@ def runtime(ray_runtime: None, store_url: str) -> Iterator[str]:
 @pytest.fixture
 def agent_id() -> str:
     return f"a-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def serve_url(ray_runtime: None, file_store_url: str) -> Iterator[str]:
+    """The ingress on Ray Serve (two replicas, 64 KiB frame limit) on a free port."""
+    from ray import serve
+
+    from cluster.config import RuntimeConfig
+    from serve.app import start
+    from tests.agents_for_serve import SERVED
+
+    url = start(
+        SERVED,
+        port=free_port(),
+        runtime=RuntimeConfig(namespace="t-serve", store_url=file_store_url),
+        num_replicas=2,
+        max_frame_bytes=64 * 1024,
+    )
+    yield url
+    serve.shutdown()
+
+
+@pytest.fixture
+def served(serve_url: str, file_store_url: str) -> str:
+    """The ingress URL, with this driver's agent calls going to the same namespace and store."""
+    configure(namespace="t-serve", store=file_store_url)
+    return serve_url

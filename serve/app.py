@@ -1,0 +1,122 @@
+"""The ingress deployment: one FastAPI app on Ray Serve for every agent class it is built with.
+
+```python
+from serve.app import build_app, start
+app = build_app([Counter, ChatRoom])          # for `serve run module:app` / `serve deploy`
+start([Counter, ChatRoom], port=8000)         # or from a driver: serve.run on a local cluster
+```
+Routes: `POST /agents/{agent}/{id}/rpc/{method}`, any other request under `/agents/{agent}/{id}/`
+(`on_request`), `WS /agents/{agent}/{id}` (see docs/protocol.md), `/static/agents.js`, and the
+pages the app was built with.
+"""
+
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, WebSocket
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+
+from agents.agent import Agent
+from cluster import routing
+from cluster.config import RuntimeConfig
+from serve import http, protocol
+from serve.pushes import PushHub
+from serve.registry import AgentRegistry
+from serve.sessions import Session
+
+STATIC = Path(__file__).parent / "static"
+HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+api = FastAPI(title="ray-agents", docs_url=None, redoc_url=None)
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    """How the ingress reaches agents and what else it serves."""
+
+    #: Namespace and checkpoint store of the agents (must match the drivers that call them).
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    #: Larger WebSocket frames get an error frame instead of reaching the agent.
+    max_frame_bytes: int = protocol.MAX_FRAME_BYTES
+    #: Extra pages: URL path -> HTML text (e.g. {"/": "<html>...</html>"}).
+    pages: Mapping[str, str] = field(default_factory=dict)
+
+
+@serve.deployment(
+    # Every open WebSocket counts as an ongoing request: the default (5) would stall the 6th socket.
+    max_ongoing_requests=10_000,
+    ray_actor_options={"num_cpus": 0.1},
+)
+@serve.ingress(api)
+class AgentIngress:
+    """One Serve replica: holds sockets, forwards calls, receives the agents' pushes."""
+
+    def __init__(self, agents: list[type[Agent]], settings: IngressSettings) -> None:
+        logging.getLogger("ray_agents").setLevel(logging.INFO)
+        routing.configure(settings.runtime)
+        self._settings = settings
+        self._registry = AgentRegistry(agents)
+        self._router = routing.router()
+        self._pushes = PushHub(self._router, replica=uuid.uuid4().hex[:12])
+
+    @api.api_route("/agents/{path:path}", methods=HTTP_METHODS)
+    async def agent_http(self, request: Request) -> Response:
+        return await http.handle(request, self._registry, self._router)
+
+    @api.websocket("/agents/{path:path}")
+    async def agent_socket(self, websocket: WebSocket) -> None:
+        session = Session(websocket, self._router, self._pushes, self._settings.max_frame_bytes)
+        await session.run(self._registry)
+
+    @api.get("/static/agents.js")
+    async def client_js(self) -> FileResponse:
+        return FileResponse(STATIC / "agents.js", media_type="text/javascript")
+
+    @api.get("/-/agents")
+    async def agent_names(self) -> JSONResponse:
+        return JSONResponse({"agents": self._registry.names()})
+
+    @api.get("/{page:path}")
+    async def page(self, page: str) -> Response:
+        html = self._settings.pages.get("/" + page)
+        if html is None:
+            return JSONResponse({"error": {"code": "not_found", "message": "no such page"}}, 404)
+        return HTMLResponse(html)
+
+
+def build_app(
+    agents: Iterable[type[Agent]],
+    *,
+    runtime: RuntimeConfig | None = None,
+    pages: Mapping[str, str] | None = None,
+    num_replicas: int = 1,
+    max_frame_bytes: int = protocol.MAX_FRAME_BYTES,
+) -> Any:
+    """A Serve application for these agent classes (what `serve run module:app` expects)."""
+    settings = IngressSettings(
+        runtime=runtime or RuntimeConfig(), max_frame_bytes=max_frame_bytes, pages=dict(pages or {})
+    )
+    return AgentIngress.options(num_replicas=num_replicas).bind(list(agents), settings)
+
+
+def start(
+    agents: Iterable[type[Agent]],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    name: str = "ray-agents",
+    **options: Any,
+) -> str:
+    """Start Serve on this Ray cluster (HTTP on host:port) with the ingress; returns its base URL."""
+    serve.start(http_options={"host": host, "port": port})
+    handle: DeploymentHandle = serve.run(build_app(agents, **options), name=name, route_prefix="/")
+    del handle
+    return f"http://{host}:{port}"

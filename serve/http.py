@@ -1,0 +1,122 @@
+"""Plain HTTP under `/agents/{agent}/{id}/`: RPC (`POST .../rpc/{method}`) and `on_request`."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+import pydantic_core
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from agents.agent import Agent
+from agents.errors import AgentError, InvalidArgumentsError
+from agents.methods import lookup_method
+from agents.requests import Request
+from cluster.routing import Router
+from serve.registry import AgentRegistry
+
+PREFIX = "/agents/"
+
+
+def split_agent_path(conn: HTTPConnection) -> tuple[str, str, str]:
+    """(url name, agent ID, rest) of `/agents/{name}/{id}{rest}`. The ID is one path segment,
+    percent-decoded, so IDs containing '/' travel as %2F."""
+    raw = conn.scope.get("raw_path") or conn.scope["path"].encode()
+    path = raw.decode("latin-1").partition("?")[0]
+    root = conn.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    parts = path[len(PREFIX) :].split("/", 2)
+    if not path.startswith(PREFIX) or len(parts) < 2 or not parts[1]:
+        raise InvalidArgumentsError("expected /agents/{agent}/{id}")
+    rest = "/" + parts[2] if len(parts) == 3 else ""
+    return unquote(parts[0]), unquote(parts[1]), unquote(rest)
+
+
+def agent_request(conn: HTTPConnection, rest: str, body: bytes = b"") -> Request:
+    """The `agents.requests.Request` an agent's hooks see."""
+    return Request(
+        method=conn.scope.get("method", "GET"),
+        url=str(conn.url),
+        path=rest,
+        headers={k.lower(): v for k, v in conn.headers.items()},
+        query=dict(conn.query_params),
+        body=body,
+        client=conn.client.host if conn.client else None,
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """JSON-friendly form of a result (pydantic models, dates, tuples...)."""
+    return pydantic_core.to_jsonable_python(value)
+
+
+def error_response(exc: BaseException) -> JSONResponse:
+    """`{"error": {"code", "message"}}` with the error's HTTP status (500 for user exceptions)."""
+    if isinstance(exc, AgentError):
+        code, status, message = exc.code, exc.status, exc.message or str(exc)
+    else:
+        code, status, message = "exception", 500, f"{type(exc).__name__}: {exc}"
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def parse_arguments(body: bytes) -> tuple[list[Any], dict[str, Any]]:
+    """A JSON array is positional arguments, an object keyword arguments; empty means none."""
+    if not body.strip():
+        return [], {}
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise InvalidArgumentsError(f"request body is not JSON: {exc}") from None
+    if isinstance(data, list):
+        return data, {}
+    if isinstance(data, Mapping):
+        return [], dict(data)
+    raise InvalidArgumentsError("request body must be a JSON array (arguments) or object (keywords)")
+
+
+async def handle(conn: Any, registry: AgentRegistry, router: Router) -> Response:
+    """Serve one HTTP request addressed to an agent."""
+    try:
+        name, agent_id, rest = split_agent_path(conn)
+        agent_cls = registry.get(name)
+        body = await conn.body()
+        request = agent_request(conn, rest, body)
+        if rest.startswith("/rpc/") and request.method == "POST":
+            return await _rpc(router, agent_cls, agent_id, rest[len("/rpc/") :], request)
+        response = await router.submit(agent_cls, agent_id, lambda a: a.socket.remote("request", request))
+        content, media_type = response.encoded()
+        return Response(content, response.status, headers=response.headers, media_type=media_type)
+    except Exception as exc:
+        return error_response(exc)
+
+
+async def _rpc(
+    router: Router, agent_cls: type[Agent], agent_id: str, method: str, request: Request
+) -> Response:
+    spec = lookup_method(agent_cls, method)
+    args, kwargs = parse_arguments(request.body)
+    if spec.streaming:
+        await router.submit(agent_cls, agent_id, lambda a: a.socket.remote("authorize", request))
+        items = router.stream(agent_cls, agent_id, method, tuple(args), kwargs)
+        return StreamingResponse(_ndjson(items), media_type="application/x-ndjson")
+    request_id = uuid.uuid4().hex
+    value = await router.submit(
+        agent_cls,
+        agent_id,
+        lambda a: a.socket.remote("rpc", request, method, tuple(args), kwargs, request_id),
+    )
+    return JSONResponse(jsonable(value))
+
+
+async def _ndjson(items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    """Each item as one JSON line; a failure mid-stream becomes a final `{"error": ...}` line."""
+    try:
+        async for item in items:
+            yield json.dumps(jsonable(item)).encode() + b"\n"
+    except Exception as exc:
+        yield error_response(exc).body + b"\n"

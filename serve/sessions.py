@@ -1,0 +1,224 @@
+"""One WebSocket connection to an agent, held by a Serve replica.
+
+The session registers for pushes, asks the agent to accept the connection (`validate_request`,
+`should_be_readonly`, `on_connect`), then reads frames: protocol frames become calls, cancels and
+state requests; everything else goes to the agent's `on_message`. One writer task sends every
+outgoing frame, so frames to a client keep their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from typing import Any
+
+import pydantic_core
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from agents.errors import AgentError, AgentUnavailableError, ReadOnlyError
+from agents.methods import lookup_method
+from cluster.routing import Router
+from cluster.sockets import UnknownConnectionError
+from serve import protocol
+from serve.http import agent_request, jsonable, split_agent_path
+from serve.pushes import PushHub
+from serve.registry import AgentRegistry, url_name
+
+log = logging.getLogger("ray_agents.serve.sessions")
+
+_CONN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+def close_code(exc: BaseException) -> int:
+    """WebSocket close code for a refused connection: 4000 + the error's HTTP status."""
+    return 4000 + (exc.status if isinstance(exc, AgentError) else 500)
+
+
+class Session:
+    """Implements `serve.pushes.Receiver` for one socket."""
+
+    def __init__(self, ws: WebSocket, router: Router, pushes: PushHub, max_frame_bytes: int) -> None:
+        self.ws = ws
+        self.router = router
+        self.pushes = pushes
+        self.max_frame_bytes = max_frame_bytes
+        self.conn_id = ""
+        self.readonly = False
+        self._outgoing: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._calls: dict[str, asyncio.Task[None]] = {}
+
+    # ---- outgoing ------------------------------------------------------------------------------
+
+    def deliver(self, kind: str, payload: Any) -> None:
+        self._outgoing.put_nowait((kind, payload))
+
+    def send(self, frame: protocol.Frame) -> None:
+        self.deliver("send", frame.dump())
+
+    async def _write(self) -> tuple[int, str]:
+        """Send queued frames until a close (returns its code and reason) or the socket fails."""
+        try:
+            while True:
+                kind, payload = await self._outgoing.get()
+                if kind == "close":
+                    await self._refuse(*payload)
+                    return payload
+                if isinstance(payload, bytes):
+                    await self.ws.send_bytes(payload)
+                else:
+                    await self.ws.send_text(payload)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return 1006, ""
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self, registry: AgentRegistry) -> None:
+        await self.ws.accept()
+        try:
+            name, agent_id, rest = split_agent_path(self.ws)
+            agent_cls = registry.get(name)
+            conn_id = self.ws.query_params.get("conn") or uuid.uuid4().hex
+            if not _CONN_ID.match(conn_id):
+                raise protocol.FrameError("invalid_connection_id", "conn must be 1-128 of [A-Za-z0-9_.:-]")
+        except (AgentError, protocol.FrameError) as exc:
+            await self._refuse(4400 if isinstance(exc, protocol.FrameError) else close_code(exc), str(exc))
+            return
+        self.conn_id = conn_id
+        self.agent_cls, self.agent_id = agent_cls, agent_id
+        subscription = self.pushes.attach(agent_cls, agent_id, self)
+        code, reason = 1006, ""
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            request = agent_request(self.ws, rest)
+            try:
+                self.readonly = await self._agent_op("connect", request, conn_id, self.pushes.replica)
+            except Exception as exc:
+                await self._refuse(close_code(exc), str(exc))
+                return
+            await self.ws.send_text(
+                protocol.Identity(
+                    agent=url_name(agent_cls), id=agent_id, connection=conn_id, readonly=self.readonly
+                ).dump()
+            )
+            loop = asyncio.get_running_loop()
+            tasks = [loop.create_task(self._write()), loop.create_task(self._read(subscription))]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            code, reason = done.pop().result()
+        finally:
+            for task in (*tasks, *self._calls.values()):
+                task.cancel()
+            self.pushes.detach(subscription, self)
+        try:
+            await self._agent_op("disconnect", conn_id, code, reason)
+        except Exception as exc:
+            log.warning("%s: on_close for %s failed: %r", subscription.key, conn_id, exc)
+
+    async def _refuse(self, code: int, reason: str) -> None:
+        reason = reason[:120]  # a close reason must fit in 123 bytes
+        await self.ws.send_text(protocol.Close(code=code, reason=reason).dump())
+        await self.ws.close(code, reason)
+
+    async def _agent_op(self, op: str, *args: Any) -> Any:
+        return await self.router.submit(self.agent_cls, self.agent_id, lambda a: a.socket.remote(op, *args))
+
+    # ---- incoming ------------------------------------------------------------------------------
+
+    async def _read(self, subscription: Any) -> tuple[int, str]:
+        """Handle frames until the client leaves; returns its close code and reason."""
+        while True:
+            try:
+                message = await self.ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return 1006, ""
+            if message["type"] == "websocket.disconnect":
+                return message.get("code", 1000), message.get("reason") or ""
+            subscription.wake()  # a hibernated agent's pushes resume with this message
+            text, data = message.get("text"), message.get("bytes")
+            if data is not None:
+                await self._user_message(data)
+                continue
+            try:
+                frame = protocol.parse_client_text(text or "", self.max_frame_bytes)
+            except protocol.FrameError as exc:
+                self.send(protocol.Error(code=exc.code, message=exc.message))
+                continue
+            if frame is None:
+                await self._user_message(text or "")
+            else:
+                await self._frame(frame)
+
+    async def _user_message(self, data: str | bytes) -> None:
+        if len(data) > self.max_frame_bytes:
+            self.send(
+                protocol.Error(code="frame_too_large", message=f"frame exceeds {self.max_frame_bytes} bytes")
+            )
+            return
+        try:
+            await self._agent_op("message", self.conn_id, self.pushes.replica, data, uuid.uuid4().hex)
+        except UnknownConnectionError as exc:
+            self.deliver("close", (close_code(exc), "the agent no longer knows this connection; reconnect"))
+        except AgentUnavailableError as exc:
+            self.send(protocol.error_frame(exc))
+        except Exception:  # on_message raised: the agent already sent the client an error frame
+            pass
+
+    async def _frame(self, frame: Any) -> None:
+        if isinstance(frame, protocol.Rpc):
+            if frame.id in self._calls:
+                self.send(
+                    protocol.Error(id=frame.id, code="duplicate_id", message="a call with this id is running")
+                )
+                return
+            self._calls[frame.id] = asyncio.get_running_loop().create_task(self._call(frame))
+        elif isinstance(frame, protocol.Cancel):
+            task = self._calls.get(frame.id)
+            if task is not None:
+                task.cancel()
+        elif isinstance(frame, protocol.Hello):
+            if frame.protocol != protocol.PROTOCOL_VERSION:
+                self.deliver(
+                    "close",
+                    (
+                        4426,
+                        f"protocol {frame.protocol} unsupported; server speaks {protocol.PROTOCOL_VERSION}",
+                    ),
+                )
+        elif isinstance(frame, protocol.SetState):
+            await self._state_op("set_state", frame.state)
+        elif isinstance(frame, protocol.Sync):
+            await self._state_op("sync")
+
+    async def _state_op(self, op: str, *args: Any) -> None:
+        try:
+            await self._agent_op(op, self.conn_id, *args)
+        except Exception as exc:
+            self.send(protocol.error_frame(exc))
+
+    async def _call(self, frame: protocol.Rpc) -> None:
+        """Run one RPC and send its result, chunks or error."""
+        try:
+            spec = lookup_method(self.agent_cls, frame.method)
+            if self.readonly and not spec.readonly:
+                raise ReadOnlyError(f"this connection is read-only; {frame.method} may change state")
+            args = tuple(frame.args)
+            if spec.streaming:
+                async for item in self.router.stream(
+                    self.agent_cls, self.agent_id, frame.method, args, frame.kwargs
+                ):
+                    self.send(protocol.Chunk(id=frame.id, value=jsonable(item)))
+                self.send(protocol.End(id=frame.id))
+            else:
+                value = await self.router.call(
+                    self.agent_cls, self.agent_id, frame.method, args, frame.kwargs
+                )
+                self.send(protocol.Result(id=frame.id, value=jsonable(value)))
+        except asyncio.CancelledError:
+            self.send(protocol.Error(id=frame.id, code="cancelled", message="the call was cancelled"))
+        except pydantic_core.PydanticSerializationError as exc:
+            self.send(protocol.Error(id=frame.id, code="unserializable_result", message=str(exc)))
+        except Exception as exc:
+            self.send(protocol.error_frame(exc, frame.id))
+        finally:
+            self._calls.pop(frame.id, None)

@@ -1,0 +1,93 @@
+"""Agents the Serve tests talk to over HTTP and WebSockets (importable by Serve replicas)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agents import Agent, callable
+from agents.connections import Connection
+from agents.requests import Rejected, Request, Response
+
+
+class Tally(Agent):
+    """A counter with every web hook: gate, read-only connections, messages, HTTP routes."""
+
+    initial_state = {"count": 0, "log": []}
+    accept_client_state = True
+
+    async def validate_request(self, request: Request) -> None:
+        if request.query.get("token") == "bad":
+            raise Rejected(401, "bad token")
+
+    def should_be_readonly(self, conn: Connection, request: Request) -> bool:
+        return request.query.get("readonly") == "1"
+
+    async def on_connect(self, conn: Connection, request: Request) -> None:
+        conn.state = {"messages": 0, "name": request.query.get("name", conn.id)}
+        conn.send({"welcome": conn.state["name"]})
+
+    async def on_message(self, conn: Connection, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            conn.send(message[::-1])
+            return
+        if message == "boom":
+            conn.state = {**conn.state, "messages": -1}  # rolled back with the failed turn
+            raise ValueError("boom requested")
+        if message == "close-me":
+            conn.close(4001, "asked to close")
+            return
+        conn.state = {**conn.state, "messages": conn.state["messages"] + 1}
+        self.broadcast(f"{conn.state['name']}: {message}", exclude=[conn])
+
+    async def on_request(self, request: Request) -> Response:
+        if request.path == "/hello":
+            return Response(f"hello {self.name} via {request.method}")
+        if request.path == "/echo" and request.method == "POST":
+            return Response({"got": request.json(), "count": self.state["count"]}, status=201)
+        return await super().on_request(request)
+
+    @callable
+    def add(self, n: int) -> int:
+        self.set_state({**self.state, "count": self.state["count"] + n})
+        return self.state["count"]
+
+    @callable
+    def append(self, item: str) -> int:
+        self.set_state({**self.state, "log": [*self.state["log"], item]})
+        return len(self.state["log"])
+
+    @callable(readonly=True)
+    def get(self) -> dict:
+        return dict(self.state)
+
+    @callable(readonly=True)
+    def conn_info(self) -> dict:
+        """Per-connection state and the replica each connection is held by (test introspection)."""
+        hub = self._runtime.sockets
+        return {c.id: {**(c.state or {}), "replica": hub.record(c.id)["replica"]} for c in self.connections()}
+
+    @callable
+    async def ticks(self, n: int, delay: float = 0.0):
+        for i in range(n):
+            self.set_state({**self.state, "count": self.state["count"] + 1})
+            yield i
+            await asyncio.sleep(delay)
+
+    @callable
+    def fail(self) -> None:
+        raise KeyError("nope")
+
+
+class Hibernating(Agent):
+    """Hibernates after a short idle time, to test that sockets outlive the agent's process."""
+
+    initial_state = {"count": 0}
+    idle_timeout = 1.0
+
+    @callable
+    def add(self, n: int) -> int:
+        self.set_state({"count": self.state["count"] + n})
+        return self.state["count"]
+
+
+SERVED = [Tally, Hibernating]
