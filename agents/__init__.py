@@ -35,7 +35,7 @@ from agents.errors import (
 )
 from agents.handle import AgentHandle, SyncAgentHandle, get_agent
 from agents.methods import callable
-from agents.runtime import configure, list_agents
+from agents.runtime import configure, list_agents, start
 
 __all__ = [
     "ActivationError",
@@ -58,4 +58,5 @@ __all__ = [
     "configure",
     "get_agent",
     "list_agents",
+    "start",
 ]

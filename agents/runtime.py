@@ -23,3 +23,12 @@ def configure(*, namespace: str | None = None, store: str | None = None) -> None
 async def list_agents() -> dict[str, Any]:
     """Live and hibernated agents, with activation counts, as the controller sees them."""
     return await routing.router().controller().describe.remote()
+
+
+async def start() -> None:
+    """Make sure the placement controller runs (it starts with the first call anyway).
+
+    Call it when a cluster (re)starts with hibernated agents that have alarms but no callers:
+    the controller's alarm loop is what wakes them.
+    """
+    await routing.router().controller().start.remote()
