@@ -1,0 +1,256 @@
+"""Deno backend: the model writes TypeScript; each run is a fresh `deno` process with no permissions.
+
+Isolation
+- `deno run` with no `--allow-*` flag, `--no-prompt --no-remote --no-npm --no-config --no-lock`, a fresh
+  empty `DENO_DIR`/`HOME` in a per-run temporary directory (also the working directory) and an otherwise
+  empty environment. Network, files, environment, subprocesses and FFI are all denied by Deno.
+- The program reaches Deno only through the fixed runner (`deno_runner.py`), which reads it from stdin and
+  imports it from a `data:` URL built at run time (a non-literal dynamic import).
+
+Limits
+- Heap: `--v8-flags=--max-old-space-size=memory_mb`. ArrayBuffers live outside that heap, so the process
+  also gets `RLIMIT_DATA` = memory_mb + `_V8_RESERVED_MB` (V8 reserves ~512 MiB of writable address space
+  for its code range at start-up, which RLIMIT_DATA counts). `RLIMIT_AS` would crash V8, so it is not used.
+- CPU: `RLIMIT_CPU` (SIGXCPU at `cpu_s`, SIGKILL a second later); wall clock: `timeout_s`.
+- Limits are applied with `resource.prlimit` on the child right after it starts rather than in a
+  `preexec_fn` (which is unsafe in a multi-threaded host such as a Ray worker). The child cannot run any
+  of the program before the limits are in place: the program is only sent on stdin afterwards.
+- Every run is its own session (`start_new_session=True`); the whole process group is SIGKILLed when the
+  run ends for any reason (result, error, timeout, exception, asyncio cancellation).
+
+Output vs protocol
+Protocol lines go to stdout prefixed with a random per-run nonce that only the host and the runner know
+(it travels over stdin before the program is loaded). Anything else on stdout or stderr is the program's
+output and becomes logs, so printing can never forge a message. Even a program that tampers with the
+runner to learn the nonce gains nothing it could not do through `tools`: every message is still
+validated here (listed tools only, arguments checked, sizes capped). A bare empty line on stdout is taken
+for the runner's line separator, so `console.log("")` does not appear in the logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import math
+import os
+import resource
+import secrets
+import signal
+import tempfile
+from typing import Annotated, Any, ClassVar, Literal
+
+import pydantic
+
+from agents.codemode.deno_runner import RUNNER_JS
+from agents.codemode.executor import Executor
+from agents.codemode.limits import Limits
+from agents.codemode.result import CodeResult, LogBuffer
+from agents.codemode.tools import ToolCallError, ToolSet
+
+_V8_RESERVED_MB = 640
+_MIB = 1024 * 1024
+
+
+class _Call(pydantic.BaseModel):
+    type: Literal["call"]
+    id: int
+    tool: str
+    args: Any = None
+
+
+class _Done(pydantic.BaseModel):
+    type: Literal["done"]
+    result: Any = None
+
+
+class _Failed(pydantic.BaseModel):
+    type: Literal["error"]
+    error: str
+
+
+_MESSAGE: pydantic.TypeAdapter[_Call | _Done | _Failed] = pydantic.TypeAdapter(
+    Annotated[_Call | _Done | _Failed, pydantic.Field(discriminator="type")]
+)
+
+
+class _SandboxGone(Exception):
+    """The sandbox broke the protocol or died; the message says how."""
+
+
+@functools.cache
+def find_deno() -> str:
+    """Path of the `deno` binary shipped by the `deno` package on PyPI."""
+    import deno
+
+    return deno.find_deno_bin()
+
+
+def _command(deno: str, runner: str, limits: Limits) -> list[str]:
+    return [
+        deno, "run", "--quiet", "--no-prompt", "--no-remote", "--no-npm", "--no-config", "--no-lock",
+        "--no-code-cache", f"--v8-flags=--max-old-space-size={limits.memory_mb}", runner,
+    ]  # fmt: skip
+
+
+def _environment(workdir: str) -> dict[str, str]:
+    return {
+        "DENO_DIR": os.path.join(workdir, "deno_dir"),
+        "HOME": workdir,
+        "NO_COLOR": "1",
+        "DENO_NO_UPDATE_CHECK": "1",
+    }
+
+
+def _apply_rlimits(pid: int, limits: Limits) -> None:
+    data = (limits.memory_mb + _V8_RESERVED_MB) * _MIB
+    cpu = math.ceil(limits.cpu_s)
+    resource.prlimit(pid, resource.RLIMIT_DATA, (data, data))
+    resource.prlimit(pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _exit_reason(returncode: int | None, limits: Limits) -> str:
+    if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        return f"CPU time limit exceeded ({limits.cpu_s:g} s)"
+    if returncode in (-signal.SIGTRAP, -signal.SIGABRT, -signal.SIGSEGV):
+        return f"out of memory (limit {limits.memory_mb} MiB)"
+    return f"sandbox exited unexpectedly (exit code {returncode})"
+
+
+class DenoExecutor(Executor):
+    """Runs TypeScript/JavaScript in a fresh, permissionless Deno process per run."""
+
+    language: ClassVar[Literal["typescript"]] = "typescript"
+
+    def __init__(self, deno_path: str | None = None) -> None:
+        self._deno = deno_path
+
+    async def _execute(self, code: str, toolset: ToolSet, limits: Limits) -> CodeResult:
+        logs = LogBuffer(limits.max_log_bytes)
+        with tempfile.TemporaryDirectory(prefix="codemode-deno-") as workdir:
+            runner = os.path.join(workdir, "runner.js")
+            with open(runner, "w", encoding="utf-8") as f:
+                f.write(RUNNER_JS)
+            process = await asyncio.create_subprocess_exec(
+                *_command(self._deno or find_deno(), runner, limits),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=workdir,
+                env=_environment(workdir),
+                start_new_session=True,
+                limit=limits.max_message_bytes + 256,
+            )
+            try:
+                _apply_rlimits(process.pid, limits)
+                session = _Session(process, toolset, limits, logs)
+                return await asyncio.wait_for(session.run(code), limits.timeout_s)
+            except asyncio.TimeoutError:
+                return CodeResult(error=f"timed out after {limits.timeout_s:g} s", logs=logs.getvalue())
+            except _SandboxGone as exc:
+                return CodeResult(error=str(exc), logs=logs.getvalue())
+            finally:
+                _kill_group(process)
+                await process.wait()
+
+
+class _Session:
+    """One conversation with the runner: send the program, answer tool calls, collect the outcome."""
+
+    def __init__(
+        self, process: asyncio.subprocess.Process, toolset: ToolSet, limits: Limits, logs: LogBuffer
+    ) -> None:
+        self._process = process
+        self._toolset = toolset
+        self._limits = limits
+        self._logs = logs
+        self._nonce = secrets.token_hex(16)
+        self._calls: set[asyncio.Task[None]] = set()
+
+    async def run(self, code: str) -> CodeResult:
+        assert self._process.stderr is not None
+        stderr = asyncio.ensure_future(self._pump(self._process.stderr))
+        try:
+            init = {
+                "nonce": self._nonce,
+                "code": code,
+                "tools": list(self._toolset.specs),
+                "max_message_bytes": self._limits.max_message_bytes,
+            }
+            await self._send_line(json.dumps(init))
+            outcome = await self._converse()
+            if outcome is None:  # stdout closed without a result: the process is exiting
+                await self._process.wait()
+                await stderr
+                raise _SandboxGone(_exit_reason(self._process.returncode, self._limits))
+            return outcome
+        finally:
+            stderr.cancel()
+            for task in self._calls:
+                task.cancel()
+
+    async def _converse(self) -> CodeResult | None:
+        stdout = self._process.stdout
+        assert stdout is not None
+        prefix = self._nonce.encode() + b" "
+        while True:
+            try:
+                line = await stdout.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:
+                self._log(exc.partial)
+                return None
+            except asyncio.LimitOverrunError:
+                chunk = await stdout.read(self._limits.max_message_bytes)
+                if chunk.startswith(prefix):
+                    raise _SandboxGone("sandbox sent a message larger than max_message_bytes") from None
+                self._log(chunk)
+                continue
+            if not line.startswith(prefix):
+                if line != b"\n":
+                    self._log(line)
+                continue
+            try:
+                message = _MESSAGE.validate_json(line[len(prefix) :])
+            except pydantic.ValidationError:
+                raise _SandboxGone("sandbox sent a malformed protocol message") from None
+            if isinstance(message, _Call):
+                task = asyncio.ensure_future(self._answer(message))
+                self._calls.add(task)
+                task.add_done_callback(self._calls.discard)
+            elif isinstance(message, _Done):
+                return CodeResult(result=message.result, logs=self._logs.getvalue())
+            else:
+                return CodeResult(error=message.error, logs=self._logs.getvalue())
+
+    async def _answer(self, call: _Call) -> None:
+        try:
+            if not isinstance(call.args, dict):
+                raise ToolCallError(f"{call.tool}() takes one object of named arguments")
+            value = await self._toolset.call(call.tool, kwargs=call.args)
+            reply = json.dumps({"id": call.id, "ok": True, "value": value}, allow_nan=False)
+            if len(reply) > self._limits.max_message_bytes:
+                raise ToolCallError(f"{call.tool}() returned more than max_message_bytes")
+        except (ToolCallError, ValueError, TypeError) as exc:
+            reply = json.dumps({"id": call.id, "ok": False, "error": str(exc)})
+        await self._send_line(reply)
+
+    async def _send_line(self, line: str) -> None:
+        stdin = self._process.stdin
+        assert stdin is not None
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a dead sandbox shows up as EOF
+            stdin.write(line.encode() + b"\n")
+            await stdin.drain()
+
+    async def _pump(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(65536):
+            self._log(chunk)
+
+    def _log(self, data: bytes) -> None:
+        self._logs.write(data.decode("utf-8", errors="replace"))

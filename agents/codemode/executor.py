@@ -1,0 +1,102 @@
+"""The `Executor` interface every sandbox backend implements, and the `run_code` entry points."""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar
+
+from agents.codemode.limits import Limits, run_slot
+from agents.codemode.result import CodeResult
+from agents.codemode.stubs import Language, describe_tools
+from agents.codemode.tools import ToolSet, ToolSpec, as_specs
+
+log = logging.getLogger(__name__)
+
+Tool = Callable[..., Any] | ToolSpec
+
+
+class Executor(abc.ABC):
+    """Runs one untrusted program against a set of tools in a sandbox.
+
+    `run` never raises into the caller (cancellation aside): whatever the program does, the outcome is a
+    `CodeResult`. Each run holds one of the process-wide run slots (see `set_max_concurrent_runs`).
+    """
+
+    language: ClassVar[Language]
+
+    async def run(self, code: str, tools: Sequence[Tool] = (), limits: Limits | None = None) -> CodeResult:
+        """Run `code` with access to `tools` only, within `limits`."""
+        limits = limits or Limits()
+        try:
+            toolset = ToolSet(tools, max_calls=limits.max_tool_calls)
+        except Exception as exc:  # a bad tool list is the host's bug, but still no raise into the agent
+            return CodeResult(error=f"invalid tools: {exc}")
+        async with run_slot():
+            try:
+                return await self._execute(code, toolset, limits)
+            except Exception as exc:
+                log.exception("code mode backend %s failed", type(self).__name__)
+                return CodeResult(error=f"sandbox failure: {type(exc).__name__}: {exc}")
+
+    @abc.abstractmethod
+    async def _execute(self, code: str, toolset: ToolSet, limits: Limits) -> CodeResult:
+        """Run the program; may raise on host-side failures (run() turns those into a CodeResult)."""
+
+
+def executor_for(language: Language) -> Executor:
+    """The default executor for a language: Deno for TypeScript, Monty for Python."""
+    from agents.codemode.deno import DenoExecutor
+    from agents.codemode.monty import MontyExecutor
+
+    for cls in (DenoExecutor, MontyExecutor):
+        if cls.language == language:
+            return cls()
+    raise ValueError(f"no executor for language {language!r}; use 'typescript' or 'python'")
+
+
+async def run_code(
+    code: str,
+    tools: Sequence[Tool] = (),
+    language: Language = "typescript",
+    limits: Limits | None = None,
+) -> CodeResult:
+    """Run a model-written program in a sandbox with access to `tools`; never raises into the caller.
+
+    An agent method can simply `return await run_code(code, tools=[self.search], language="python")`.
+    """
+    return await executor_for(language).run(code, tools, limits)
+
+
+_INSTRUCTIONS: dict[str, str] = {
+    "typescript": (
+        "Run a TypeScript program in a sandbox (no network, files or environment). The code is the body of "
+        "an async function: use `await`, and `return` a JSON-serialisable result. Call tools as "
+        "`await tools.name({arg: value})`; a failed call throws a ToolError. console.log output is "
+        "returned as logs. Available tools:"
+    ),
+    "python": (
+        "Run a Python program in a sandbox (a safe subset of Python: no imports beyond a few standard "
+        "modules, no files, network or environment). The value of the last expression is the result. "
+        "Call tools as `await name(arg=value)`; a failed call raises an exception. print() output is "
+        "returned as logs. The program is type-checked against these tool stubs:"
+    ),
+}
+
+
+def codemode_tool(
+    tools: Sequence[Tool], language: Language = "typescript", limits: Limits | None = None
+) -> Callable[[str], Awaitable[CodeResult]]:
+    """A plain async function `run_code(code: str) -> CodeResult` a ChatAgent can expose to its model.
+
+    Its docstring carries the instructions and the generated tool declarations.
+    """
+    specs = as_specs(tools)
+    executor = executor_for(language)
+
+    async def run_code(code: str) -> CodeResult:
+        return await executor.run(code, specs, limits)
+
+    run_code.__doc__ = f"{_INSTRUCTIONS[language]}\n\n{describe_tools(specs, language)}"
+    return run_code
