@@ -48,7 +48,7 @@ class ToolSpec:
             function=function,
             doc=inspect.cleandoc(function.__doc__ or ""),
             params_schema=pydantic.TypeAdapter(function).json_schema(),
-            returns_schema=pydantic.TypeAdapter(returns).json_schema(mode="serialization"),
+            returns_schema=_named(pydantic.TypeAdapter(returns).json_schema(mode="serialization")),
             validator=pydantic_core.SchemaValidator(generate_arguments_schema(function)),
         )
 
@@ -64,6 +64,14 @@ class ToolSpec:
             )
             raise ToolCallError(f"invalid arguments for {self.name}(): {problems}") from None
         return tuple(bound_args), dict(bound_kwargs)
+
+
+def _named(schema: dict[str, Any]) -> dict[str, Any]:
+    """A top-level model schema as a `$ref` into `$defs`, so declarations name it like a nested model."""
+    if schema.get("type") != "object" or "properties" not in schema or "title" not in schema:
+        return schema
+    model = {k: v for k, v in schema.items() if k != "$defs"}
+    return {"$ref": f"#/$defs/{model['title']}", "$defs": {**schema.get("$defs", {}), model["title"]: model}}
 
 
 def as_specs(tools: Iterable[Callable[..., Any] | ToolSpec]) -> list[ToolSpec]:
