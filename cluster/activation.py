@@ -61,8 +61,11 @@ class Activation:
         self.scratch = scratch
         self.dedupe_window = dedupe_window
         self.codec = StateCodec(agent_cls)
-        #: Set once this activation must take no more turns (hibernating, fenced, destroyed).
-        self.closing = False
+        #: True while this activation takes no turns: until `start()` has restored it, and again
+        #: once it must take no more (hibernating, fenced, destroyed).
+        self.closing = True
+        self.started = False
+        self._results: OrderedDict[str, bytes] = OrderedDict()
         self.destroyed = False
         self.last_activity = time.monotonic()
         self.in_flight = 0
@@ -95,7 +98,7 @@ class Activation:
             raise ActivationError(f"{self.key}: cannot restore checkpoint: {exc!r}") from exc
         self._committed_state = manifest.state
         self._image = image
-        self._results: OrderedDict[str, bytes] = OrderedDict(manifest.results)
+        self._results = OrderedDict(manifest.results)
         self.sections: dict[str, Any] = manifest.sections
         self._committed_sections = pack(self.sections)
         self.scratch.mkdir(parents=True, exist_ok=True)
@@ -121,6 +124,8 @@ class Activation:
             await asyncio.to_thread(self.store.set_alarm, self.key, due)
             self._published_alarm = due
             self._alarm.arm(due)
+            self.closing = False
+            self.started = True
 
     # ---- AgentRuntime ------------------------------------------------------------------------
 

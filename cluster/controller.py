@@ -104,6 +104,8 @@ class PlacementController:
                 try:
                     info = await asyncio.wait_for(actor.info.remote(), timeout=10)
                 except Exception:
+                    info = {"ready": False}
+                if not info["ready"]:  # the previous controller died while starting it
                     ray.kill(actor, no_restart=True)
                     continue
                 self._placements[key] = Placement(actor, epoch, info["node_id"], time.time())

@@ -78,6 +78,7 @@ class AgentHost:
             "epoch": a.epoch,
             "pid": os.getpid(),
             "node_id": ray.get_runtime_context().get_node_id(),
+            "ready": a.started,
             "checkpoints": a.checkpoints,
             "idle_seconds": a.idle_seconds(),
         }
