@@ -1,0 +1,54 @@
+"""One-off calls to agents over HTTP, with nothing but the standard library (urllib).
+
+```python
+from agents.http import call
+call("http://localhost:8000", "counter", "alice", "add", 5)   # -> 5
+```
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import quote
+
+from agents.client import error_from_frame
+
+
+def agent_url(base_url: str, agent: str, agent_id: str, path: str = "") -> str:
+    """`{base}/agents/{agent}/{id}{path}`, the ID escaped as one path segment."""
+    return f"{base_url.rstrip('/')}/agents/{quote(agent, safe='')}/{quote(agent_id, safe='')}{path}"
+
+
+def request(
+    url: str,
+    method: str = "GET",
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> tuple[int, dict[str, str], bytes]:
+    """Send one request; returns (status, headers, body) for every status, errors included."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    if data is not None and not isinstance(body, bytes):
+        req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def call(base_url: str, agent: str, agent_id: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a `@callable` method over HTTP; its typed errors are raised as themselves."""
+    if args and kwargs:
+        raise TypeError("over HTTP, pass positional or keyword arguments, not both")
+    body = dict(kwargs) if kwargs else list(args)
+    status, _, raw = request(agent_url(base_url, agent, agent_id, f"/rpc/{quote(method)}"), "POST", body)
+    data = json.loads(raw) if raw else None
+    if status >= 400:
+        error = (data or {}).get("error", {}) if isinstance(data, dict) else {}
+        raise error_from_frame(error.get("code", "http_error"), error.get("message", raw.decode()), status)
+    return data

@@ -1,0 +1,223 @@
+"""WebSockets through the Serve ingress: lifecycle, state sync, broadcast, calls, bad frames, failover."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import websockets
+
+from agents import ReadOnlyError, get_agent, list_agents
+from agents.client import AgentClient, ConnectionRefusedByAgent
+from cluster.naming import agent_key
+from tests.agents_for_serve import Hibernating, Tally
+
+
+def ws_url(base: str, agent: str, agent_id: str, query: str = "") -> str:
+    return f"{base.replace('http', 'ws', 1)}/agents/{agent}/{agent_id}" + (f"?{query}" if query else "")
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 30.0) -> None:
+    """Wait for a condition that a push or another process makes true."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def frames(ws: Any, kind: str) -> dict[str, Any]:
+    """The next protocol frame of this type (others are skipped)."""
+    while True:
+        raw = await asyncio.wait_for(ws.recv(), 30)
+        if isinstance(raw, str) and raw.startswith("{"):
+            frame = json.loads(raw)
+            if frame.get("type") == kind:
+                return frame
+
+
+@pytest.fixture
+async def clients(served: str, agent_id: str) -> AsyncIterator[Callable[..., Any]]:
+    opened: list[AgentClient] = []
+
+    async def open_client(agent: str = "tally", query: dict | None = None, **kw: Any) -> AgentClient:
+        client = AgentClient(ws_url(served, agent, agent_id), query=query, **kw)
+        opened.append(client)
+        return await client.connect()
+
+    yield open_client
+    await asyncio.gather(*(c.close() for c in opened))
+
+
+async def test_lifecycle_connect_message_close(clients, agent_id) -> None:
+    messages: list[Any] = []
+    first = await clients(query={"name": "ann"}, on_message=messages.append)
+    assert first.identity.agent == "tally" and first.identity.id == agent_id
+    assert first.state == {"count": 0, "log": []} and first.identity.readonly is False
+    await until(lambda: messages)
+    assert json.loads(messages[0]) == {"welcome": "ann"}
+    await first.send("hello")
+    await first.send(b"\x01\x02\x03")
+    await until(lambda: len(messages) == 2)
+    assert messages[1] == b"\x03\x02\x01"
+    tally = get_agent(Tally, agent_id)
+    assert (await tally.conn_info())[first.conn_id]["messages"] == 1
+    await first.close()
+    await until_async(lambda: tally.conn_info(), lambda info: first.conn_id not in info)
+
+
+async def until_async(fetch: Callable[[], Any], check: Callable[[Any], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check(await fetch()):
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_failing_on_message_rolls_back_and_reports_an_error_frame(served, agent_id) -> None:
+    async with websockets.connect(ws_url(served, "tally", agent_id, "conn=c1")) as ws:
+        await frames(ws, "state")
+        await ws.send("boom")
+        error = await frames(ws, "error")
+        assert error["code"] == "exception" and "boom requested" in error["message"]
+        info = await get_agent(Tally, agent_id).conn_info()
+        assert info["c1"]["messages"] == 0
+        await ws.send("close-me")
+        close = await frames(ws, "close")
+        assert close == {"type": "close", "code": 4001, "reason": "asked to close"}
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 30)
+        assert closed.value.rcvd.code == 4001
+
+
+async def test_state_syncs_to_three_clients_and_skips_the_client_that_set_it(clients, agent_id) -> None:
+    seen: list[list[Any]] = [[], [], []]
+    a, b, c = [await clients(on_state=seen[i].append) for i in range(3)]
+    assert await a.call("add", 2) == 2
+    await until(lambda: all(cl.state["count"] == 2 for cl in (a, b, c)))
+    for i in range(5):
+        await b.call("append", f"a fairly long log line number {i} " * 4)
+    await until(lambda: all(len(cl.state["log"]) == 5 for cl in (a, b, c)))
+    assert a.state == b.state == c.state == await get_agent(Tally, agent_id).get()
+    before = len(seen[2])
+    await c.set_state({"count": 100, "log": []})
+    await until(lambda: a.state["count"] == 100 and b.state["count"] == 100)
+    assert len(seen[2]) == before  # the sender already has it
+    assert (await get_agent(Tally, agent_id).get())["count"] == 100
+
+
+async def test_small_changes_travel_as_json_patches(served, agent_id) -> None:
+    async with websockets.connect(ws_url(served, "tally", agent_id)) as ws:
+        state = await frames(ws, "state")
+        await get_agent(Tally, agent_id).append("x" * 500)
+        assert (await frames(ws, "state"))["state"]["log"] == ["x" * 500]  # a patch would be longer
+        await get_agent(Tally, agent_id).append("y")
+        delta = await frames(ws, "state_patch")
+        assert delta["patch"] == [{"op": "add", "path": "/log/-", "value": "y"}]
+        assert delta["seq"] >= state["seq"] + 2
+
+
+async def test_broadcast_reaches_everyone_but_the_excluded(clients) -> None:
+    inbox: list[list[Any]] = [[], [], []]
+    a, _, c = [await clients(query={"name": f"n{i}"}, on_message=inbox[i].append) for i in range(3)]
+    await a.send("hi all")
+    await until(lambda: "n0: hi all" in inbox[1] and "n0: hi all" in inbox[2])
+    await c.call("add", 1)  # a later event, so a's inbox had time to get a (wrong) broadcast
+    await until(lambda: a.state["count"] == 1)
+    assert "n0: hi all" not in inbox[0]
+
+
+async def test_streaming_call_and_cancellation_rolls_back(clients, agent_id) -> None:
+    client = await clients()
+    assert [i async for i in client.stream("ticks", 3)] == [0, 1, 2]
+    assert (await client.call("get"))["count"] == 3
+    items = client.stream("ticks", 1000, 0.02)
+    assert [await items.__anext__(), await items.__anext__()] == [0, 1]
+    await items.aclose()  # sends a cancel frame: the agent stops and rolls the turn back
+    assert await asyncio.wait_for(client.call("add", 1), 30) == 4
+
+
+async def test_rejected_and_readonly_connections(clients, served, agent_id) -> None:
+    with pytest.raises(ConnectionRefusedByAgent, match="bad token") as refused:
+        await clients(query={"token": "bad"})
+    assert refused.value.status == 401
+    viewer = await clients(query={"readonly": "1"})
+    assert viewer.identity.readonly
+    assert (await viewer.call("get"))["count"] == 0
+    with pytest.raises(ReadOnlyError):
+        await viewer.call("add", 1)
+    async with websockets.connect(ws_url(served, "tally", agent_id, "readonly=1")) as ws:
+        await frames(ws, "state")
+        await ws.send(json.dumps({"type": "set_state", "state": {"count": 9, "log": []}}))
+        assert (await frames(ws, "error"))["code"] == "read_only"
+    assert (await get_agent(Tally, agent_id).get())["count"] == 0
+
+
+async def test_malformed_and_oversized_frames_get_errors_and_everything_survives(served, agent_id) -> None:
+    async with websockets.connect(ws_url(served, "tally", agent_id), max_size=None) as ws:
+        await frames(ws, "state")
+        await ws.send(json.dumps({"type": "rpc", "id": "", "method": "add"}))
+        error = await frames(ws, "error")
+        assert error["code"] == "malformed_frame" and error["id"] is None
+        await ws.send(json.dumps({"type": "rpc", "id": "1", "method": "add", "args": "nope"}))
+        assert (await frames(ws, "error"))["code"] == "malformed_frame"
+        await ws.send("x" * (70 * 1024))
+        assert (await frames(ws, "error"))["code"] == "frame_too_large"
+        await ws.send(b"\0" * (70 * 1024))
+        assert (await frames(ws, "error"))["code"] == "frame_too_large"
+        await ws.send(json.dumps({"type": "rpc", "id": "2", "method": "add", "args": ["x"]}))
+        assert (await frames(ws, "error"))["code"] == "invalid_arguments"
+        await ws.send(json.dumps({"type": "rpc", "id": "3", "method": "add", "args": [1]}))
+        assert (await frames(ws, "result")) == {"type": "result", "id": "3", "value": 1}
+        await ws.send(json.dumps({"type": "hello", "protocol": 99}))
+        assert (await frames(ws, "close"))["code"] == 4426
+
+
+async def test_socket_survives_agent_sigkill_and_pushes_resume(clients, agent_id) -> None:
+    client = await clients(query={"name": "kim"})
+    await client.send("one")
+    tally = get_agent(Tally, agent_id)
+    pid = (await tally.describe())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    assert await asyncio.wait_for(client.call("add", 5), 60) == 5  # re-created from its checkpoint
+    assert (await tally.describe())["pid"] != pid
+    await tally.add(1)  # a change made by someone else is pushed to the client
+    await until(lambda: client.state["count"] == 6)
+    assert client.connects == 1
+    info = await tally.conn_info()
+    assert info[client.conn_id]["messages"] == 1 and info[client.conn_id]["name"] == "kim"
+
+
+async def test_socket_outlives_hibernation_and_pushes_resume_when_woken_elsewhere(clients, agent_id) -> None:
+    client = await clients(agent="hibernating")
+    key = agent_key("Hibernating", agent_id)
+    await until_async(list_agents, lambda d: key not in d["live"])  # idle_timeout hibernated it
+    assert await get_agent(Hibernating, agent_id).add(3) == 3  # woken by a driver, not the client
+    await until(lambda: client.state["count"] == 3)  # the replica noticed and re-subscribed
+    await until_async(list_agents, lambda d: key not in d["live"])
+    assert await client.call("add", 2) == 5  # a client message wakes it too
+    await until(lambda: client.state["count"] == 5)
+    assert client.connects == 1
+
+
+async def test_two_replicas_share_state_sync_and_broadcast(clients, agent_id) -> None:
+    tally = get_agent(Tally, agent_id)
+    inboxes: list[list[Any]] = []
+    opened: list[AgentClient] = []
+    for i in range(12):
+        inboxes.append([])
+        opened.append(await clients(query={"name": f"p{i}"}, on_message=inboxes[i].append))
+        replicas = {c["replica"] for c in (await tally.conn_info()).values()}
+        if len(replicas) == 2 and i >= 2:
+            break
+    assert len(replicas) == 2, "Serve put every socket on one replica"
+    await tally.add(7)
+    await until(lambda: all(c.state["count"] == 7 for c in opened))
+    await opened[0].send("across")
+    await until(lambda: all("p0: across" in box for box in inboxes[1:]))
