@@ -7,6 +7,7 @@ import asyncio
 from agents import Agent, callable
 from agents.connections import Connection
 from agents.requests import Rejected, Request, Response
+from examples.app import PAGE, Counter
 
 
 class Tally(Agent):
@@ -90,4 +91,5 @@ class Hibernating(Agent):
         return self.state["count"]
 
 
-SERVED = [Tally, Hibernating]
+SERVED = [Tally, Hibernating, Counter]
+PAGES = {"/": PAGE}

@@ -119,7 +119,7 @@ def serve_url(ray_runtime: None, file_store_url: str) -> Iterator[str]:
 
     from cluster.config import RuntimeConfig
     from serve.app import start
-    from tests.agents_for_serve import SERVED
+    from tests.agents_for_serve import PAGES, SERVED
 
     url = start(
         SERVED,
@@ -127,6 +127,7 @@ def serve_url(ray_runtime: None, file_store_url: str) -> Iterator[str]:
         runtime=RuntimeConfig(namespace="t-serve", store_url=file_store_url),
         num_replicas=2,
         max_frame_bytes=64 * 1024,
+        pages=PAGES,
     )
     yield url
     serve.shutdown()
