@@ -1,0 +1,1 @@
+"""Benchmarks of ray-agents against raw Ray (`make bench`)."""
