@@ -1,0 +1,57 @@
+"""AI chat agents over litellm: tools, durable history, resumable streams, human approval.
+
+```python
+from agents.chat import ChatAgent, tool
+
+def get_weather(city: str) -> str:
+    "The weather in a city."
+    return f"sunny in {city}"
+
+class Assistant(ChatAgent):
+    model = "anthropic/claude-sonnet-4-5"
+    system = "You are terse."
+    tools = [get_weather, tool(delete_account, needs_approval=True)]
+
+async for chunk in get_agent(Assistant, "alice").chat("weather in Paris?"):
+    ...
+```
+"""
+
+from __future__ import annotations
+
+from agents.chat.agent import ChatAgent, ChatContext
+from agents.chat.approval import ApprovalPendingError, UnknownApprovalError
+from agents.chat.chunks import (
+    ApprovalRequest,
+    Chunk,
+    Done,
+    Rewind,
+    Start,
+    Text,
+    ToolCallChunk,
+    ToolResultChunk,
+)
+from agents.chat.model import ToolCall, stream_completion
+from agents.chat.streams import UnknownStreamError
+from agents.chat.tools import Tool, ToolResult, tool
+
+__all__ = [
+    "ApprovalPendingError",
+    "ApprovalRequest",
+    "ChatAgent",
+    "ChatContext",
+    "Chunk",
+    "Done",
+    "Rewind",
+    "Start",
+    "Text",
+    "Tool",
+    "ToolCall",
+    "ToolCallChunk",
+    "ToolResult",
+    "ToolResultChunk",
+    "UnknownApprovalError",
+    "UnknownStreamError",
+    "stream_completion",
+    "tool",
+]

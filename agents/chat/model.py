@@ -1,0 +1,64 @@
+"""One streamed model call through litellm, as text pieces followed by complete tool calls.
+
+litellm is imported on the first call, not at import time: it costs ~120 MiB and seconds of
+start-up, which agents that never chat should not pay.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A complete tool call from the model (`arguments` is its JSON text, unvalidated)."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def message_part(self) -> dict[str, Any]:
+        """The call as it appears in an assistant message's `tool_calls`."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+def _litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else it downloads a price list
+    import litellm
+
+    return litellm
+
+
+async def stream_completion(
+    model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], **options: Any
+) -> AsyncIterator[str | ToolCall]:
+    """Call `litellm.acompletion(..., stream=True)`: yields text deltas as they arrive, then each
+    tool call once its streamed pieces are complete. `options` go to litellm as they are
+    (`api_base`, `api_key`, `temperature`, `mock_response`, ...)."""
+    if tools:
+        options["tools"] = tools
+    response = await _litellm().acompletion(model=model, messages=messages, stream=True, **options)
+    calls: dict[int, dict[str, str]] = {}
+    async for chunk in response:
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta
+        if delta.content:
+            yield delta.content
+        for piece in delta.tool_calls or ():
+            call = calls.setdefault(piece.index or 0, {"id": "", "name": "", "arguments": ""})
+            call["id"] = piece.id or call["id"]
+            if piece.function is not None:
+                call["name"] = piece.function.name or call["name"]
+                call["arguments"] += piece.function.arguments or ""
+    for index in sorted(calls):
+        call = calls[index]
+        yield ToolCall(call["id"] or f"call_{uuid.uuid4().hex[:12]}", call["name"], call["arguments"])
