@@ -2,7 +2,8 @@
 
     make bench            # or: .venv/bin/python bench/bench_core.py
 
-1. Call latency (sequential) and throughput (16 concurrent callers), read-only and state-changing.
+1. Call latency (sequential, interleaved with the raw calls) and throughput (16 concurrent
+   callers), read-only and state-changing; and one turn driven in process, without Ray.
 2. Memory per live agent process vs a raw actor (RSS, USS, PSS).
 3. Checkpoint cost: small state, one-row turns on an empty vs a 10 MiB SQLite database (time and
    bytes written), and the in-process cost of `ChunkedImage.diff` on a 10 MiB image.
@@ -58,7 +59,7 @@ from cluster.host import SCRATCH_ROOT  # noqa: E402
 from cluster.naming import agent_key  # noqa: E402
 from cluster.stores.local import LocalDirectoryStore  # noqa: E402
 
-# ---- knobs (sized to finish in about two minutes on 2 cores) ----------------------------------------
+# ---- knobs (sized to finish in about two minutes on 2 quiet cores) ----------------------------------------
 
 SEQUENTIAL_CALLS = 300  # per latency row, after WARMUP_CALLS
 WARMUP_CALLS = 30
@@ -218,7 +219,15 @@ def written_between(before: dict[str, int], after: dict[str, int]) -> tuple[int,
 # ---- 1. latency and throughput ----------------------------------------------------------------------
 
 
-async def bench_calls(report: Report, tmp: Path) -> None:
+@dataclass
+class Fleet:
+    """The raw actors and agents of the call benchmarks, kept live for the memory figures."""
+
+    raws: list[Any]
+    handles: list[AgentHandle[BenchCounter]]
+
+
+async def bench_calls(report: Report, tmp: Path, fleets: list[Fleet]) -> None:
     raw_actor = ray.remote(RawCounter).options(num_cpus=0.001)
     raws = []
     for i in range(TARGETS):
@@ -226,6 +235,7 @@ async def bench_calls(report: Report, tmp: Path) -> None:
         raws.append(raw_actor.remote(str(tmp / f"raw-{i}")))
     handles = [get_agent(BenchCounter, f"counter-{i}") for i in range(TARGETS)]
     await asyncio.gather(*(r.pid.remote() for r in raws), *(h.get() for h in handles))
+    fleets.append(Fleet(raws, handles))
     raw, agent = raws[0], handles[0]
 
     def shaped_call() -> tuple:
@@ -332,14 +342,6 @@ async def bench_calls(report: Report, tmp: Path) -> None:
         )
     report.add(conc)
 
-    # ---- 2. memory, while these processes are live and warm ----
-    agent_pids = [(await h.describe())["pid"] for h in handles]
-    raw_pids = await asyncio.gather(*(r.pid.remote() for r in raws))
-    report.pids.update(agent_pids)
-    await bench_memory(report, agent_pids, raw_pids)
-    for r in raws:
-        ray.kill(r)
-
     # The manifest every state-changing turn rewrites (after > dedupe_window writes).
     store = LocalDirectoryStore(tmp / "store")
     manifest_bytes = (store._dir(agent_key("BenchCounter", "counter-0")) / "manifest").read_bytes()
@@ -403,9 +405,15 @@ async def bench_turns_in_process(report: Report, tmp: Path) -> None:
 # ---- 2. memory ---------------------------------------------------------------------------------------
 
 
-async def bench_memory(report: Report, agent_pids: Sequence[int], raw_pids: Sequence[int]) -> None:
+async def bench_memory(report: Report, fleet: Fleet) -> None:
+    """Memory of the processes the call benchmarks used (live and warm); then stop the raw actors."""
+    agent_pids = [(await h.describe())["pid"] for h in fleet.handles]
+    raw_pids = await asyncio.gather(*(r.pid.remote() for r in fleet.raws))
+    report.pids.update(agent_pids)
     agent_mem = [memory_of(p) for p in agent_pids]
     raw_mem = [memory_of(p) for p in raw_pids]
+    for r in fleet.raws:
+        ray.kill(r)
 
     def median(rows: list[dict[str, int]], key: str) -> float:
         values = [r[key] for r in rows if key in r]
@@ -724,10 +732,12 @@ def markdown(report: Report, started: str, context: str) -> str:
 
 
 async def run(report: Report, tmp: Path) -> None:
+    fleets: list[Fleet] = []
     sections: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-        ("calls and memory", lambda: bench_calls(report, tmp)),
+        ("calls", lambda: bench_calls(report, tmp, fleets)),
         # In a task of its own: a turn sets the call-chain context variable of the task it runs in.
         ("turns in process", lambda: asyncio.create_task(bench_turns_in_process(report, tmp))),
+        ("memory", lambda: bench_memory(report, fleets[0])),
         ("checkpoints", lambda: bench_checkpoints(report, tmp)),
         ("activation and wake", lambda: bench_activation(report)),
     ]
