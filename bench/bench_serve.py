@@ -4,7 +4,6 @@ bare Ray actor (same run, same machine), and the fan-out time of one state chang
     .venv/bin/python bench/bench_serve.py [--calls 300] [--fanout 100,1000]
 """
 
-from __future__ import annotations
 
 import argparse
 import asyncio
@@ -54,11 +53,11 @@ class Bare:
     def __init__(self) -> None:
         self.actor = BareCounter.remote()
 
-    @bare_api.post("/rpc")
+    @bare_api.post("/bare/rpc")
     async def rpc(self, request: Request) -> int:
         return await self.actor.add.remote(*(await request.json()))
 
-    @bare_api.websocket("/ws")
+    @bare_api.websocket("/bare/ws")
     async def ws(self, websocket: WebSocket) -> None:
         await websocket.accept()
         while True:
@@ -163,29 +162,30 @@ async def run(args: argparse.Namespace) -> None:
     runtime = RuntimeConfig(namespace="bench-serve", store_url=store)
     configure(namespace="bench-serve", store=store)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app([Counter], runtime=runtime), name="ray-agents", route_prefix="/")
-    serve.run(Bare.bind(), name="bare", route_prefix="/bare")
     base = f"ws://127.0.0.1:{port}"
-    await asyncio.to_thread(http_latencies, port, "/agents/counter/bench/rpc/add", 20)  # warm up
-    await asyncio.to_thread(http_latencies, port, "/bare/rpc", 20)
-
-    results: list[tuple[str, float, float, float, float]] = []
-    ours = await asyncio.to_thread(http_latencies, port, "/agents/counter/bench/rpc/add", args.calls)
+    # Both apps want "/" (Serve sends WebSockets to the app at "/" regardless of longer prefixes):
+    # measure the bare one first, then replace it with ours.
+    serve.run(Bare.bind(), name="bare", route_prefix="/")
+    await asyncio.to_thread(http_latencies, port, "/bare/rpc", 20)  # warm up
     bare = await asyncio.to_thread(http_latencies, port, "/bare/rpc", args.calls)
-    results.append(("HTTP RPC latency", *_p(ours), *_p(bare)))
-    ours_tp = await asyncio.to_thread(http_throughput, port, "/agents/counter/bench/rpc/add", 8, args.seconds)
     bare_tp = await asyncio.to_thread(http_throughput, port, "/bare/rpc", 8, args.seconds)
-
-    client = await AgentClient(f"{base}/agents/counter/bench-ws").connect()
     ws, bare_call = await bare_ws_caller(f"{base}/bare/ws")
+    await ws_latencies(bare_call, 20)
+    ws_bare = await ws_latencies(bare_call, args.calls)
+    ws_bare_tp = await ws_throughput(bare_call, 1, args.seconds)
+    await ws.close()
+    serve.delete("bare")
+
+    serve.run(build_app([Counter], runtime=runtime), name="ray-agents", route_prefix="/")
+    await asyncio.to_thread(http_latencies, port, "/agents/counter/bench/rpc/add", 20)  # warm up
+    ours = await asyncio.to_thread(http_latencies, port, "/agents/counter/bench/rpc/add", args.calls)
+    ours_tp = await asyncio.to_thread(http_throughput, port, "/agents/counter/bench/rpc/add", 8, args.seconds)
+    client = await AgentClient(f"{base}/agents/counter/bench-ws").connect()
     await ws_latencies(lambda: client.call("add", 1), 20)
     ws_ours = await ws_latencies(lambda: client.call("add", 1), args.calls)
-    ws_bare = await ws_latencies(bare_call, args.calls)
-    results.append(("WS RPC latency", *_p(ws_ours), *_p(ws_bare)))
     ws_ours_tp = await ws_throughput(lambda: client.call("add", 1), 16, args.seconds)
-    ws_bare_tp = await ws_throughput(bare_call, 1, args.seconds)
     await client.close()
-    await ws.close()
+    results = [("HTTP RPC latency", *_p(ours), *_p(bare)), ("WS RPC latency", *_p(ws_ours), *_p(ws_bare))]
 
     print(f"{'':<20}{'ours p50':>10}{'p99':>9}{'bare p50':>10}{'p99':>9}{'p50 ratio':>11}")
     for name, o50, o99, b50, b99 in results:
