@@ -50,9 +50,9 @@ async def fail() -> int:
     raise LookupError("nothing here")
 
 
-def sandbox_children() -> set[int]:
-    """Live (non-zombie) child processes of this test process, from /proc."""
-    children = set()
+def sandbox_children() -> dict[int, str]:
+    """Live (non-zombie) child processes of this test process, from /proc: pid -> state and command."""
+    children = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -62,7 +62,9 @@ def sandbox_children() -> set[int]:
         except OSError:
             continue
         if int(fields[1]) == os.getpid() and fields[0] != "Z":
-            children.add(int(entry))
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+            children[int(entry)] = f"[{fields[0]}] {command}"
     return children
 
 
@@ -254,7 +256,7 @@ async def test_no_process_left_after_timeout(language: str) -> None:
     limits = Limits(timeout_s=1, cpu_s=30)
     result = await run_code(SPIN[language], language=language, limits=limits)  # type: ignore[arg-type]
     assert result.error == "timed out after 1 s"
-    assert sandbox_children() <= before
+    assert sandbox_children().keys() <= before.keys(), sandbox_children()
 
 
 @BACKENDS
@@ -270,8 +272,8 @@ async def test_no_process_left_after_cancellation(language: str) -> None:
         run_code(SIGNAL_THEN_SPIN[language], tools=[started], language=language, limits=limits)  # type: ignore[arg-type]
     )
     await asyncio.wait_for(running.wait(), 10)
-    assert sandbox_children() - before, "the sandbox process should be running now"
+    assert sandbox_children().keys() - before.keys(), "the sandbox process should be running now"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert sandbox_children() <= before
+    assert sandbox_children().keys() <= before.keys(), sandbox_children()

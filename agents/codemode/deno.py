@@ -39,6 +39,7 @@ import resource
 import secrets
 import signal
 import tempfile
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic
@@ -112,6 +113,8 @@ def _apply_rlimits(pid: int, limits: Limits) -> None:
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:  # already reaped: its pid (and group id) may belong to someone else
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
 
@@ -186,36 +189,31 @@ class _Session:
             }
             await self._send_line(json.dumps(init))
             outcome = await self._converse()
-            if outcome is None:  # stdout closed without a result: the process is exiting
-                await self._process.wait()
-                await stderr
-                raise _SandboxGone(_exit_reason(self._process.returncode, self._limits))
-            return outcome
+            # The runner exits right after its last message; let the logs it wrote to stderr arrive too.
+            await self._process.wait()
+            await stderr
+            if isinstance(outcome, _Done):
+                return CodeResult(result=outcome.result, logs=self._logs.getvalue())
+            if isinstance(outcome, _Failed):
+                return CodeResult(error=outcome.error, logs=self._logs.getvalue())
+            raise _SandboxGone(_exit_reason(self._process.returncode, self._limits))
         finally:
             stderr.cancel()
             for task in self._calls:
                 task.cancel()
 
-    async def _converse(self) -> CodeResult | None:
+    async def _converse(self) -> _Done | _Failed | None:
+        """Answer tool calls until the runner's final message; None if stdout closes without one."""
         stdout = self._process.stdout
         assert stdout is not None
         prefix = self._nonce.encode() + b" "
-        while True:
-            try:
-                line = await stdout.readuntil(b"\n")
-            except asyncio.IncompleteReadError as exc:
-                self._log(exc.partial)
-                return None
-            except asyncio.LimitOverrunError:
-                chunk = await stdout.read(self._limits.max_message_bytes)
-                if chunk.startswith(prefix):
-                    raise _SandboxGone("sandbox sent a message larger than max_message_bytes") from None
-                self._log(chunk)
-                continue
+        async for line, complete in self._lines(stdout):
             if not line.startswith(prefix):
                 if line != b"\n":
                     self._log(line)
                 continue
+            if not complete:
+                raise _SandboxGone("sandbox sent a message larger than max_message_bytes")
             try:
                 message = _MESSAGE.validate_json(line[len(prefix) :])
             except pydantic.ValidationError:
@@ -224,10 +222,9 @@ class _Session:
                 task = asyncio.ensure_future(self._answer(message))
                 self._calls.add(task)
                 task.add_done_callback(self._calls.discard)
-            elif isinstance(message, _Done):
-                return CodeResult(result=message.result, logs=self._logs.getvalue())
             else:
-                return CodeResult(error=message.error, logs=self._logs.getvalue())
+                return message
+        return None
 
     async def _answer(self, call: _Call) -> None:
         try:
@@ -249,8 +246,21 @@ class _Session:
             await stdin.drain()
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
-        while chunk := await stream.read(65536):
-            self._log(chunk)
+        async for line, _ in self._lines(stream):
+            self._log(line)
+
+    async def _lines(self, stream: asyncio.StreamReader) -> AsyncIterator[tuple[bytes, bool]]:
+        """Lines of a stream, as `(data, complete)`: a line longer than the stream's limit comes in pieces,
+        so logs from stdout and stderr interleave line by line and no read is unbounded."""
+        while True:
+            try:
+                yield await stream.readuntil(b"\n"), True
+            except asyncio.IncompleteReadError as exc:  # end of stream
+                if exc.partial:
+                    yield exc.partial, False
+                return
+            except asyncio.LimitOverrunError:
+                yield await stream.read(self._limits.max_message_bytes), False
 
     def _log(self, data: bytes) -> None:
         self._logs.write(data.decode("utf-8", errors="replace"))

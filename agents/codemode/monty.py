@@ -72,7 +72,7 @@ class MontyExecutor(Executor):
 
     async def _feed(self, code: str, toolset: ToolSet, limits: Limits, logs: LogBuffer) -> Any:
         pool = pydantic_monty.AsyncMonty(
-            min_processes=1, max_processes=1, request_timeout=limits.timeout_s + 1
+            min_processes=0, max_processes=1, request_timeout=limits.timeout_s + 1
         )
         async with pool:
             session = pool.checkout(
