@@ -79,6 +79,13 @@ class AgentUnavailableError(AgentError):
     code, status, retriable = "agent_unavailable", 503, True
 
 
+class ResultNotKeptError(AgentError):
+    """A call retried after a crash had already been applied, but its result was too large (or
+    not picklable) to keep for retries. The change it made stands; it did not run twice."""
+
+    code, status = "result_not_kept", 500
+
+
 class ActivationError(AgentError):
     """The agent could not be started: its checkpoint could not be restored or `on_start` failed."""
 

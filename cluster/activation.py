@@ -22,6 +22,7 @@ from agents.errors import (
     InvalidArgumentsError,
     ReadOnlyError,
     ReentrantCallError,
+    ResultNotKeptError,
 )
 from agents.methods import lookup_method
 from agents.scheduling import Scheduler, WorkItem
@@ -39,6 +40,8 @@ from cluster.stores import CheckpointStore
 log = logging.getLogger("ray_agents.activation")
 
 END_OF_STREAM = ("end", None)
+#: Largest result (pickled) kept in checkpoints for idempotent retries.
+MAX_KEPT_RESULT = 16 * 1024
 
 
 class Activation:
@@ -327,17 +330,25 @@ class Activation:
             self.db.begin()
 
     def _remember(self, request_id: str, result: Outcome) -> None:
+        """Keep the result for a retry of this request after a crash. A result too large to keep
+        in every checkpoint (or unpicklable) is replaced by ResultNotKeptError: a retry learns the
+        call was applied, and it never runs twice."""
         try:
-            self._results[request_id] = outcome.pack(result)
-        except Exception:  # an unpicklable result: a retry after a crash would run again
-            log.warning("%s: result of %s is not picklable; it cannot be deduplicated", self.key, request_id)
-            return
+            packed = outcome.pack(result)
+        except Exception:
+            packed = None
+        if packed is None or len(packed) > MAX_KEPT_RESULT:
+            lost = ResultNotKeptError(f"{self.key}: call applied; its result was not kept for retries")
+            packed = outcome.pack(outcome.failure(lost))
+        self._results[request_id] = packed
         while len(self._results) > self.dedupe_window:
             self._results.popitem(last=False)
 
     async def _checkpoint(self, state_bytes: bytes, db_changed: bool) -> None:
-        image = self.db.image() if db_changed else self._image.image
-        diff = self._image.diff(image) if db_changed else None
+        image, diff = self._image.image, None
+        if db_changed:
+            image = await asyncio.to_thread(self.db.image)
+            diff = await asyncio.to_thread(self._image.diff, image)
         if db_changed:
             await self._publish_alarm(self.scheduler.next_due())
         manifest = Manifest(

@@ -12,6 +12,16 @@ FORMAT_VERSION = 1
 #: Chunk size of the SQLite image: 8 pages of 4 KiB. Small enough that a one-row write rewrites
 #: tens of KiB, large enough that a 10 MB database is ~300 chunks.
 CHUNK_SIZE = 32 * 1024
+#: The first chunk is one page on its own: SQLite bumps the change counter in page 1 on every
+#: write, so keeping it small keeps that always-rewritten chunk small.
+HEAD_SIZE = 4096
+
+
+def chunk_bounds(size: int) -> list[tuple[int, int]]:
+    """(start, end) of each chunk of an image of `size` bytes."""
+    if size <= HEAD_SIZE:
+        return [(0, size)] if size else []
+    return [(0, HEAD_SIZE)] + [(s, min(s + CHUNK_SIZE, size)) for s in range(HEAD_SIZE, size, CHUNK_SIZE)]
 
 
 @dataclass
@@ -74,11 +84,9 @@ class ChunkedImage:
 
     def __init__(self, image: bytes = b"", hashes: list[str] | None = None) -> None:
         self.image = image
-        self.hashes = hashes if hashes is not None else [chunk_hash(c) for c in self._split(image)]
-
-    @staticmethod
-    def _split(image: bytes) -> list[bytes]:
-        return [image[i : i + CHUNK_SIZE] for i in range(0, len(image), CHUNK_SIZE)]
+        self.hashes = (
+            hashes if hashes is not None else [chunk_hash(image[s:e]) for s, e in chunk_bounds(len(image))]
+        )
 
     @classmethod
     def assemble(cls, size: int, hashes: list[str], chunks: dict[str, bytes]) -> ChunkedImage:
@@ -88,19 +96,19 @@ class ChunkedImage:
         return cls(image, list(hashes))
 
     def diff(self, image: bytes) -> ImageDiff:
-        old = memoryview(self.image)
-        new = memoryview(image)
+        """Chunks of `image` that differ from the checkpointed one. Compares bytes slices (memcmp;
+        memoryview comparison goes item by item and is ~10x slower)."""
+        old = self.image
         hashes: list[str] = []
         new_chunks: dict[str, bytes] = {}
-        for index, start in enumerate(range(0, len(image), CHUNK_SIZE)):
-            piece = new[start : start + CHUNK_SIZE]
-            if index < len(self.hashes) and piece == old[start : start + CHUNK_SIZE]:
+        for index, (start, end) in enumerate(chunk_bounds(len(image))):
+            piece = image[start:end]
+            if index < len(self.hashes) and piece == old[start:end]:
                 hashes.append(self.hashes[index])
                 continue
-            data = bytes(piece)
-            digest = chunk_hash(data)
+            digest = chunk_hash(piece)
             hashes.append(digest)
-            new_chunks[digest] = data
+            new_chunks[digest] = piece
         known = set(self.hashes)
         for digest in [d for d in new_chunks if d in known]:
             del new_chunks[digest]  # content already stored under that hash

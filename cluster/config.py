@@ -28,4 +28,4 @@ class RuntimeConfig:
     call_attempts: int = 5
     #: Idempotency: results of this many recent state-changing calls are kept in the checkpoint,
     #: so a call retried after a crash returns its first result instead of running twice.
-    dedupe_window: int = 256
+    dedupe_window: int = 128

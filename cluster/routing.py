@@ -28,7 +28,9 @@ AgentClass = type[Agent] | str
 
 
 def _backoff(attempt: int) -> float:
-    return min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
+    """No wait before the first retry (the usual case: a hibernated or killed activation, which
+    the controller replaces at once); then exponential with jitter."""
+    return 0.0 if attempt == 0 else min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
 
 
 class Router:
