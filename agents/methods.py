@@ -56,12 +56,16 @@ class MethodSpec:
 
 
 class ArgumentValidator:
-    """Checks call arguments against a function's signature and type hints with pydantic."""
+    """Checks call arguments against a function's signature and type hints with pydantic.
 
-    def __init__(self, function: Callable[..., Any]) -> None:
+    `drop_self` for a function defined in a class (its first parameter is the instance); plain
+    functions and bound methods keep every parameter.
+    """
+
+    def __init__(self, function: Callable[..., Any], *, drop_self: bool = False) -> None:
         self._name = function.__name__
         signature = inspect.signature(function)
-        params = list(signature.parameters.values())[1:]  # drop self
+        params = list(signature.parameters.values())[1 if drop_self else 0 :]
         self._signature = signature.replace(parameters=params)
         try:
             hints = typing.get_type_hints(function)
@@ -114,7 +118,7 @@ def method_table(agent_cls: type) -> dict[str, MethodSpec]:
             readonly=options.readonly,
             streaming=inspect.isasyncgenfunction(function),
             is_async=inspect.iscoroutinefunction(function),
-            validator=ArgumentValidator(function),
+            validator=ArgumentValidator(function, drop_self=True),
         )
     return table
 

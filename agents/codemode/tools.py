@@ -15,7 +15,9 @@ from typing import Any
 
 import pydantic
 import pydantic_core
-from pydantic.experimental.arguments_schema import generate_arguments_schema
+
+from agents.errors import InvalidArgumentsError
+from agents.methods import ArgumentValidator
 
 
 class ToolCallError(Exception):
@@ -31,7 +33,7 @@ class ToolSpec:
     doc: str
     params_schema: dict[str, Any]
     returns_schema: dict[str, Any]
-    validator: pydantic_core.SchemaValidator
+    validator: ArgumentValidator
 
     @classmethod
     def from_function(cls, function: Callable[..., Any]) -> ToolSpec:
@@ -49,21 +51,15 @@ class ToolSpec:
             doc=inspect.cleandoc(function.__doc__ or ""),
             params_schema=pydantic.TypeAdapter(function).json_schema(),
             returns_schema=_named(pydantic.TypeAdapter(returns).json_schema(mode="serialization")),
-            validator=pydantic_core.SchemaValidator(generate_arguments_schema(function)),
+            validator=ArgumentValidator(function),
         )
 
     def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Validate and coerce arguments against the type hints, or raise ToolCallError."""
         try:
-            bound_args, bound_kwargs = self.validator.validate_python(
-                pydantic_core.ArgsKwargs(tuple(args), dict(kwargs))
-            )
-        except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ToolCallError(f"invalid arguments for {self.name}(): {problems}") from None
-        return tuple(bound_args), dict(bound_kwargs)
+            return self.validator.validate(tuple(args), dict(kwargs))
+        except InvalidArgumentsError as exc:
+            raise ToolCallError(f"invalid arguments for {exc.message}") from None
 
 
 def _named(schema: dict[str, Any]) -> dict[str, Any]:
