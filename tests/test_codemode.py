@@ -19,6 +19,7 @@ from agents.codemode import (
     set_max_concurrent_runs,
 )
 from agents.codemode.limits import DEFAULT_MAX_CONCURRENT_RUNS
+from tests.waiting import eventually
 
 BACKENDS = pytest.mark.parametrize("language", ["typescript", "python"])
 
@@ -66,6 +67,19 @@ def sandbox_children() -> dict[int, str]:
                 command = f.read().replace(b"\0", b" ").decode(errors="replace")
             children[int(entry)] = f"[{fields[0]}] {command}"
     return children
+
+
+async def no_new_children(before: dict[int, str]) -> None:
+    """Wait until no sandbox process started since `before` is alive. Monty's pool can return a few
+    milliseconds before its worker has finished exiting (no event tells us), hence the short poll."""
+
+    async def gone() -> bool:
+        return sandbox_children().keys() <= before.keys()
+
+    try:
+        await eventually(gone, timeout=3)
+    except AssertionError:
+        raise AssertionError(f"sandbox processes outlived their run: {sandbox_children()}") from None
 
 
 # -- declarations -------------------------------------------------------------------------------------
@@ -256,7 +270,7 @@ async def test_no_process_left_after_timeout(language: str) -> None:
     limits = Limits(timeout_s=1, cpu_s=30)
     result = await run_code(SPIN[language], language=language, limits=limits)  # type: ignore[arg-type]
     assert result.error == "timed out after 1 s"
-    assert sandbox_children().keys() <= before.keys(), sandbox_children()
+    await no_new_children(before)
 
 
 @BACKENDS
@@ -276,4 +290,4 @@ async def test_no_process_left_after_cancellation(language: str) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert sandbox_children().keys() <= before.keys(), sandbox_children()
+    await no_new_children(before)
