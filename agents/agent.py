@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import pydantic
 
 from agents.connections import WebHooks
 from agents.durable import DurableJob
 from agents.scheduling import QueueItem, RetryPolicy, Schedule, Scheduler
+
+if TYPE_CHECKING:  # Code Mode is imported only when an agent runs code
+    from agents.codemode import CodeResult, Limits
 
 
 class AgentRuntime(Protocol):
@@ -110,6 +114,21 @@ class Agent(WebHooks):
 
     async def list_queue(self) -> list[QueueItem]:
         return self._runtime.scheduler.list_queue()
+
+    async def run_code(
+        self,
+        code: str,
+        tools: Sequence[Callable[..., Any]] = (),
+        language: Literal["typescript", "python"] = "typescript",
+        limits: Limits | None = None,
+    ) -> CodeResult:
+        """Code Mode: run a model-written program in a sandbox (no network, files or environment;
+        bounded CPU, memory and time) that may call only `tools`. Never raises: the outcome is a
+        `CodeResult(result, error, logs)`. Tools that are this agent's methods run inside the
+        current turn, so what they change is committed (or rolled back) with it."""
+        from agents.codemode import run_code
+
+        return await run_code(code, tools, language, limits)
 
     def run_durable(self, name: str) -> DurableJob:
         """A job whose finished steps are checkpointed as they finish (see `DurableJob`)."""

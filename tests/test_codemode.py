@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import sys
 
 import pydantic
 import pytest
@@ -253,6 +254,31 @@ async def test_max_concurrent_runs_caps_parallel_programs() -> None:
         assert (await first).result == 1 and (await second).result == 2
     finally:
         set_max_concurrent_runs(DEFAULT_MAX_CONCURRENT_RUNS)
+
+
+async def test_node_wide_slots_are_shared_by_every_process_on_the_machine() -> None:
+    """Another process (think: another agent) holding every node slot makes this run wait."""
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import fcntl, os, sys\n"
+        "from agents.codemode.limits import NODE_SLOTS, _SLOT_DIR\n"
+        "_SLOT_DIR.mkdir(exist_ok=True)\n"
+        "fds = [os.open(_SLOT_DIR / f'{i}.lock', os.O_CREAT | os.O_RDWR) for i in range(NODE_SLOTS)]\n"
+        "[fcntl.flock(fd, fcntl.LOCK_EX) for fd in fds]\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.read()\n",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    assert await asyncio.wait_for(holder.stdout.readline(), 30) == b"held\n"
+    run = asyncio.ensure_future(run_code("return 7;"))
+    done, _ = await asyncio.wait({run}, timeout=0.5)
+    assert not done, "the run must wait while another process holds every node slot"
+    holder.stdin.close()  # the holder exits; the kernel releases its locks
+    await holder.wait()
+    assert (await asyncio.wait_for(run, 30)).result == 7
 
 
 # -- processes never outlive their run ---------------------------------------------------------------

@@ -1,10 +1,14 @@
-"""Resource limits for one Code Mode run, and the process-wide cap on concurrent runs."""
+"""Resource limits for one Code Mode run, and the caps on concurrent runs (per process, per node)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pydantic
 
@@ -31,6 +35,10 @@ class Limits(pydantic.BaseModel):
 
 
 DEFAULT_MAX_CONCURRENT_RUNS = 8
+#: Sandboxes at once on one machine, across every agent process: each agent is its own process,
+#: so the per-process cap alone would not bound a node. `RAY_AGENTS_CODEMODE_NODE_SLOTS` overrides.
+NODE_SLOTS = int(os.environ.get("RAY_AGENTS_CODEMODE_NODE_SLOTS") or 2 * (os.cpu_count() or 1))
+_SLOT_DIR = Path(tempfile.gettempdir()) / "ray-agents-codemode-slots"
 
 _slots = asyncio.Semaphore(DEFAULT_MAX_CONCURRENT_RUNS)
 
@@ -48,7 +56,28 @@ def set_max_concurrent_runs(n: int) -> None:
 
 @contextlib.asynccontextmanager
 async def run_slot() -> AsyncIterator[None]:
-    """Hold one of the process-wide run slots for the duration of a run."""
+    """Hold a process-wide and a node-wide run slot for the duration of a run."""
     slots = _slots
-    async with slots:
+    async with slots, _node_slot():
         yield
+
+
+@contextlib.asynccontextmanager
+async def _node_slot() -> AsyncIterator[None]:
+    """One of NODE_SLOTS lock files, held with flock: the kernel releases it if the process dies,
+    so a crashed agent never leaks a slot. Other processes give no event to await: poll briefly."""
+    _SLOT_DIR.mkdir(exist_ok=True)
+    while True:
+        for index in range(NODE_SLOTS):
+            fd = os.open(_SLOT_DIR / f"{index}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield
+            finally:
+                os.close(fd)  # closing the descriptor releases the lock
+            return
+        await asyncio.sleep(0.02)
