@@ -163,8 +163,7 @@ async def run(args: argparse.Namespace) -> None:
     configure(namespace="bench-serve", store=store)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     base = f"ws://127.0.0.1:{port}"
-    # Both apps want "/" (Serve sends WebSockets to the app at "/" regardless of longer prefixes):
-    # measure the bare one first, then replace it with ours.
+    # One app at a time on "/" (the bare one first), so neither competes with the other for the CPU.
     serve.run(Bare.bind(), name="bare", route_prefix="/")
     await asyncio.to_thread(http_latencies, port, "/bare/rpc", 20)  # warm up
     bare = await asyncio.to_thread(http_latencies, port, "/bare/rpc", args.calls)
