@@ -161,7 +161,8 @@ class Scheduler:
             self._sql(statement, ())
         return self._sql(query, params)
 
-    def _in_use(self) -> bool:
+    def in_use(self) -> bool:
+        """Whether this agent ever scheduled or queued anything (its tables exist)."""
         return bool(self._sql("SELECT 1 FROM sqlite_master WHERE name = '_ra_jobs'", ()))
 
     # ---- validation --------------------------------------------------------------------------
@@ -293,7 +294,7 @@ class Scheduler:
 
     def next_due(self) -> float | None:
         """When the next schedule or queue item is due (None if nothing is pending)."""
-        if not self._in_use():
+        if not self.in_use():
             return None
         rows = self._db(
             "SELECT MIN(t) AS due FROM (SELECT MIN(next_run) AS t FROM _ra_schedules WHERE status='pending'"
@@ -304,7 +305,7 @@ class Scheduler:
     def due(self, now: float) -> list[WorkItem]:
         """Due work: the queue head first (FIFO: items wait for the one before them), then schedules."""
         items: list[WorkItem] = []
-        if not self._in_use():
+        if not self.in_use():
             return items
         head = self._db("SELECT * FROM _ra_queue WHERE status='pending' ORDER BY seq LIMIT 1")
         if head and head[0]["next_try"] <= now:
@@ -397,7 +398,7 @@ class Scheduler:
         self._db("DELETE FROM _ra_jobs WHERE name = ?", name)
 
     def unfinished_jobs(self) -> list[str]:
-        if not self._in_use():
+        if not self.in_use():
             return []
         return [
             r["name"] for r in self._db("SELECT name FROM _ra_jobs WHERE status = 'running' ORDER BY started")

@@ -121,10 +121,12 @@ class Activation:
                 recovered = await self._turn(lambda: agent.on_recover(unfinished), request_id=None)
                 if recovered[0] == "err":
                     log.error("%s: on_recover failed: %r", self.key, recovered[1])
-            # Always publish on start: the index may hold a stale time (a crash between index
-            # and checkpoint), which would otherwise wake this agent again and again.
+            # Publish on start: the index may hold a stale time (a crash between index and
+            # checkpoint), which would otherwise wake this agent again and again. An agent that
+            # never scheduled anything never published anything.
             due = self.scheduler.next_due()
-            await asyncio.to_thread(self.store.set_alarm, self.key, due)
+            if self.scheduler.in_use():
+                await asyncio.to_thread(self.store.set_alarm, self.key, due)
             self._published_alarm = due
             self._alarm.arm(due)
             self.closing = False

@@ -68,3 +68,11 @@ def test_nothing_is_stored_for_a_refused_schedule(scheduler: Scheduler) -> None:
         scheduler.add("not a cron", "tick", None, RetryPolicy())
     assert scheduler.list() == []
     assert scheduler.next_due() is None
+
+
+def test_dequeue_removes_a_waiting_item_and_list_queue_shows_the_rest(scheduler: Scheduler) -> None:
+    first = scheduler.enqueue("tick", "a", RetryPolicy())
+    second = scheduler.enqueue("tick", "b", RetryPolicy())
+    assert scheduler.dequeue(first) is True
+    assert scheduler.dequeue(first) is False
+    assert [(i.id, i.payload) for i in scheduler.list_queue()] == [(second, "b")]
