@@ -263,7 +263,7 @@ async def test_crash_mid_stream_is_redone_and_resumable(agent_id: str) -> None:
     rest = await collect(chat.resume(seen[0].stream_id, after_seq=seen[-1].seq))
     rewind = rest[0]
     assert isinstance(rewind, Rewind) and rewind.to_seq == 1 and rewind.seq > seen[-1].seq
-    assert text_of(rest) == "fresh" and rest[-1].status == "complete"
+    assert text_of(rest) == "fresh" and rest[-1].status == "complete", rest
     assert [m["content"] for m in await chat.messages()] == ["tell me", "fresh"]
 
 
