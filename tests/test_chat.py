@@ -215,6 +215,7 @@ async def test_approved_call_runs_after_the_agent_hibernated(agent_id: str) -> N
     assert len(SERVER.requests[agent_id]) == 2
 
 
+@file_store
 async def test_rejected_call_tells_the_model_why_even_after_sigkill(agent_id: str) -> None:
     _, call_id = await _request_transfer(agent_id, Assistant)
     chat = get_agent(Assistant, agent_id)

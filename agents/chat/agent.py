@@ -80,7 +80,7 @@ class ChatAgent(Agent):
     #: Streams whose chunk logs are kept for `resume` (the newest ones).
     keep_streams: ClassVar[int] = 20
     #: How often a stream whose turn died is redone before it is closed as "interrupted".
-    max_recoveries: ClassVar[int] = 1
+    max_recoveries: ClassVar[int] = 2
 
     @functools.cached_property
     def _history(self) -> ChatHistory:

@@ -6,6 +6,7 @@ start-up, which agents that never chat should not pay.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -30,11 +31,18 @@ class ToolCall:
         }
 
 
-def _litellm() -> Any:
+def _import_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else it downloads a price list
     import litellm
 
     return litellm
+
+
+async def _litellm() -> Any:
+    """litellm, imported off the event loop: the first import takes seconds, during which the
+    actor must keep answering (the controller's liveness probes). Python's import lock makes
+    concurrent first calls wait for one import; later calls cost one thread hop."""
+    return await asyncio.to_thread(_import_litellm)
 
 
 async def stream_completion(
@@ -45,7 +53,7 @@ async def stream_completion(
     (`api_base`, `api_key`, `temperature`, `mock_response`, ...)."""
     if tools:
         options["tools"] = tools
-    response = await _litellm().acompletion(model=model, messages=messages, stream=True, **options)
+    response = await (await _litellm()).acompletion(model=model, messages=messages, stream=True, **options)
     calls: dict[int, dict[str, str]] = {}
     async for chunk in response:
         if not chunk.choices:
