@@ -286,6 +286,22 @@ async def test_cancelled_caller_can_resume_and_get_the_rest(agent_id: str) -> No
 
 
 @file_store
+async def test_new_message_closes_a_stream_whose_turn_died(agent_id: str) -> None:
+    held, _ = SERVER.script(agent_id, Reply(text="never finished", hold_after=1), Reply(text="next"))
+    task, seen = await _stream_until_held(agent_id, held)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    held.release.set()
+    chat = get_agent(Assistant, agent_id)
+    assert text_of(await collect(chat.chat("something else"))) == "next"
+    closed = await collect(chat.resume(seen[0].stream_id, after_seq=seen[-1].seq))
+    assert [c.type for c in closed] == ["rewind", "done"] and closed[-1].status == "interrupted"
+    assert closed[0].seq > seen[-1].seq
+    assert [m["content"] for m in await chat.messages()] == ["tell me", "something else", "next"]
+
+
+@file_store
 async def test_second_message_waits_for_the_streaming_turn(agent_id: str) -> None:
     held, _ = SERVER.script(agent_id, Reply(text="first reply in full", hold_after=1), Reply(text="second"))
     first, _ = await _stream_until_held(agent_id, held)

@@ -121,7 +121,8 @@ class ChatAgent(Agent):
         for pending in self._streams.with_status("awaiting_approval"):
             raise ApprovalPendingError(f"tool call {pending.awaiting} awaits approve() or reject()")
         for dead in self._streams.with_status("streaming"):
-            await self._finish(dead, "interrupted")
+            async for _ in self._recover(dead, redo=False):
+                pass
         stream = self._streams.open()
         self._history.append(stream.id, {"role": "user", "content": text})
         yield await self._streams.emit(stream, Start())  # checkpoints: the message is durable now
@@ -249,12 +250,13 @@ class ChatAgent(Agent):
         async for chunk in self._drive(stream):
             yield chunk
 
-    async def _recover(self, stream: Stream) -> AsyncIterator[Chunk]:
-        """Redo a stream whose turn died, numbering above anything a client may have seen."""
+    async def _recover(self, stream: Stream, redo: bool = True) -> AsyncIterator[Chunk]:
+        """Redo (or close, if `redo` is false or it died too often) a stream whose turn died,
+        numbering above anything a client may have seen."""
         stream.recoveries += 1
         rewind_to, stream.seq = stream.seq, stream.lease
         yield await self._streams.emit(stream, Rewind(to_seq=rewind_to))
-        if stream.recoveries > self.max_recoveries:
+        if not redo or stream.recoveries > self.max_recoveries:
             yield await self._finish(stream, "interrupted")
             return
         async for chunk in self._drive(stream):

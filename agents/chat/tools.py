@@ -1,4 +1,5 @@
 """Tools a chat model may call: plain Python functions (sync or async) with type hints.
+Sync functions run in a worker thread, so a slow one does not stall the agent's event loop.
 
 The JSON schema the model sees comes from pydantic, built from the signature; the model's
 arguments are validated against it before the call. Whatever goes wrong (bad arguments, an
@@ -7,6 +8,7 @@ exception in the tool) comes back as a tool result marked `is_error`, for the mo
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import typing
@@ -55,10 +57,12 @@ class Tool:
                 f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()
             )
             return ToolResult(f"invalid arguments for {self.name}: {problems}", is_error=True)
+        kwargs = {name: getattr(values, name) for name in type(values).model_fields}
         try:
-            result = self.function(**{name: getattr(values, name) for name in type(values).model_fields})
-            if inspect.isawaitable(result):
-                result = await result
+            if inspect.iscoroutinefunction(self.function):
+                result = await self.function(**kwargs)
+            else:  # in a thread: a slow tool must not stall the agent's event loop
+                result = await asyncio.to_thread(self.function, **kwargs)
         except Exception as exc:
             return ToolResult(f"{self.name} failed: {type(exc).__name__}: {exc}", is_error=True)
         return ToolResult(_as_text(result))
