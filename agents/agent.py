@@ -130,6 +130,12 @@ class Agent(WebHooks):
 
         return await run_code(code, tools, language, limits)
 
+    async def checkpoint(self) -> None:
+        """Persist what the current turn changed so far; the turn goes on. For long-running work
+        (a tool loop, a batch): a crash after this keeps those changes, and a later failure of
+        the turn rolls back only to here."""
+        await self._runtime.commit_progress()
+
     def run_durable(self, name: str) -> DurableJob:
         """A job whose finished steps are checkpointed as they finish (see `DurableJob`)."""
         return DurableJob(name, self._runtime)

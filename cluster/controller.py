@@ -229,10 +229,13 @@ class PlacementController:
                 if placement is not None:
                     try:
                         await asyncio.wait_for(placement.actor.info.remote(), timeout=5)
-                        self._wake_cooldown[key] = time.time() + 5  # alive, just busy
-                        return
-                    except Exception:
+                    except RayActorError:  # dead for sure: replace it below
                         stale = placement.epoch
+                    except asyncio.TimeoutError:  # alive but slow to answer: never kill on a hunch
+                        log.warning("%s: alarm overdue; the agent is slow to answer, not replacing it", key)
+                    if stale is None:
+                        self._wake_cooldown[key] = time.time() + 5
+                        return
                 cls_name, agent_id = split_key(key)
                 agent_cls = await self._class(cls_name)
                 if agent_cls is None:

@@ -88,7 +88,7 @@ class ChatAgent(Agent):
 
     @functools.cached_property
     def _streams(self) -> StreamLog:
-        return StreamLog(self.sql, self._runtime.commit_progress)
+        return StreamLog(self.sql, self.checkpoint)
 
     @functools.cached_property
     def _toolset(self) -> dict[str, Tool]:
