@@ -266,6 +266,9 @@ class Activation:
         except Exception as exc:
             self._rollback()
             return outcome.failure(exc)
+        except asyncio.CancelledError:  # the call was cancelled mid-turn: undo it, then stop
+            self._rollback()
+            raise
         finally:
             self._readonly_turn = False
         return await self._commit(request_id, outcome.success(value), readonly, notify)
