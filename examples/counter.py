@@ -35,7 +35,8 @@ async def main() -> None:
     alice = get_agent(Counter, "alice")
     print("count is now", await alice.add(5))
     print("last additions:", await alice.history())
-    print("agents:", await list_agents())
+    cluster = await list_agents()
+    print(f"live agents: {sorted(cluster['live'])}; activations so far: {cluster['activations']}")
 
 
 if __name__ == "__main__":
