@@ -23,17 +23,23 @@ class CallableOptions:
     """What `@callable(...)` said about a method."""
 
     readonly: bool = False
+    finish_on_disconnect: bool = False
 
 
-def callable(fn: F | None = None, *, readonly: bool = False) -> Any:
+def callable(fn: F | None = None, *, readonly: bool = False, finish_on_disconnect: bool = False) -> Any:
     """Mark an agent method as invocable by callers (handles, HTTP, WebSocket).
 
     `readonly=True` promises the method does not change state; read-only connections may call it,
     and the runtime refuses the turn if it does change state.
+
+    `finish_on_disconnect=True` (streaming methods): when the WebSocket that started the call
+    drops, the call runs to its end (its items are dropped) instead of being cancelled, so its
+    work is kept for a client that reconnects (e.g. `ChatAgent.resume`). A `cancel` frame still
+    stops it.
     """
 
     def mark(f: F) -> F:
-        setattr(f, _MARK, CallableOptions(readonly=readonly))
+        setattr(f, _MARK, CallableOptions(readonly=readonly, finish_on_disconnect=finish_on_disconnect))
         return f
 
     return mark(fn) if fn is not None else mark
@@ -49,6 +55,8 @@ class MethodSpec:
     streaming: bool
     is_async: bool
     validator: ArgumentValidator
+    #: Keep running when the WebSocket that started the call drops (see `callable`).
+    finish_on_disconnect: bool = False
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Validate and coerce arguments against the type hints; raise InvalidArgumentsError."""
@@ -119,6 +127,7 @@ def method_table(agent_cls: type) -> dict[str, MethodSpec]:
             streaming=inspect.isasyncgenfunction(function),
             is_async=inspect.iscoroutinefunction(function),
             validator=ArgumentValidator(function, drop_self=True),
+            finish_on_disconnect=options.finish_on_disconnect,
         )
     return table
 

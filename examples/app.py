@@ -1,6 +1,6 @@
-"""The example web app: a live counter and a chat room, on Ray Serve.
+"""The example web app: a live counter, a chat room and an AI chat, on Ray Serve.
 
-    ray-agents dev examples.app:app          # then open http://127.0.0.1:8000/
+    ray-agents dev examples.app:app          # then open http://127.0.0.1:8000/ (and /chat)
     serve run examples.app:app               # the same with Ray's own CLI
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from agents import Agent, callable
 from agents.connections import Connection
 from agents.requests import Request
+from examples.chat_app import ExampleChat
 from serve.app import build_app
 
 
@@ -54,5 +55,6 @@ class ChatRoom(Agent):
 
 
 PAGE = (Path(__file__).parent / "counter.html").read_text()
+CHAT_PAGE = (Path(__file__).parent / "chat.html").read_text()  # the AI chat (examples/chat_app.py)
 
-app = build_app([Counter, ChatRoom], pages={"/": PAGE})
+app = build_app([Counter, ChatRoom, ExampleChat], pages={"/": PAGE, "/chat": CHAT_PAGE})

@@ -4,6 +4,10 @@ The session registers for pushes, asks the agent to accept the connection (`vali
 `should_be_readonly`, `on_connect`), then reads frames: protocol frames become calls, cancels and
 state requests; everything else goes to the agent's `on_message`. One writer task sends every
 outgoing frame, so frames to a client keep their order.
+
+When the socket closes, its calls are cancelled, except streaming calls to methods marked
+`@callable(finish_on_disconnect=True)`: those run to their end (their items are dropped), so a
+client that reconnects can pick their results up (e.g. `ChatAgent.resume`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ log = logging.getLogger("ray_agents.serve.sessions")
 
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
+#: Calls left running after their socket closed (`finish_on_disconnect`): the event loop only
+#: keeps weak references to tasks.
+_FINISHING: set[asyncio.Task[None]] = set()
+
 
 def close_code(exc: BaseException) -> int:
     """WebSocket close code for a refused connection: 4000 + the error's HTTP status."""
@@ -48,11 +56,15 @@ class Session:
         self.readonly = False
         self._outgoing: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._calls: dict[str, asyncio.Task[None]] = {}
+        #: Calls that run to their end if the socket closes (`finish_on_disconnect`).
+        self._finish_on_disconnect: set[str] = set()
+        self._gone = False
 
     # ---- outgoing ------------------------------------------------------------------------------
 
     def deliver(self, kind: str, payload: Any) -> None:
-        self._outgoing.put_nowait((kind, payload))
+        if not self._gone:  # nothing reads the queue once the socket is closed
+            self._outgoing.put_nowait((kind, payload))
 
     def send(self, frame: protocol.Frame) -> None:
         self.deliver("send", frame.dump())
@@ -107,8 +119,15 @@ class Session:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             code, reason = done.pop().result()
         finally:
-            for task in (*tasks, *self._calls.values()):
+            self._gone = True
+            for task in tasks:
                 task.cancel()
+            for call_id, task in self._calls.items():
+                if call_id in self._finish_on_disconnect:
+                    _FINISHING.add(task)
+                    task.add_done_callback(_FINISHING.discard)
+                else:
+                    task.cancel()
             self.pushes.detach(subscription, self)
         try:
             await self._agent_op("disconnect", conn_id, code, reason)
@@ -203,6 +222,8 @@ class Session:
             if self.readonly and not spec.readonly:
                 raise ReadOnlyError(f"this connection is read-only; {frame.method} may change state")
             args = tuple(frame.args)
+            if spec.streaming and spec.finish_on_disconnect:
+                self._finish_on_disconnect.add(frame.id)
             if spec.streaming:
                 async for item in self.router.stream(
                     self.agent_cls, self.agent_id, frame.method, args, frame.kwargs
@@ -222,3 +243,4 @@ class Session:
             self.send(protocol.error_frame(exc, frame.id))
         finally:
             self._calls.pop(frame.id, None)
+            self._finish_on_disconnect.discard(frame.id)

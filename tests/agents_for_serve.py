@@ -7,7 +7,9 @@ import asyncio
 from agents import Agent, callable
 from agents.connections import Connection
 from agents.requests import Rejected, Request, Response
-from examples.app import PAGE, Counter
+from examples.app import CHAT_PAGE, PAGE, Counter
+from examples.chat_app import ExampleChat
+from tests.agents_for_chat import Assistant
 
 
 class Tally(Agent):
@@ -91,5 +93,5 @@ class Hibernating(Agent):
         return self.state["count"]
 
 
-SERVED = [Tally, Hibernating, Counter]
-PAGES = {"/": PAGE}
+SERVED = [Tally, Hibernating, Counter, Assistant, ExampleChat]
+PAGES = {"/": PAGE, "/chat": CHAT_PAGE}

@@ -11,6 +11,7 @@ before streaming the rest, so a test can act "mid-stream" without sleeping.
 
     with FakeLLM() as server: ...              # in a thread of this process (tests)
     python -m tests.fake_llm --port 8011       # as its own process (benchmarks)
+    SERVER = shared()                          # the one server every test module of a run shares
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import threading
 import time
 import uuid
@@ -52,6 +54,8 @@ class Reply:
     hold_after: int | None = None
     reached: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
+    #: Set if the caller went away before the reply was streamed to its end.
+    closed_early: threading.Event = field(default_factory=threading.Event)
 
     def pieces(self) -> list[str]:
         words = self.text.split(" ")
@@ -114,20 +118,27 @@ class FakeLLM:
         return app
 
     async def _stream(self, model: str, reply: Reply) -> AsyncIterator[str]:
-        yield _chunk(model, {"role": "assistant", "content": ""})
-        for i, piece in enumerate(reply.pieces()):
-            if reply.hold_after is not None and i == reply.hold_after:
-                reply.reached.set()
-                await asyncio.to_thread(reply.release.wait)
-            yield _chunk(model, {"content": piece})
-        for index, call in enumerate(reply.calls):
-            head = {"index": index, "id": call.id, "type": "function", "function": {"name": call.name}}
-            yield _chunk(model, {"tool_calls": [{**head, "function": {**head["function"], "arguments": ""}}]})
-            yield _chunk(
-                model, {"tool_calls": [{"index": index, "function": {"arguments": call.arguments_json()}}]}
-            )
-        yield _chunk(model, {}, "tool_calls" if reply.calls else "stop")
-        yield "data: [DONE]\n\n"
+        finished = False
+        try:
+            yield _chunk(model, {"role": "assistant", "content": ""})
+            for i, piece in enumerate(reply.pieces()):
+                if reply.hold_after is not None and i == reply.hold_after:
+                    reply.reached.set()
+                    await asyncio.to_thread(reply.release.wait)
+                yield _chunk(model, {"content": piece})
+            for index, call in enumerate(reply.calls):
+                head = {"index": index, "id": call.id, "type": "function", "function": {"name": call.name}}
+                yield _chunk(
+                    model, {"tool_calls": [{**head, "function": {**head["function"], "arguments": ""}}]}
+                )
+                arguments = {"index": index, "function": {"arguments": call.arguments_json()}}
+                yield _chunk(model, {"tool_calls": [arguments]})
+            yield _chunk(model, {}, "tool_calls" if reply.calls else "stop")
+            yield "data: [DONE]\n\n"
+            finished = True
+        finally:
+            if not finished:
+                reply.closed_early.set()
 
     # ---- running it --------------------------------------------------------------------------
 
@@ -146,6 +157,20 @@ class FakeLLM:
     def __exit__(self, *exc: object) -> None:
         if self._server is not None:
             self._server.should_exit = True
+
+
+_SHARED: FakeLLM | None = None
+
+
+def shared(env_var: str = "FAKE_LLM_URL") -> FakeLLM:
+    """The one in-thread server of this test process (started on first use), its URL exported as
+    `env_var`. Call it at import time, before the session's `ray.init`, so that agent processes
+    inherit the URL; every test module that needs the fake model shares it (scripts are per key)."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = FakeLLM().__enter__()
+    os.environ[env_var] = _SHARED.url
+    return _SHARED
 
 
 if __name__ == "__main__":

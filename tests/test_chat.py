@@ -24,12 +24,11 @@ from tests.agents_for_chat import (
     SleepyAssistant,
     add,
 )
-from tests.fake_llm import Call, FakeLLM, Reply
+from tests.fake_llm import Call, Reply, shared
 from tests.waiting import eventually, pid_alive
 
 # Started at collection, before the session's ray.init, so agent processes inherit its URL.
-SERVER = FakeLLM().__enter__()
-os.environ[FAKE_LLM_URL] = SERVER.url
+SERVER = shared(FAKE_LLM_URL)
 
 pytestmark = pytest.mark.usefixtures("runtime")
 #: Most behaviour here does not depend on the checkpoint store: run it on the file store only.

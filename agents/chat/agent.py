@@ -13,6 +13,12 @@ order. A second `chat` while a reply streams therefore waits for that turn to en
 the first exchange in its history: messages queue, turns never interleave. While a tool call
 awaits approval, a new `chat` is refused with `ApprovalPendingError`. A new `chat` closes a stream
 whose turn died (status `interrupted`) rather than redoing it.
+
+Over a WebSocket, `chat`, `resume`, `approve` and `reject` run to their end when the socket drops
+(`@callable(finish_on_disconnect=True)`): the reply is not thrown away and asked for again. A
+client that reconnects (its connection is accepted once that turn ends) calls
+`resume(stream_id, after_seq)` and gets exactly the chunks it missed. An explicit `cancel`, or a
+caller that goes away over a handle, still stops the turn; `resume` then redoes it.
 """
 
 from __future__ import annotations
@@ -114,7 +120,7 @@ class ChatAgent(Agent):
 
     # ---- calls -------------------------------------------------------------------------------
 
-    @callable
+    @callable(finish_on_disconnect=True)
     async def chat(self, text: str) -> AsyncIterator[Chunk]:
         """Add a user message and stream the reply: `Start` (with the stream ID), `Text` deltas,
         tool calls and results, approval requests, and a final `Done`."""
@@ -129,7 +135,7 @@ class ChatAgent(Agent):
         async for chunk in self._drive(stream):
             yield chunk
 
-    @callable
+    @callable(finish_on_disconnect=True)
     async def resume(self, stream_id: str, after_seq: int = 0) -> AsyncIterator[Chunk]:
         """The stream's chunks after `after_seq`; then, if its turn died, the rest as it is redone."""
         stream = self._streams.get(stream_id)
@@ -141,13 +147,13 @@ class ChatAgent(Agent):
             async for chunk in self._recover(stream):
                 yield chunk
 
-    @callable
+    @callable(finish_on_disconnect=True)
     async def approve(self, call_id: str) -> AsyncIterator[Chunk]:
         """Run the paused tool call and stream the rest of its turn."""
         async for chunk in self._decide(call_id, True, ""):
             yield chunk
 
-    @callable
+    @callable(finish_on_disconnect=True)
     async def reject(self, call_id: str, reason: str = "") -> AsyncIterator[Chunk]:
         """Tell the model the call was refused (with `reason`) and stream the rest of its turn."""
         async for chunk in self._decide(call_id, False, reason):

@@ -1,0 +1,102 @@
+"""Headless Chromium driven over the DevTools protocol, for end-to-end tests of web pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+from tests.conftest import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: Mark a test module with this: it skips only where Chromium is absent (CI installs it).
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
+)
+
+
+class Page:
+    """One tab driven over the DevTools protocol."""
+
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+        self._ids = itertools.count(1)
+
+    async def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (returned by value)."""
+        call_id = next(self._ids)
+        await self._ws.send(
+            json.dumps(
+                {
+                    "id": call_id,
+                    "method": "Runtime.evaluate",
+                    "params": {"expression": expression, "returnByValue": True},
+                }
+            )
+        )
+        while True:
+            reply = json.loads(await asyncio.wait_for(self._ws.recv(), 30))
+            if reply.get("id") == call_id:
+                result = reply["result"]
+                if "exceptionDetails" in result:
+                    raise AssertionError(f"{expression} raised: {result['exceptionDetails']}")
+                return result["result"].get("value")
+
+    async def wait_for(self, expression: str, expected: Any, timeout: float = 60) -> None:
+        """Poll `expression` until it equals `expected` (DOM changes have no event to await here)."""
+        deadline = time.monotonic() + timeout
+        while (value := await self.evaluate(expression)) != expected:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{expression} is {value!r}, expected {expected!r}")
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def open_page(url: str, profile: Path) -> AsyncIterator[Page]:
+    """Start headless Chromium on `url` (with a fresh profile directory) and drive its tab."""
+    assert CHROMIUM is not None, "use needs_chromium on tests that open pages"
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            f"--remote-debugging-port={port}",
+            url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        targets: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 30
+        while not targets:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
+                    targets = [t for t in json.load(r) if t["type"] == "page"]
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        async with websockets.connect(targets[0]["webSocketDebuggerUrl"], max_size=None) as ws:
+            yield Page(ws)
+    finally:
+        proc.kill()
+        proc.wait(10)
