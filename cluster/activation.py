@@ -271,7 +271,14 @@ class Activation:
             raise
         finally:
             self._readonly_turn = False
-        return await self._commit(request_id, outcome.success(value), readonly, notify)
+        # Past its body a turn is not undone: a cancellation now waits for the checkpoint, so
+        # memory never runs ahead of the store and the lock is never released mid-commit.
+        commit = asyncio.ensure_future(self._commit(request_id, outcome.success(value), readonly, notify))
+        try:
+            return await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            await commit
+            raise
 
     def _rollback(self) -> None:
         self.db.rollback()

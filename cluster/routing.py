@@ -122,7 +122,7 @@ class Router:
             epoch = None
             try:
                 actor, epoch = await self._resolve(agent, agent_id, key, stale)
-                result = await submit(actor)
+                result = await _cancellable(submit(actor))
             except RayActorError as exc:
                 last_error = exc
             except AgentError as exc:  # from the controller: retriable only if activation was cut short
@@ -178,6 +178,17 @@ class Router:
     def forget(self, agent: AgentClass, agent_id: str) -> None:
         """Drop the cached handle (the next call asks the controller)."""
         self._placements.pop(agent_key(_class_name(agent), agent_id), None)
+
+
+async def _cancellable(pending: Awaitable[outcome.Outcome]) -> outcome.Outcome:
+    """Await a call; if the caller is cancelled, cancel the call inside the agent too (its turn
+    is rolled back, or it never starts if it was still waiting for its turn)."""
+    try:
+        return await pending
+    except asyncio.CancelledError:
+        if isinstance(pending, ray.ObjectRef):
+            ray.cancel(pending)
+        raise
 
 
 def _is_retriable(result: outcome.Outcome) -> bool:

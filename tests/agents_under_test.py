@@ -29,6 +29,15 @@ class Counter(Agent):
         self.set_state({**self.state, "count": before + 1})
         return before + 1
 
+    @callable
+    async def add_slowly(self, n: int, marker: str) -> int:
+        self.set_state({**self.state, "count": self.state["count"] + n})
+        self.sql("INSERT INTO log(n) VALUES (?)", n)
+        with open(marker, "w") as f:  # tells the test the turn is under way
+            f.write("started")
+        await asyncio.sleep(60)
+        return self.state["count"]
+
     @callable(readonly=True)
     def get(self) -> dict:
         return dict(self.state)

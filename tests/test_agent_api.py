@@ -19,6 +19,7 @@ from agents import (
     get_agent,
 )
 from tests.agents_under_test import Caller, Counter, Profile
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -140,6 +141,24 @@ async def test_stream_error_reaches_caller_and_rolls_back(agent_id: str) -> None
             seen.append(item)
     assert seen == ["first"]
     assert (await counter.get())["count"] == 0
+
+
+async def test_cancelled_call_is_rolled_back_and_frees_the_agent(agent_id: str, tmp_path) -> None:
+    counter = get_agent(Counter, agent_id)
+    await counter.add(1)
+    marker = tmp_path / "started"
+    slow = asyncio.ensure_future(counter.add_slowly(100, str(marker)))
+
+    async def started() -> bool:
+        return marker.exists()
+
+    await eventually(started)
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    # The agent is free at once (not after the 60 s sleep) and the cancelled turn left nothing.
+    assert await asyncio.wait_for(counter.get(), timeout=20) == {"count": 1, "starts": 1}
+    assert await counter.logged() == [1]
 
 
 def test_sync_handle_for_scripts(agent_id: str) -> None:
