@@ -56,7 +56,13 @@ class Page:
     async def wait_for(self, expression: str, expected: Any, timeout: float = 60) -> None:
         """Poll `expression` until it equals `expected` (DOM changes have no event to await here)."""
         deadline = time.monotonic() + timeout
-        while (value := await self.evaluate(expression)) != expected:
+        while True:
+            try:
+                value = await self.evaluate(expression)
+            except AssertionError as exc:  # e.g. the page has not loaded yet
+                value = exc
+            if value == expected:
+                return
             if time.monotonic() > deadline:
                 raise AssertionError(f"{expression} is {value!r}, expected {expected!r}")
             await asyncio.sleep(0.05)
