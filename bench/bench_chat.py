@@ -1,12 +1,13 @@
-"""Chat benchmark: time to first token and tokens/s through a ChatAgent, against litellm called
-directly on the same local fake model server, in the same run.
+"""Chat benchmark: time to first token and tokens/s through a ChatAgent (over a handle, and over
+a WebSocket through the Serve ingress with `AgentClient`), against litellm called directly on the
+same local fake model server, in the same run.
 
     .venv/bin/python bench/bench_chat.py
 
 The fake server (`tests.fake_llm`, its own process) streams `TOKENS` tokens per reply with no
 delay, so what shows is overhead: the agent's actor hop, its turn, and persisting each chunk
-(one SQL row per chunk, a checkpoint per 64 chunks and per step). The WebSocket path through
-the ingress is not measured yet.
+(one SQL row per chunk, a checkpoint per 64 chunks and per step); on the WebSocket path also
+the replica hop and one JSON frame per chunk.
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ import ray  # noqa: E402
 import agents  # noqa: E402
 from agents import get_agent  # noqa: E402
 from agents.chat import Text, stream_completion  # noqa: E402
+from agents.client import AgentClient  # noqa: E402
 from bench.chat_agents import FAKE_LLM_URL, TOKENS, BenchChat  # noqa: E402
 from bench.stats import Table, ms, ratio, summarize  # noqa: E402
+from cluster.config import RuntimeConfig  # noqa: E402
+from serve.app import start  # noqa: E402
 
 ROUNDS = 10
 
@@ -78,26 +82,36 @@ async def measure(pieces: Callable[[], AsyncIterator[str]]) -> tuple[float, floa
     return first - start, (count - 1) / (end - first)
 
 
-async def run(url: str) -> Table:
+async def run(url: str, ingress: str) -> Table:
     async def direct() -> AsyncIterator[str]:
         messages = [{"role": "user", "content": "go"}]
         async for part in stream_completion(BenchChat.model, messages, [], api_base=url, api_key="x"):
             if isinstance(part, str):
                 yield part
 
-    chat = get_agent(BenchChat, f"bench-{uuid.uuid4().hex[:8]}")
+    chat_id = f"bench-{uuid.uuid4().hex[:8]}"
+    chat = get_agent(BenchChat, chat_id)
+    client = await AgentClient(f"{ingress.replace('http', 'ws', 1)}/agents/bench-chat/{chat_id}").connect()
 
     async def through_agent() -> AsyncIterator[str]:
         async for chunk in chat.chat("go"):
             if isinstance(chunk, Text):
                 yield chunk.delta
 
+    async def through_websocket() -> AsyncIterator[str]:
+        async for chunk in client.stream("chat", "go"):
+            if chunk["type"] == "text":
+                yield chunk["delta"]
+
     await measure(direct)  # warm-up: imports, connections
     await measure(through_agent)  # warm-up: activation, litellm import in the agent process
-    results: dict[str, list[tuple[float, float]]] = {"direct": [], "agent": []}
-    for _ in range(ROUNDS):  # interleaved, so load changes hit both alike
-        results["direct"].append(await measure(direct))
-        results["agent"].append(await measure(through_agent))
+    await measure(through_websocket)  # warm-up: the replica's route to the agent
+    paths = {"direct": direct, "agent": through_agent, "websocket": through_websocket}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+    for _ in range(ROUNDS):  # interleaved, so load changes hit every path alike
+        for name, pieces in paths.items():
+            results[name].append(await measure(pieces))
+    await client.close()
     table = Table(
         f"Chat streaming, {TOKENS} tokens per reply, {ROUNDS} rounds (p50)",
         ["path", "first token", "ratio", "tokens/s", "ratio"],
@@ -117,9 +131,16 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ray-agents-bench-chat-"))
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        agents.configure(namespace="bench-chat", store=f"file://{tmp / 'store'}")
-        print(asyncio.run(run(url)).text())
+        store = f"file://{tmp / 'store'}"
+        agents.configure(namespace="bench-chat", store=store)
+        ingress = start(
+            [BenchChat], port=free_port(), runtime=RuntimeConfig(namespace="bench-chat", store_url=store)
+        )
+        print(asyncio.run(run(url, ingress)).text())
     finally:
+        from ray import serve
+
+        serve.shutdown()
         ray.shutdown()
         proc.terminate()
         proc.wait(10)
