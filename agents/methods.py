@@ -53,7 +53,6 @@ class MethodSpec:
     function: Callable[..., Any]
     readonly: bool
     streaming: bool
-    is_async: bool
     validator: ArgumentValidator
     #: Keep running when the WebSocket that started the call drops (see `callable`).
     finish_on_disconnect: bool = False
@@ -125,7 +124,6 @@ def method_table(agent_cls: type) -> dict[str, MethodSpec]:
             function=function,
             readonly=options.readonly,
             streaming=inspect.isasyncgenfunction(function),
-            is_async=inspect.iscoroutinefunction(function),
             validator=ArgumentValidator(function, drop_self=True),
             finish_on_disconnect=options.finish_on_disconnect,
         )

@@ -293,12 +293,14 @@ class Scheduler:
     # ---- running due work --------------------------------------------------------------------
 
     def next_due(self) -> float | None:
-        """When the next schedule or queue item is due (None if nothing is pending)."""
+        """When the next schedule or queue item is due (None if nothing is pending). Of the queue
+        only the head counts: the items behind it wait for it (FIFO)."""
         if not self.in_use():
             return None
         rows = self._db(
             "SELECT MIN(t) AS due FROM (SELECT MIN(next_run) AS t FROM _ra_schedules WHERE status='pending'"
-            " UNION ALL SELECT MIN(next_try) FROM _ra_queue WHERE status='pending')"
+            " UNION ALL SELECT next_try FROM"
+            " (SELECT next_try FROM _ra_queue WHERE status='pending' ORDER BY seq LIMIT 1))"
         )
         return rows[0]["due"]
 

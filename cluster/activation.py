@@ -10,9 +10,9 @@ import inspect
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agents.agent import Agent
 from agents.errors import (
@@ -38,6 +38,7 @@ from cluster.sockets import SocketHub
 from cluster.stores import CheckpointStore
 
 log = logging.getLogger("ray_agents.activation")
+T = TypeVar("T")
 
 END_OF_STREAM = ("end", None)
 #: Largest result (pickled) kept in checkpoints for idempotent retries.
@@ -54,7 +55,7 @@ class Activation:
         epoch: int,
         store: CheckpointStore,
         scratch: Path,
-        dedupe_window: int = 256,
+        dedupe_window: int = 128,
     ) -> None:
         self.agent_cls = agent_cls
         self.agent_id = agent_id
@@ -76,6 +77,7 @@ class Activation:
         self._lock = asyncio.Lock()
         self._readonly_turn = False
         self._turn_sources: list[Any] = []
+        self._progress_state = self._progress_db = False
         self._destroy_requested = False
         self._state_listeners: list[Callable[[Any, Any], None]] = []
         self._alarm = AlarmTimer(self.run_due)
@@ -122,11 +124,9 @@ class Activation:
                 if recovered[0] == "err":
                     log.error("%s: on_recover failed: %r", self.key, recovered[1])
             # Publish on start: the index may hold a stale time (a crash between index and
-            # checkpoint), which would otherwise wake this agent again and again. An agent that
-            # never scheduled anything never published anything.
+            # checkpoint), which would otherwise wake this agent again and again.
             due = self.scheduler.next_due()
-            if self.scheduler.in_use():
-                await asyncio.to_thread(self.store.set_alarm, self.key, due)
+            await asyncio.to_thread(self.store.set_alarm, self.key, due)
             self._published_alarm = due
             self._alarm.arm(due)
             self.closing = False
@@ -235,7 +235,7 @@ class Activation:
                     raise
                 finally:
                     self._readonly_turn = False
-                result = await self._commit(None, outcome.success(None), spec.readonly)
+                result = await run_to_completion(self._commit(None, outcome.success(None), spec.readonly))
                 yield result if result[0] == "err" else END_OF_STREAM
         finally:
             self.in_flight -= 1
@@ -247,6 +247,8 @@ class Activation:
         # Each Ray call runs in its own task, so setting the chain here is local to this call.
         CALL_CHAIN.set((*chain, self.key))
         self._turn_sources = []
+        self._progress_state = self._progress_db = False  # set by commit_progress()
+        self.sockets.begin_turn()
         self._readonly_turn = readonly
         self.db.begin()
 
@@ -273,14 +275,10 @@ class Activation:
             self._readonly_turn = False
         # Past its body a turn is not undone: a cancellation now waits for the checkpoint, so
         # memory never runs ahead of the store and the lock is never released mid-commit.
-        commit = asyncio.ensure_future(self._commit(request_id, outcome.success(value), readonly, notify))
-        try:
-            return await asyncio.shield(commit)
-        except asyncio.CancelledError:
-            await commit
-            raise
+        return await run_to_completion(self._commit(request_id, outcome.success(value), readonly, notify))
 
     def _rollback(self) -> None:
+        self.sockets.end_turn(committed=False)
         self.db.rollback()
         self._state = self.codec.decode(self._committed_state)
         self.sections = unpack(self._committed_sections)
@@ -295,30 +293,35 @@ class Activation:
         except AgentError as exc:
             self._rollback()
             return outcome.failure(exc)
-        state_changed = state_bytes != self._committed_state
-        db_changed = self.db.changed()
         sections_bytes = pack(self.sections)
+        db_changed = self.db.changed()
+        # Changes already persisted mid-turn by commit_progress() count as this turn's changes.
+        state_changed = self._progress_state or state_bytes != self._committed_state
         sections_changed = sections_bytes != self._committed_sections
-        if readonly and (state_changed or db_changed or sections_changed):
+        changed = state_changed or db_changed or self._progress_db or sections_changed
+        if readonly and changed:
             self._rollback()
             return outcome.failure(ReadOnlyError(f"{self.key}: a read-only method changed state"))
         self.db.commit()
         if self._destroy_requested:
+            self.sockets.end_turn(committed=True)
             return await self._destroy(result)
-        if not (state_changed or db_changed or sections_changed):
+        if not changed:
+            self.sockets.end_turn(committed=True)
             return result
         if request_id is not None:
             self._remember(request_id, result)
         try:
-            await self._checkpoint(state_bytes, db_changed)
+            await self._checkpoint(state_bytes, sections_bytes, db_changed)
         except Exception as exc:
             # Memory is now ahead of the store: this activation must never take another turn.
             # The caller retries (same request id) on a fresh activation restored from the store.
             self.closing = True
+            self.sockets.end_turn(committed=False)
             log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
             return outcome.failure(AgentUnavailableError(f"{self.key}: checkpoint failed: {exc}"))
-        self._committed_sections = sections_bytes
-        if db_changed:
+        self.sockets.end_turn(committed=True)
+        if db_changed or self._progress_db:
             self._alarm.arm(self._published_alarm)
         if state_changed and notify:
             await self._notify_state(self._turn_sources[-1] if self._turn_sources else "server")
@@ -326,15 +329,20 @@ class Activation:
 
     async def commit_progress(self) -> None:
         """Checkpoint what the current turn changed so far (durable steps); the turn goes on."""
+        if self._readonly_turn:
+            raise ReadOnlyError(f"{self.key}: a read-only call cannot checkpoint changes")
         state_bytes = self.codec.encode(self._state)
-        db_changed = self.db.changed()
         sections_bytes = pack(self.sections)
+        db_changed = self.db.changed()
+        state_changed = state_bytes != self._committed_state
         self.db.commit()
         try:
-            changed = state_bytes != self._committed_state or sections_bytes != self._committed_sections
-            if db_changed or changed:
-                await self._checkpoint(state_bytes, db_changed)
-                self._committed_sections = sections_bytes
+            if db_changed or state_changed or sections_bytes != self._committed_sections:
+                await self._checkpoint(state_bytes, sections_bytes, db_changed)
+                self._progress_state |= state_changed
+                self._progress_db |= db_changed
+            self.sockets.end_turn(committed=True)  # what was pushed so far is durable now
+            self.sockets.begin_turn()
         except Exception as exc:
             self.closing = True
             raise AgentUnavailableError(f"{self.key}: checkpoint failed: {exc}") from exc
@@ -356,13 +364,20 @@ class Activation:
         while len(self._results) > self.dedupe_window:
             self._results.popitem(last=False)
 
-    async def _checkpoint(self, state_bytes: bytes, db_changed: bool) -> None:
-        image, diff = self._image.image, None
+    async def _checkpoint(self, state_bytes: bytes, sections_bytes: bytes, db_changed: bool) -> None:
+        """Write a checkpoint. Never abandoned half-way: a cancellation waits for it to finish, so
+        the in-memory view of what is stored (image, hashes, state) always matches the store."""
+        await run_to_completion(self._write_checkpoint(state_bytes, sections_bytes, db_changed))
+
+    async def _write_checkpoint(self, state_bytes: bytes, sections_bytes: bytes, db_changed: bool) -> None:
+        image, diff, due = self._image.image, None, self._published_alarm
         if db_changed:
             image = await asyncio.to_thread(self.db.image)
             diff = await asyncio.to_thread(self._image.diff, image)
-        if db_changed:
-            await self._publish_alarm(self.scheduler.next_due())
+            due = self.scheduler.next_due()
+            # Before the save, the index may only move earlier (a crash then costs a spurious
+            # wake-up, never a missed alarm); the exact time is published once the save landed.
+            await self._publish_alarm(_earliest(self._published_alarm, due))
         manifest = Manifest(
             epoch=self.epoch,
             state=state_bytes,
@@ -382,11 +397,12 @@ class Activation:
         if diff:
             self._image.advance(image, diff)
         self._committed_state = state_bytes
+        self._committed_sections = sections_bytes
         self.checkpoints += 1
+        await self._publish_alarm(due)
 
     async def _publish_alarm(self, due: float | None) -> None:
-        """Tell the cluster's alarm index when to wake this agent. Written before the checkpoint
-        that needs it: a crash in between costs at most a spurious wake-up, never a lost alarm."""
+        """Tell the cluster's alarm index when to wake this agent (None: never)."""
         if due != self._published_alarm:
             await asyncio.to_thread(self.store.set_alarm, self.key, due)
             self._published_alarm = due
@@ -443,15 +459,20 @@ class Activation:
             log.error("%s: on_state_update failed: %r", self.key, hook_result[1])
 
     async def _destroy(self, result: Outcome) -> Outcome:
-        try:
-            await asyncio.to_thread(self.store.delete, self.key, self.epoch)
-            await asyncio.to_thread(self.store.set_alarm, self.key, None)
-        except Exception as exc:
-            self._destroy_requested = False
-            return outcome.failure(AgentUnavailableError(f"{self.key}: destroy failed: {exc}"))
+        """Delete the agent's checkpoint (fenced: a zombie cannot), then retire this activation.
+        Either way it takes no more turns: its memory no longer matches the store."""
         self.closing = True
-        self.destroyed = True
         self._alarm.cancel()
+        try:
+            await run_to_completion(asyncio.to_thread(self.store.delete, self.key, self.epoch))
+        except Exception as exc:
+            log.error("%s epoch %d: destroy failed, retiring activation: %r", self.key, self.epoch, exc)
+            return outcome.failure(AgentUnavailableError(f"{self.key}: destroy failed: {exc}"))
+        self.destroyed = True
+        try:
+            await asyncio.to_thread(self.store.set_alarm, self.key, None)
+        except Exception:  # a leftover index entry only causes one spurious wake of a fresh agent
+            log.warning("%s: could not clear the alarm index after destroy", self.key, exc_info=True)
         log.info("%s destroyed", self.key)
         return result
 
@@ -466,3 +487,24 @@ class Activation:
             self.closing = True
             self._alarm.cancel()
             self.db.close()
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+async def run_to_completion(coro: Coroutine[Any, Any, T]) -> T:
+    """Await `coro` to its end even if the caller is cancelled meanwhile (then re-raise the
+    cancellation): for steps that must not stop half-way, like writing a checkpoint."""
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()

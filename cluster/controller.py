@@ -33,6 +33,10 @@ RETIRE_GRACE = 1.0
 ALARM_POLL = 0.2
 #: A live agent whose alarm is overdue by this much is checked: its process may have died.
 OVERDUE_GRACE = 2.0
+#: A live agent that does not answer a restarted controller within this is replaced (its turns,
+#: fenced off by the new epoch, can no longer checkpoint). Answers come between awaits, so only
+#: an agent stuck in blocking code for this long is affected.
+ADOPT_TIMEOUT = 30.0
 #: Agents woken for alarms at once, so a burst of due alarms cannot swamp the cluster.
 WAKE_CONCURRENCY = 4
 
@@ -57,6 +61,7 @@ class PlacementController:
         self._placements: dict[str, Placement] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._classes: dict[str, type[Agent]] = {}
+        self._saved_classes: dict[str, bytes] = {}
         self._host = ray.remote(AgentHost)
         self._rebuild_lock = asyncio.Lock()
         self._rebuilt = False
@@ -67,6 +72,7 @@ class PlacementController:
         self._wake_slots = asyncio.Semaphore(WAKE_CONCURRENCY)
         self._wake_cooldown: dict[str, float] = {}
         self._wake_task: asyncio.Task[None] | None = None
+        self._wake_tasks: set[asyncio.Task[None]] = set()
         # Rebuild and start polling alarms as soon as the actor is up: after a restart nobody may
         # call the controller for a long time, yet hibernated agents' alarms must still fire.
         ray.get_runtime_context().current_actor.start.remote()
@@ -84,36 +90,40 @@ class PlacementController:
         async with self._rebuild_lock:
             if self._rebuilt:
                 return
-            adopted = 0
-            for entry in ray.util.list_named_actors(all_namespaces=True):
-                if entry["namespace"] != self.config.namespace:
-                    continue
-                parsed = parse_actor_name(entry["name"])
-                if parsed is None:
-                    continue
-                key, epoch = parsed
-                try:
-                    actor = ray.get_actor(entry["name"], namespace=self.config.namespace)
-                except ValueError:
-                    continue
-                current = await asyncio.to_thread(self.store.current_epoch, key)
-                if epoch != current:
-                    ray.kill(actor, no_restart=True)
-                    log.warning("killed zombie %s epoch %d (current epoch %d)", key, epoch, current)
-                    continue
-                try:
-                    info = await asyncio.wait_for(actor.info.remote(), timeout=10)
-                except Exception:
-                    info = {"ready": False}
-                if not info["ready"]:  # the previous controller died while starting it
-                    ray.kill(actor, no_restart=True)
-                    continue
-                self._placements[key] = Placement(actor, epoch, info["node_id"], time.time())
-                adopted += 1
+            entries = await asyncio.to_thread(ray.util.list_named_actors, all_namespaces=True)
+            found = [
+                (entry["name"], parsed)
+                for entry in entries
+                if entry["namespace"] == self.config.namespace
+                and (parsed := parse_actor_name(entry["name"])) is not None
+            ]
+            results = await asyncio.gather(*(self._adopt(name, key, epoch) for name, (key, epoch) in found))
+            adopted = sum(results)
             self._rebuilt = True
             self._wake_task = asyncio.get_running_loop().create_task(self._wake_loop())
             if adopted:
                 log.info("rebuilt placement view: adopted %d live agents", adopted)
+
+    async def _adopt(self, name: str, key: str, epoch: int) -> bool:
+        """Adopt one agent actor found by name if it is the current, ready activation; else kill it."""
+        try:
+            actor = ray.get_actor(name, namespace=self.config.namespace)
+        except ValueError:
+            return False
+        current = await asyncio.to_thread(self.store.current_epoch, key)
+        if epoch != current:
+            ray.kill(actor, no_restart=True)
+            log.warning("killed zombie %s epoch %d (current epoch %d)", key, epoch, current)
+            return False
+        try:
+            info = await asyncio.wait_for(actor.info.remote(), timeout=ADOPT_TIMEOUT)
+        except (RayActorError, asyncio.TimeoutError):
+            info = {"ready": False}
+        if not info["ready"]:  # half-started by the previous controller, retiring, or unresponsive
+            ray.kill(actor, no_restart=True)
+            return False
+        self._placements[key] = Placement(actor, epoch, info["node_id"], time.time())
+        return True
 
     # ---- activation --------------------------------------------------------------------------
 
@@ -121,9 +131,11 @@ class PlacementController:
         """Make a class known by name (for callers that only have the name), and remember it in
         the store so a restarted controller can wake its agents for alarms."""
         name = class_name(agent_cls)
-        if self._classes.get(name) is not agent_cls:
-            self._classes[name] = agent_cls
-            await asyncio.to_thread(self.store.save_class, name, cloudpickle.dumps(agent_cls))
+        self._classes[name] = agent_cls
+        blob = cloudpickle.dumps(agent_cls)
+        if self._saved_classes.get(name) != blob:
+            await asyncio.to_thread(self.store.save_class, name, blob)
+            self._saved_classes[name] = blob
 
     async def _class(self, name: str) -> type[Agent] | None:
         if name not in self._classes:
@@ -162,7 +174,7 @@ class PlacementController:
                 del self._placements[key]
                 ray.kill(current.actor, no_restart=True)
             epoch = await asyncio.to_thread(self.store.bump_epoch, key)
-            node_id = self._choose_node()
+            node_id = await self._choose_node()
             started = time.perf_counter()
             actor = self._host.options(
                 name=actor_name(key, epoch),
@@ -194,8 +206,9 @@ class PlacementController:
             )
             return actor, epoch
 
-    def _choose_node(self) -> str | None:
-        alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    async def _choose_node(self) -> str | None:
+        nodes = await asyncio.to_thread(ray.nodes)
+        alive = {n["NodeID"] for n in nodes if n["Alive"]}
         for key in [k for k, p in self._placements.items() if p.node_id not in alive]:
             del self._placements[key]  # its node is gone; the next call re-activates it
         if not alive:
@@ -217,7 +230,9 @@ class PlacementController:
                     if placement is not None and now - due < OVERDUE_GRACE:
                         continue
                     self._waking.add(key)
-                    asyncio.get_running_loop().create_task(self._wake(key, placement))
+                    task = asyncio.get_running_loop().create_task(self._wake(key, placement))
+                    self._wake_tasks.add(task)
+                    task.add_done_callback(self._wake_tasks.discard)
             except Exception:
                 log.exception("alarm poll failed")
             await asyncio.sleep(ALARM_POLL)
@@ -228,7 +243,9 @@ class PlacementController:
                 stale = None
                 if placement is not None:
                     try:
-                        await asyncio.wait_for(placement.actor.info.remote(), timeout=5)
+                        info = await asyncio.wait_for(placement.actor.info.remote(), timeout=5)
+                        if not info["ready"]:  # alive but retiring or retired: replace it
+                            stale = placement.epoch
                     except RayActorError:  # dead for sure: replace it below
                         stale = placement.epoch
                     except asyncio.TimeoutError:  # alive but slow to answer: never kill on a hunch
@@ -251,16 +268,21 @@ class PlacementController:
             self._waking.discard(key)
 
     async def release(self, key: str, epoch: int, reason: str) -> None:
-        """An activation retires (idle hibernation, destroy): forget it and stop its process."""
+        """An activation retires (idle hibernation, destroy, failure): forget it and stop its
+        process, whether or not this controller knew it (it may have restarted meanwhile)."""
+        await self._ensure_rebuilt()
         async with self._locks[key]:
             current = self._placements.get(key)
-            if current is None or current.epoch != epoch:
-                return
-            del self._placements[key]
+            if current is not None and current.epoch == epoch:
+                del self._placements[key]
+        try:
+            actor = ray.get_actor(actor_name(key, epoch), namespace=self.config.namespace)
+        except ValueError:
+            return  # already gone
         self.retirements[reason] += 1
         log.info("released %s epoch %d (%s)", key, epoch, reason)
         await asyncio.sleep(RETIRE_GRACE)
-        ray.kill(current.actor, no_restart=True)
+        ray.kill(actor, no_restart=True)
 
     # ---- introspection -----------------------------------------------------------------------
 

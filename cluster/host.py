@@ -61,6 +61,7 @@ class AgentHost:
             agent_cls, agent_id, epoch, store, _scratch_dir(key_hint), config.dedupe_window
         )
         self._watcher: asyncio.Task[None] | None = None
+        self._retired = False
 
     async def start(self) -> Outcome:
         """Restore and run `on_start`; the controller waits for this before publishing the actor."""
@@ -78,7 +79,7 @@ class AgentHost:
             "epoch": a.epoch,
             "pid": os.getpid(),
             "node_id": ray.get_runtime_context().get_node_id(),
-            "ready": a.started,
+            "ready": a.started and not a.closing,
             "checkpoints": a.checkpoints,
             "idle_seconds": a.idle_seconds(),
         }
@@ -110,17 +111,25 @@ class AgentHost:
             yield batch
 
     async def _watch_idle(self) -> None:
+        """Retire when idle for `idle_timeout` (hibernation), or as soon as the activation closed
+        for any other reason (destroyed, fenced, a failed checkpoint): never linger half-alive."""
         timeout = float(self._activation.agent_cls.idle_timeout)
         period = max(0.05, min(timeout / 4, 10.0))
-        while not self._activation.closing:
+        while True:
             await asyncio.sleep(period)
+            if self._activation.closing:
+                self._retire("destroyed" if self._activation.destroyed else "closed")
+                return
             if self._activation.idle_seconds() >= timeout:
                 await self._activation.close()
                 self._retire("idle")
                 return
 
     def _retire(self, reason: str) -> None:
-        """Ask the controller to forget and stop this activation (it kills this process)."""
+        """Ask the controller to forget and stop this activation (it kills this process). Once."""
+        if self._retired:
+            return
+        self._retired = True
         a = self._activation
         log.info("%s epoch %d: retiring (%s) after %d checkpoints", a.key, a.epoch, reason, a.checkpoints)
         with contextlib.suppress(Exception):

@@ -15,7 +15,7 @@ from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from agents.agent import Agent
-from agents.errors import AgentError, AgentUnavailableError
+from agents.errors import AgentError, AgentUnavailableError, ReentrantCallError
 from cluster import outcome
 from cluster.config import RuntimeConfig
 from cluster.context import CALL_CHAIN
@@ -115,7 +115,7 @@ class Router:
         self, agent: AgentClass, agent_id: str, submit: Callable[[Any], Awaitable[outcome.Outcome]]
     ) -> Any:
         """Run `submit(actor)` on the live activation, re-resolving after it died or moved."""
-        key = agent_key(_class_name(agent), validate_agent_id(agent_id))
+        key = _checked_key(agent, agent_id)
         stale: int | None = None
         last_error: Exception | None = None
         for attempt in range(self.config.call_attempts):
@@ -138,13 +138,13 @@ class Router:
             await asyncio.sleep(_backoff(attempt))
         raise AgentUnavailableError(
             f"{key}: no live activation after {self.config.call_attempts} attempts: {last_error}"
-        )
+        ) from last_error
 
     async def stream(
         self, agent: AgentClass, agent_id: str, method: str, args: tuple, kwargs: dict
     ) -> AsyncIterator[Any]:
         """Iterate a streaming method. Failover is retried only before the first item arrives."""
-        key = agent_key(_class_name(agent), validate_agent_id(agent_id))
+        key = _checked_key(agent, agent_id)
         chain = CALL_CHAIN.get()
         stale: int | None = None
         for attempt in range(self.config.call_attempts):
@@ -193,6 +193,20 @@ async def _cancellable(pending: Awaitable[outcome.Outcome]) -> outcome.Outcome:
 
 def _is_retriable(result: outcome.Outcome) -> bool:
     return result[0] == "err" and isinstance(result[1], AgentError) and result[1].retriable
+
+
+def _checked_key(agent: AgentClass, agent_id: str) -> str:
+    """The agent's key, refusing a call that re-enters an agent already in a turn up the chain.
+    Checked here too, not only in the agent: the agent may still be starting (its `on_start`
+    made the call), and the controller would then wait on its own activation forever."""
+    key = agent_key(_class_name(agent), validate_agent_id(agent_id))
+    chain = CALL_CHAIN.get()
+    if key in chain:
+        raise ReentrantCallError(
+            f"call chain {' -> '.join(chain)} -> {key} re-enters {key}, which is in a turn; agents are "
+            "not reentrant (let the first call return, or use a queue)"
+        )
+    return key
 
 
 def _class_name(agent: AgentClass) -> str:

@@ -74,6 +74,8 @@ class SocketHub:
         self._synced: set[str] = set()
         self._seq = 0
         self._last_sent: Any = None
+        #: Pushes of the turn in progress (None outside turns).
+        self._held: list[Push] | None = None
         activation.add_state_listener(self._on_state)
 
     # ---- records (ConnectionHub) ---------------------------------------------------------------
@@ -97,7 +99,21 @@ class SocketHub:
     def close(self, conn_id: str, code: int, reason: str) -> None:
         self._enqueue("close", [conn_id], (code, reason))
 
+    def begin_turn(self) -> None:
+        """Hold pushes made by the turn starting now: they leave only if it commits."""
+        self._held = []
+
+    def end_turn(self, committed: bool) -> None:
+        """Release the turn's pushes (it committed) or drop them (it was rolled back)."""
+        held, self._held = self._held, None
+        if committed and held:
+            for kind, conn_ids, payload in held:
+                self._enqueue(kind, conn_ids, payload)
+
     def _enqueue(self, kind: str, conn_ids: Iterable[str], payload: Any) -> None:
+        if self._held is not None:
+            self._held.append((kind, tuple(conn_ids), payload))
+            return
         records = self._records()
         by_replica: dict[str, list[str]] = {}
         for conn_id in conn_ids:

@@ -58,6 +58,7 @@ def test_queue_head_blocks_later_items_until_it_is_done(scheduler: Scheduler) ->
     assert head.id == first
     assert scheduler.failed(head, now) is True  # retried in a minute: the second item waits (FIFO)
     assert scheduler.due(now) == []
+    assert scheduler.next_due() > now + 30  # the alarm waits for the head, not the item behind it
     [again] = scheduler.due(now + 120)
     assert scheduler.failed(again, now + 120) is False  # given up: marked failed, the queue moves on
     assert [i.payload for i in scheduler.due(now + 120)] == [2]

@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import os
 import sqlite3
+import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_durably(path: Path, data: bytes) -> None:
     """Write to a temporary name, fsync, then rename over `path` (atomic on POSIX)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()

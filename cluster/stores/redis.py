@@ -44,7 +44,8 @@ return 'OK'
 
 
 class RedisStore(CheckpointStore):
-    """Keys per agent (hash-tagged so a Redis Cluster keeps them in one slot):
+    """One Redis server (or a primary with replicas; not Redis Cluster: the save script also
+    updates the global index set). Keys per agent:
     `ra:{key}:epoch`, `ra:{key}:manifest`, `ra:{key}:chunks` (a hash), plus the set `ra:index`."""
 
     def __init__(self, url: str) -> None:

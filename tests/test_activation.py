@@ -1,0 +1,150 @@
+"""An activation on a real local store, without Ray: the commit path's edge cases, made exact."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents import Agent, callable
+from cluster.activation import Activation
+from cluster.stores import LocalDirectoryStore
+
+
+class GatedStore(LocalDirectoryStore):
+    """Saves wait at a gate the test opens, or fail while `failing` is set."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.gate: threading.Event | None = None
+        self.saving = threading.Event()
+        self.failing = False
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.failing:
+            raise OSError("disk hiccup")
+        self.saving.set()
+        if self.gate is not None:
+            self.gate.wait(30)
+        super().save(*args, **kwargs)
+
+
+seen_updates: list[Any] = []
+
+
+class Notes(Agent):
+    initial_state = {"n": 0}
+
+    async def on_start(self) -> None:
+        self.sql("CREATE TABLE IF NOT EXISTS t(x BLOB)")
+
+    async def on_state_update(self, state: Any, source: Any) -> None:
+        seen_updates.append(dict(state))
+
+    @callable
+    async def rewrite(self) -> None:
+        self.sql("DELETE FROM t")
+        self.sql("INSERT INTO t SELECT randomblob(30000) FROM (SELECT 1 UNION SELECT 2 UNION SELECT 3)")
+        await self.checkpoint()
+
+    @callable
+    async def bump(self) -> int:
+        self.set_state({"n": self.state["n"] + 1})
+        return self.state["n"]
+
+    @callable
+    async def bump_and_checkpoint(self) -> int:
+        self.set_state({"n": self.state["n"] + 1})
+        await self.checkpoint()
+        return self.state["n"]
+
+    @callable
+    async def queue_then_checkpoint(self) -> None:
+        await self.queue("work")
+        await self.checkpoint()
+
+    async def work(self) -> None:
+        self.set_state({"n": self.state["n"] + 100})
+
+    @callable
+    async def plan(self) -> str:
+        return (await self.schedule(600, "work")).id
+
+    @callable
+    async def unplan(self, schedule_id: str) -> bool:
+        return await self.cancel_schedule(schedule_id)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> GatedStore:
+    return GatedStore(tmp_path / "store")
+
+
+def activation(store: GatedStore, tmp_path: Path, name: str = "a") -> Activation:
+    return Activation(Notes, "a", store.bump_epoch("Notes/a"), store, tmp_path / name)
+
+
+@pytest.fixture
+async def live(store: GatedStore, tmp_path: Path) -> AsyncIterator[Activation]:
+    a = activation(store, tmp_path)
+    await a.start()
+    yield a
+    if not a.closing:
+        await a.close()
+
+
+async def test_cancel_during_a_checkpoint_leaves_the_store_restorable(
+    live: Activation, store: GatedStore, tmp_path: Path
+) -> None:
+    store.gate, store.saving = threading.Event(), threading.Event()
+    call = asyncio.ensure_future(live.invoke("rewrite", (), {}, "r1"))
+    await asyncio.to_thread(store.saving.wait, 30)  # the save is under way
+    call.cancel()
+    store.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    store.gate = None
+    assert (await live.invoke("bump", (), {}, "r2")) == ("ok", 1)
+    await live.close()
+    fresh = activation(store, tmp_path, "b")
+    await fresh.start()  # every chunk the manifest names is there
+    assert fresh.get_state()["n"] == 1
+    assert fresh.sql("SELECT COUNT(*) AS c FROM t", ()) == [{"c": 3}]
+
+
+async def test_a_change_checkpointed_mid_turn_still_counts_for_the_turn(live: Activation) -> None:
+    pushed: list[Any] = []
+    live.add_state_listener(lambda state, source: pushed.append(dict(state)))
+    seen_updates.clear()
+    assert await live.invoke("bump_and_checkpoint", (), {}, "r1") == ("ok", 1)
+    assert "r1" in live._results  # a retry after a crash returns this result, it does not run again
+    assert pushed == [{"n": 1}]
+    assert seen_updates == [{"n": 1}]
+
+
+async def test_work_queued_before_a_mid_turn_checkpoint_still_runs(live: Activation) -> None:
+    assert (await live.invoke("queue_then_checkpoint", (), {}, "r1"))[0] == "ok"
+
+    async def ran() -> None:
+        while live.get_state()["n"] != 100:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(ran(), 10)
+
+
+async def test_a_failed_checkpoint_never_loses_the_alarm_index_entry(
+    live: Activation, store: GatedStore, tmp_path: Path
+) -> None:
+    kind, schedule_id = await live.invoke("plan", (), {}, "r1")
+    assert kind == "ok" and [k for k, _ in store.due_alarms(1e12)] == ["Notes/a"]
+    store.failing = True
+    assert (await live.invoke("unplan", (schedule_id,), {}, "r2"))[0] == "err"  # not persisted
+    store.failing = False
+    assert [k for k, _ in store.due_alarms(1e12)] == ["Notes/a"]  # the stored schedule still has one
+    fresh = activation(store, tmp_path, "b")
+    await fresh.start()
+    assert [s.id for s in await fresh.agent.list_schedules()] == [schedule_id]
