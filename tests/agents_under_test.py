@@ -128,6 +128,21 @@ class Caller(Agent):
     def hello(self) -> str:
         return f"hello from {self.name}"
 
+    @callable
+    async def ping_starter(self, starter_id: str) -> str:
+        return await get_agent("CallsBackOnStart", starter_id).ping()
+
+
+class CallsBackOnStart(Agent):
+    """Its on_start calls an agent that calls it back: must fail fast, not deadlock."""
+
+    async def on_start(self) -> None:
+        await get_agent(Caller, f"{self.name}-peer").ping_starter(self.name)
+
+    @callable
+    def ping(self) -> str:
+        return "pong"
+
 
 class Sleepy(Agent):
     """Hibernates after half a second without calls."""

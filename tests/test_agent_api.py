@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from agents import (
+    ActivationError,
     InvalidAgentIdError,
     InvalidArgumentsError,
     InvalidStateError,
@@ -18,7 +19,7 @@ from agents import (
     UnknownMethodError,
     get_agent,
 )
-from tests.agents_under_test import Caller, Counter, Profile
+from tests.agents_under_test import Caller, CallsBackOnStart, Counter, Profile
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("runtime")
@@ -125,6 +126,11 @@ async def test_call_chain_back_into_a_busy_agent_fails_fast(agent_id: str) -> No
     with pytest.raises(ReentrantCallError, match="re-enters"):
         await asyncio.wait_for(first.bounce(f"{agent_id}-b"), timeout=30)
     assert await first.hello() == f"hello from {agent_id}"
+
+
+async def test_call_back_into_an_agent_still_starting_fails_fast(agent_id: str) -> None:
+    with pytest.raises(ActivationError, match="re-enters"):
+        await asyncio.wait_for(get_agent(CallsBackOnStart, agent_id).ping(), timeout=60)
 
 
 async def test_streaming_method_yields_items_and_commits_at_end(agent_id: str) -> None:
