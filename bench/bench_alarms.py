@@ -49,7 +49,7 @@ class AlarmBench(Agent):
 
 
 async def run(agents: int, per_agent: int, window: float, log_path: str) -> list[tuple[str, float, float]]:
-    setup_budget = 10 + 0.3 * agents  # seconds to plan every agent before the first alarm
+    setup_budget = 10 + 0.6 * agents  # seconds to plan every agent before the first alarm
     start = time.time() + setup_budget
     semaphore = asyncio.Semaphore(8)
 

@@ -78,6 +78,8 @@ class Activation:
         self._readonly_turn = False
         self._turn_sources: list[Any] = []
         self._progress_state = self._progress_db = False
+        #: Set while run_due() runs a batch of due work: {"db": whether any turn changed SQL}.
+        self._batch: dict[str, bool] | None = None
         self._destroy_requested = False
         self._state_listeners: list[Callable[[Any, Any], None]] = []
         self._alarm = AlarmTimer(self.run_due)
@@ -309,6 +311,12 @@ class Activation:
         if not changed:
             self.sockets.end_turn(committed=True)
             return result
+        if self._batch is not None:  # scheduled work: one checkpoint for the batch (run_due)
+            self._batch["db"] |= db_changed or self._progress_db
+            self.sockets.end_turn(committed=True)
+            if state_changed and notify:
+                await self._notify_state(self._turn_sources[-1] if self._turn_sources else "server")
+            return result
         if request_id is not None:
             self._remember(request_id, result)
         try:
@@ -408,7 +416,9 @@ class Activation:
             self._published_alarm = due
 
     async def run_due(self) -> None:
-        """Run every due schedule and queue item, each as a turn of its own."""
+        """Run every due schedule and queue item, each as a turn of its own (rolled back alone if
+        it fails), with one checkpoint per batch of due items: nobody waits on these results, and
+        at-least-once allows a crash to re-run a batch whose checkpoint did not land."""
         while not self.closing:
             async with self._lock:
                 if self.closing:
@@ -417,8 +427,27 @@ class Activation:
                 if not items:
                     self._alarm.arm(self.scheduler.next_due())
                     return
-                await self._run_work(items[0])
+                self._batch = {"db": False}
+                try:
+                    for item in items:
+                        if self.closing:
+                            break
+                        await self._run_work(item)
+                finally:
+                    batch, self._batch = self._batch, None
+                await self._checkpoint_batch(batch["db"])
             self.last_activity = time.monotonic()
+
+    async def _checkpoint_batch(self, db_changed: bool) -> None:
+        state_bytes, sections_bytes = self.codec.encode(self._state), pack(self.sections)
+        unchanged = state_bytes == self._committed_state and sections_bytes == self._committed_sections
+        if unchanged and not db_changed:
+            return
+        try:
+            await self._checkpoint(state_bytes, sections_bytes, db_changed)
+        except Exception as exc:
+            self.closing = True
+            log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
 
     async def _run_work(self, item: WorkItem) -> None:
         async def body() -> Any:
