@@ -1,9 +1,9 @@
 """`ray-agents`: run the ingress locally and talk to agents from a shell.
 
-    ray-agents dev examples.app:app            # local Ray + Serve on :8000, until Ctrl-C
-    ray-agents call counter alice add 5        # HTTP RPC (arguments parsed as JSON when they can be)
-    ray-agents state counter alice             # the agent's state, over a WebSocket
-    ray-agents ls                              # live and hibernated agents (attaches to the cluster)
+ray-agents dev examples.app:app            # local Ray + Serve on :8000, until Ctrl-C
+ray-agents call counter alice add 5        # HTTP RPC (arguments parsed as JSON when they can be)
+ray-agents state counter alice             # the agent's state, over a WebSocket
+ray-agents ls                              # live and hibernated agents (attaches to the cluster)
 """
 
 from __future__ import annotations

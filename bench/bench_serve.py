@@ -4,7 +4,6 @@ bare Ray actor (same run, same machine), and the fan-out time of one state chang
     .venv/bin/python bench/bench_serve.py [--calls 300] [--fanout 100,1000]
 """
 
-
 import argparse
 import asyncio
 import http.client

@@ -1,7 +1,7 @@
 """The example web app: a live counter, a chat room and an AI chat, on Ray Serve.
 
-    ray-agents dev examples.app:app          # then open http://127.0.0.1:8000/ (and /chat)
-    serve run examples.app:app               # the same with Ray's own CLI
+ray-agents dev examples.app:app          # then open http://127.0.0.1:8000/ (and /chat)
+serve run examples.app:app               # the same with Ray's own CLI
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ Routes: `POST /agents/{agent}/{id}/rpc/{method}`, any other request under `/agen
 pages the app was built with.
 """
 
-
 import logging
 import uuid
 from collections.abc import Iterable, Mapping

@@ -53,7 +53,7 @@ ATTACKS: dict[str, Attack] = {
         {"typescript": ("Requires read access",), "python": ("PermissionError", "not supported")},
     ),
     "file_read_data_import": Attack(
-        "const m = 'import s from \"file://{secret}\" with {type: \"text\"}; export default s;';\n"
+        'const m = \'import s from "file://{secret}" with {type: "text"}; export default s;\';\n'
         "return (await import('data:text/javascript,' + encodeURIComponent(m))).default;",
         "eval(\"open('{secret}').read()\")",
         {"typescript": ("Requires read access",), "python": ("PermissionError",)},
@@ -105,7 +105,7 @@ ATTACKS: dict[str, Attack] = {
     ),
     "tool_bad_arguments": Attack(
         "await tools.transfer({amount: 'lots', to: 42, extra: true}); return 'sent';",
-        "import json\nargs = json.loads('{{\"amount\": \"lots\", \"to\": 42}}')\nawait transfer(**args)",
+        'import json\nargs = json.loads(\'{{"amount": "lots", "to": 42}}\')\nawait transfer(**args)',
         {lang: ("invalid arguments for transfer()",) for lang in ("typescript", "python")},
     ),
     "unlisted_tool": Attack(
