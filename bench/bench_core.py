@@ -18,15 +18,13 @@ import asyncio
 import os
 import platform
 import shutil
-import sqlite3
-import statistics
 import sys
 import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,177 +41,37 @@ import ray  # noqa: E402
 import agents  # noqa: E402
 from agents import AgentHandle, get_agent, list_agents  # noqa: E402
 from bench.agents_under_bench import (  # noqa: E402
-    FILL_ROW_BYTES,
-    FILL_SQL,
     BenchCounter,
-    Ledger,
     SleepyCounter,
     SleepyLedger,
 )
+from bench.core_checkpoints import DB_BYTES, bench_checkpoints  # noqa: E402
+from bench.measure import (  # noqa: E402
+    CALLERS,
+    SEQUENTIAL_CALLS,
+    THROUGHPUT_ROUNDS,
+    THROUGHPUT_SECONDS,
+    compare_throughput,
+    interleaved,
+    latencies,
+    memory_of,
+    running,
+)
 from bench.raw_actors import RawCounter  # noqa: E402
-from bench.stats import Summary, Table, ms, percentile, rate, ratio, size, summarize  # noqa: E402
+from bench.stats import Report, Summary, Table, ms, percentile, rate, ratio, size, summarize  # noqa: E402
 from cluster import routing  # noqa: E402
 from cluster.activation import Activation  # noqa: E402
-from cluster.checkpoint import CHUNK_SIZE, ChunkedImage, ImageDiff, Manifest  # noqa: E402
+from cluster.checkpoint import Manifest  # noqa: E402
 from cluster.host import SCRATCH_ROOT  # noqa: E402
 from cluster.naming import agent_key  # noqa: E402
 from cluster.stores.local import LocalDirectoryStore  # noqa: E402
 
 # ---- knobs (sized to finish in about two minutes on 2 quiet cores) ----------------------------------------
 
-SEQUENTIAL_CALLS = 300  # per latency row, after WARMUP_CALLS
-WARMUP_CALLS = 30
-CALLERS = 16  # concurrent callers in the throughput rows
 TARGETS = 8  # agents (or raw actors) the callers spread over in the "N targets" rows
-THROUGHPUT_SECONDS = 1.0
-THROUGHPUT_ROUNDS = 2
 ACTIVATIONS = 12  # new agents (and new raw actors) timed
 WAKES = 10  # hibernated small agents woken (half of them with the caller's cached handle dropped first)
 BIG_WAKES = 3  # hibernated agents with a 10 MiB database woken
-LEDGER_TURNS = 60  # one-row turns per database size
-DB_BYTES = 10 * 1024 * 1024
-DIFF_RUNS = 10
-
-Call = Callable[[], Awaitable[Any]]
-
-
-@dataclass
-class Report:
-    """Tables in print order, headline figures for the summary, and notes on what looked off."""
-
-    tables: list[Table] = field(default_factory=list)
-    headline: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    pids: set[int] = field(default_factory=set)  # every agent process seen, to clean scratch dirs
-    read_p50: dict[str, float] = field(default_factory=dict)  # for the breakdown of a read call
-
-    def add(self, table: Table) -> None:
-        self.tables.append(table)
-        print(table.text(), end="\n\n", flush=True)
-
-
-# ---- measuring ------------------------------------------------------------------------------------
-
-
-async def latencies(call: Call, n: int = SEQUENTIAL_CALLS, warmup: int = WARMUP_CALLS) -> list[float]:
-    """Seconds per call, one call at a time."""
-    return (await interleaved({"call": call}, n, warmup, summary=False))["call"]
-
-
-async def interleaved(
-    calls: dict[str, Call], n: int = SEQUENTIAL_CALLS, warmup: int = WARMUP_CALLS, summary: bool = True
-) -> dict[str, Any]:
-    """Latency of each call, one call at a time, sampled in rounds (each call once per round, in
-    rotating order) so that load drifting during the run weighs on every call alike."""
-    names = list(calls)
-    for _ in range(warmup):
-        for name in names:
-            await calls[name]()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(n):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            await calls[name]()
-            samples[name].append(time.perf_counter() - start)
-    return {name: summarize(v) if summary else v for name, v in samples.items()}
-
-
-@dataclass(frozen=True)
-class Throughput:
-    calls_per_second: float
-    driver_cpu: float  # share of one core the driver process used (>= ~0.9: the driver is the limit)
-
-    @property
-    def driver_cpu_per_call(self) -> float:
-        """CPU seconds the calling process spent per completed call."""
-        return self.driver_cpu / self.calls_per_second if self.calls_per_second else float("nan")
-
-
-async def throughput(targets: Sequence[Call], callers: int = CALLERS) -> Throughput:
-    """Completed calls per second with `callers` concurrent loops spread over `targets`."""
-    warmup = 0.3
-    window_start = time.perf_counter() + warmup
-    window_end = window_start + THROUGHPUT_SECONDS
-    completed = 0
-    cpu_mark: tuple[float, float] | None = None  # (wall, cpu) at the first call in the window
-
-    async def caller(i: int) -> None:
-        nonlocal completed, cpu_mark
-        call = targets[i % len(targets)]
-        while time.perf_counter() < window_end:
-            await call()
-            now = time.perf_counter()
-            if window_start <= now <= window_end:
-                if cpu_mark is None:
-                    cpu_mark = (now, time.process_time())
-                completed += 1
-
-    await asyncio.gather(*(caller(i) for i in range(callers)))
-    wall, cpu = cpu_mark or (window_start, time.process_time())
-    driver_cpu = (time.process_time() - cpu) / (time.perf_counter() - wall)
-    return Throughput(completed / THROUGHPUT_SECONDS, driver_cpu)
-
-
-async def compare_throughput(configs: dict[str, Sequence[Call]]) -> dict[str, Throughput]:
-    """Throughput of each configuration, mean of THROUGHPUT_ROUNDS rounds that alternate them."""
-    runs: dict[str, list[Throughput]] = {name: [] for name in configs}
-    for _ in range(THROUGHPUT_ROUNDS):
-        for name, targets in configs.items():
-            runs[name].append(await throughput(targets))
-    return {
-        name: Throughput(
-            statistics.fmean(r.calls_per_second for r in results),
-            statistics.fmean(r.driver_cpu for r in results),
-        )
-        for name, results in runs.items()
-    }
-
-
-def running(pid: int) -> bool:
-    """Whether a process exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-def memory_of(pid: int) -> dict[str, int]:
-    """RSS from /proc/<pid>/status; USS (Private_*) and PSS from smaps_rollup, in bytes."""
-    found: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            found["rss"] = int(line.split()[1]) * 1024
-    try:
-        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-    except (FileNotFoundError, PermissionError):
-        return found
-    fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in rollup[1:] if ":" in line}
-    found["uss"] = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
-    found["pss"] = fields.get("Pss", 0)
-    return found
-
-
-def io_of(pid: int) -> dict[str, int]:
-    """/proc/<pid>/io counters: rchar/wchar (all read/write syscalls), read_bytes/write_bytes (storage)."""
-    lines = Path(f"/proc/{pid}/io").read_text().splitlines()
-    return {k: int(v) for k, v in (line.split(": ") for line in lines)}
-
-
-def store_files(directory: Path) -> dict[str, int]:
-    """Size of each chunk and of the manifest in one agent's store directory."""
-    files = {f"chunks/{p.name}": p.stat().st_size for p in (directory / "chunks").iterdir()}
-    manifest = directory / "manifest"
-    if manifest.exists():
-        files["manifest"] = manifest.stat().st_size
-    return files
-
-
-def written_between(before: dict[str, int], after: dict[str, int]) -> tuple[int, int, int]:
-    """(new chunk bytes, new chunk count, manifest bytes) one checkpoint wrote."""
-    new = [name for name in after if name.startswith("chunks/") and name not in before]
-    return sum(after[n] for n in new), len(new), after.get("manifest", 0)
 
 
 # ---- 1. latency and throughput ----------------------------------------------------------------------
@@ -435,157 +293,6 @@ async def bench_memory(report: Report, fleet: Fleet) -> None:
     report.headline["memory per live agent, USS (agent / raw)"] = (
         f"{size(median(agent_mem, 'uss'))} / {size(median(raw_mem, 'uss'))}"
     )
-
-
-# ---- 3. checkpoint cost ------------------------------------------------------------------------------
-
-
-def sqlite_images(directory: Path, n_bytes: int) -> tuple[bytes, bytes]:
-    """A ~n_bytes SQLite file like an agent's (same pragmas), before and after a one-row insert."""
-    path = directory / "image.sqlite"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=MEMORY")
-    conn.execute("PRAGMA synchronous=OFF")
-    conn.execute("CREATE TABLE rows(id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
-    conn.execute(FILL_SQL, (n_bytes // FILL_ROW_BYTES, FILL_ROW_BYTES))
-    before = path.read_bytes()
-    conn.execute("INSERT INTO rows(body) VALUES (?)", (b"one small row",))
-    after = path.read_bytes()
-    conn.close()
-    path.unlink()
-    return before, after
-
-
-def diff_with_bytes_compare(old: ChunkedImage, image: bytes) -> list[int]:
-    """Indexes of changed chunks, comparing bytes slices (memcmp) instead of memoryviews."""
-    changed = []
-    for index, start in enumerate(range(0, len(image), CHUNK_SIZE)):
-        end = start + CHUNK_SIZE
-        if index >= len(old.hashes) or image[start:end] != old.image[start:end]:
-            changed.append(index)
-    return changed
-
-
-def timed(fn: Callable[[], Any], runs: int = DIFF_RUNS) -> Summary:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return summarize(samples)
-
-
-def bench_diff_in_process(report: Report, tmp: Path) -> None:
-    before, after = sqlite_images(tmp, DB_BYTES)
-    scratch = tmp / "image-read"
-    scratch.write_bytes(after)
-    old = ChunkedImage(before)
-    diff: ImageDiff = old.diff(after)
-    hashing = timed(lambda: ChunkedImage(before))
-    reading = timed(scratch.read_bytes)
-    current = timed(lambda: old.diff(after))
-    unchanged = timed(lambda: old.diff(before))
-    memcmp = timed(lambda: diff_with_bytes_compare(old, after))
-    assert len(diff_with_bytes_compare(old, after)) == len(diff.new_chunks)
-
-    table = Table(
-        f"3b. In-process cost on a {size(len(after))} image ({len(old.hashes)} chunks of "
-        f"{size(CHUNK_SIZE)}; p50 of {DIFF_RUNS})",
-        ["operation", "p50", "max"],
-    )
-    table.add("read the image file (AgentDatabase.image)", ms(reading.p50), ms(reading.max))
-    table.add(
-        f"ChunkedImage.diff after a one-row insert ({len(diff.new_chunks)} chunks changed)",
-        ms(current.p50),
-        ms(current.max),
-    )
-    table.add("ChunkedImage.diff, image unchanged", ms(unchanged.p50), ms(unchanged.max))
-    table.add("same diff comparing bytes slices (memcmp)", ms(memcmp.p50), ms(memcmp.max))
-    table.add("ChunkedImage(image): hash every chunk", ms(hashing.p50), ms(hashing.max))
-    report.add(table)
-    report.headline["ChunkedImage.diff on 10 MiB (memoryview / bytes compare)"] = (
-        f"{ms(current.p50)} / {ms(memcmp.p50)}"
-    )
-    if current.p50 > 2 * memcmp.p50:
-        report.notes.append(
-            f"ChunkedImage.diff compares memoryview slices, which CPython compares item by item "
-            f"({ms(current.p50)} per 10 MiB); comparing bytes slices uses memcmp ({ms(memcmp.p50)}). "
-            "It also runs on the actor's event loop, after reading the whole file."
-        )
-
-
-async def bench_checkpoints(report: Report, tmp: Path) -> None:
-    store = LocalDirectoryStore(tmp / "store")
-    table = Table(
-        f"3a. Checkpoint cost per turn ({LEDGER_TURNS} one-row inserts each; file store, fsync)",
-        [
-            "turn",
-            "p50",
-            "p99",
-            "chunk bytes/turn",
-            "chunks/turn",
-            "manifest",
-            "agent read/turn",
-            "agent wrote/turn",
-        ],
-    )
-    ledgers = {"empty DB": "ledger-empty", f"{size(DB_BYTES)} DB": "ledger-big"}
-    results: dict[str, Summary] = {}
-    for label, agent_id in ledgers.items():
-        ledger = get_agent(Ledger, agent_id)
-        await ledger.size()  # activate
-        info = await ledger.describe()
-        report.pids.add(info["pid"])
-        directory = store._dir(info["key"])
-        if agent_id == "ledger-big":
-            before = store_files(directory)
-            start = time.perf_counter()
-            db_size = await ledger.fill(DB_BYTES)
-            fill_seconds = time.perf_counter() - start
-            chunk_bytes, chunks, _ = written_between(before, store_files(directory))
-            table.add(
-                f"fill to {size(db_size)} (one turn)",
-                ms(fill_seconds),
-                "",
-                size(chunk_bytes),
-                chunks,
-                "",
-                "",
-                "",
-            )
-        io_before = io_of(info["pid"])
-        samples, written, counts, manifests = [], [], [], []
-        for i in range(LEDGER_TURNS):
-            files = store_files(directory)
-            start = time.perf_counter()
-            await ledger.insert(f"row {i}")
-            samples.append(time.perf_counter() - start)
-            chunk_bytes, chunks, manifest = written_between(files, store_files(directory))
-            written.append(chunk_bytes)
-            counts.append(chunks)
-            manifests.append(manifest)
-        io_after = io_of(info["pid"])
-        stats = results[label] = summarize(samples)
-        table.add(
-            f"insert one row, {label}",
-            ms(stats.p50),
-            ms(stats.p99),
-            size(percentile(written, 50)),
-            f"{percentile(counts, 50):.0f}",
-            size(percentile(manifests, 50)),
-            size((io_after["rchar"] - io_before["rchar"]) / LEDGER_TURNS),
-            size((io_after["wchar"] - io_before["wchar"]) / LEDGER_TURNS),
-        )
-    report.add(table)
-    report.notes.append(
-        "'agent read/wrote per turn' are the agent process's read()/write() syscall bytes "
-        "(/proc/<pid>/io rchar/wchar, including its SQLite scratch file and Ray sockets)."
-    )
-    big, empty = results[f"{size(DB_BYTES)} DB"], results["empty DB"]
-    report.headline["one-row turn p50 (10 MiB DB / empty DB)"] = (
-        f"{ms(big.p50)} / {ms(empty.p50)} = {ratio(big.p50, empty.p50)}"
-    )
-    bench_diff_in_process(report, tmp)
 
 
 # ---- 4. activation and wake --------------------------------------------------------------------------

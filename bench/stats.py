@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -107,3 +107,18 @@ class Table:
         align = "|" + "|".join([":---", *(["---:"] * (len(self.headers) - 1))]) + "|"
         body = ["| " + " | ".join(r) + " |" for r in self.rows]
         return "\n".join([f"**{self.title}**", "", head, align, *body])
+
+
+@dataclass
+class Report:
+    """Tables in print order, headline figures for the summary, and notes on what looked off."""
+
+    tables: list[Table] = field(default_factory=list)
+    headline: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    pids: set[int] = field(default_factory=set)  # every agent process seen, to clean scratch dirs
+    read_p50: dict[str, float] = field(default_factory=dict)  # for the breakdown of a read call
+
+    def add(self, table: Table) -> None:
+        self.tables.append(table)
+        print(table.text(), end="\n\n", flush=True)

@@ -57,7 +57,7 @@ class PlacementController:
     def __init__(self, config: RuntimeConfig) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         self.config = config
-        self.store = open_store(config.store_url)
+        self.store = open_store(config.store_url, config.namespace)
         self._placements: dict[str, Placement] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._classes: dict[str, type[Agent]] = {}

@@ -55,7 +55,7 @@ class AgentHost:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         self._config = config
         routing.configure(config)  # calls this agent makes go to the same cluster and store
-        store = open_store(config.store_url)
+        store = open_store(config.store_url, config.namespace)
         key_hint = f"{agent_cls.__name__}/{agent_id}"
         self._activation = Activation(
             agent_cls, agent_id, epoch, store, _scratch_dir(key_hint), config.dedupe_window

@@ -96,11 +96,13 @@ async def test_killed_controller_rebuilds_without_duplicates(runtime: str, agent
     assert agent_key("Counter", agent_id) in (await list_agents())["live"]
 
 
-async def test_zombie_activation_cannot_overwrite_newer_state(store_url: str, agent_id: str) -> None:
+async def test_zombie_activation_cannot_overwrite_newer_state(
+    runtime: str, store_url: str, agent_id: str
+) -> None:
     counter = get_agent(Counter, agent_id)
     await counter.add(1)
     zombie = await counter.describe()
-    store = open_store(store_url)
+    store = open_store(store_url, runtime)
     store.bump_epoch(zombie["key"])  # a newer activation was granted behind the zombie's back
     # The zombie's checkpoint is refused; the call is retried on a fresh activation, applied once.
     assert await counter.add(10) == 11

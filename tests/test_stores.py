@@ -19,7 +19,7 @@ def key() -> str:
 
 
 def test_epochs_increase_and_fence_older_writers(store_url: str, key: str) -> None:
-    store = open_store(store_url)
+    store = open_store(store_url, "t-stores")
     assert store.current_epoch(key) == 0
     first, second = store.bump_epoch(key), store.bump_epoch(key)
     assert (first, second) == (1, 2)
@@ -32,7 +32,7 @@ def test_epochs_increase_and_fence_older_writers(store_url: str, key: str) -> No
 
 
 def test_checkpoint_roundtrip_with_chunks_and_drops(store_url: str, key: str) -> None:
-    store = open_store(store_url)
+    store = open_store(store_url, "t-stores")
     epoch = store.bump_epoch(key)
     store.save(key, epoch, b"m1", {"a": b"A" * 10, "b": b"B"}, ())
     store.save(key, epoch, b"m2", {"c": b"C"}, {"a"})
@@ -42,7 +42,7 @@ def test_checkpoint_roundtrip_with_chunks_and_drops(store_url: str, key: str) ->
 
 
 def test_delete_removes_everything_but_keeps_the_fence(store_url: str, key: str) -> None:
-    store = open_store(store_url)
+    store = open_store(store_url, "t-stores")
     epoch = store.bump_epoch(key)
     store.save(key, epoch, b"m", {"x": b"X"}, ())
     store.delete(key, epoch)
@@ -84,6 +84,17 @@ def test_small_write_to_a_10mb_database_rewrites_few_chunks(tmp_path: Path) -> N
     chunks = {h: image.image[s:e] for h, (s, e) in zip(image.hashes, bounds, strict=True)}
     rebuilt = ChunkedImage.assemble(len(image.image), image.hashes, chunks)
     assert rebuilt.image == path.read_bytes()
+
+
+def test_namespaces_sharing_a_server_or_directory_are_separate(store_url: str, key: str) -> None:
+    first, second = open_store(store_url, "ns-one"), open_store(store_url, "ns-two")
+    epoch = first.bump_epoch(key)
+    first.save(key, epoch, b"m", {}, ())
+    first.set_alarm(key, 1.0)
+    assert second.current_epoch(key) == 0
+    assert second.load_manifest(key) is None
+    assert key not in second.keys()
+    assert second.due_alarms(10.0) == []  # another namespace's controller never wakes these agents
 
 
 def test_assemble_refuses_a_truncated_image() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+from pathlib import Path
+from urllib.parse import quote, urlparse
 
 from cluster.stores.base import CheckpointStore
 from cluster.stores.local import LocalDirectoryStore
@@ -10,13 +11,14 @@ from cluster.stores.local import LocalDirectoryStore
 __all__ = ["CheckpointStore", "LocalDirectoryStore", "open_store"]
 
 
-def open_store(url: str) -> CheckpointStore:
-    """Open the store a URL names."""
+def open_store(url: str, namespace: str) -> CheckpointStore:
+    """Open the store a URL names, scoped to one namespace: each namespace is its own universe of
+    agents (its own controller, epochs and alarms), even when several share one server or directory."""
     scheme = urlparse(url).scheme
     if scheme in ("", "file"):
-        return LocalDirectoryStore(url.removeprefix("file://"))
+        return LocalDirectoryStore(Path(url.removeprefix("file://")) / quote(namespace, safe=""))
     if scheme in ("redis", "rediss", "unix"):
         from cluster.stores.redis import RedisStore
 
-        return RedisStore(url)
+        return RedisStore(url, namespace)
     raise ValueError(f"unknown checkpoint store URL {url!r} (use file:///path or redis://host:port)")

@@ -46,19 +46,22 @@ return 'OK'
 class RedisStore(CheckpointStore):
     """One Redis server (or a primary with replicas; not Redis Cluster: the save script also
     updates the global index set). Keys per agent:
-    `ra:{key}:epoch`, `ra:{key}:manifest`, `ra:{key}:chunks` (a hash), plus the set `ra:index`."""
+    `ra:{namespace}:{key}:epoch`, `...:manifest`, `...:chunks` (a hash), plus the namespace's
+    `index` set, `alarms` sorted set and `classes` hash."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, namespace: str) -> None:
         import redis  # optional dependency: pip install 'ray-agents[redis]'
+
+        self._prefix = f"ra:{namespace}:"
 
         self._redis = redis.Redis.from_url(url)
         self._save = self._redis.register_script(_SAVE)
         self._delete = self._redis.register_script(_DELETE)
         self._error = redis.ResponseError
 
-    @staticmethod
-    def _names(key: str) -> list[str]:
-        return [f"ra:{{{key}}}:epoch", f"ra:{{{key}}}:manifest", f"ra:{{{key}}}:chunks", "ra:index"]
+    def _names(self, key: str) -> list[str]:
+        p = self._prefix
+        return [f"{p}{{{key}}}:epoch", f"{p}{{{key}}}:manifest", f"{p}{{{key}}}:chunks", f"{p}index"]
 
     def _fenced(self, script, keys: list[str], args: list) -> None:
         try:
@@ -106,22 +109,24 @@ class RedisStore(CheckpointStore):
 
     def set_alarm(self, key: str, due: float | None) -> None:
         if due is None:
-            self._redis.zrem("ra:alarms", key)
+            self._redis.zrem(self._prefix + "alarms", key)
         else:
-            self._redis.zadd("ra:alarms", {key: due})
+            self._redis.zadd(self._prefix + "alarms", {key: due})
 
     def due_alarms(self, now: float, limit: int = 100) -> list[tuple[str, float]]:
-        rows = self._redis.zrangebyscore("ra:alarms", "-inf", now, start=0, num=limit, withscores=True)
+        rows = self._redis.zrangebyscore(
+            self._prefix + "alarms", "-inf", now, start=0, num=limit, withscores=True
+        )
         return [(key.decode(), due) for key, due in rows]
 
     def save_class(self, name: str, blob: bytes) -> None:
-        self._redis.hset("ra:classes", name, blob)
+        self._redis.hset(self._prefix + "classes", name, blob)
 
     def load_class(self, name: str) -> bytes | None:
-        return self._redis.hget("ra:classes", name)
+        return self._redis.hget(self._prefix + "classes", name)
 
     def keys(self) -> list[str]:
-        return sorted(k.decode() for k in self._redis.smembers("ra:index"))
+        return sorted(k.decode() for k in self._redis.smembers(self._prefix + "index"))
 
     def close(self) -> None:
         self._redis.close()

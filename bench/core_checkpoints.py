@@ -1,0 +1,169 @@
+"""Core benchmark, part 3: checkpoint cost of small state and of a 10 MiB SQLite database, and the
+in-process cost of diffing its image (see bench_core.py for how the run is set up)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agents import get_agent
+from bench.agents_under_bench import FILL_ROW_BYTES, FILL_SQL, Ledger
+from bench.measure import io_of, store_files, written_between
+from bench.stats import Report, Summary, Table, ms, percentile, ratio, size, summarize
+from cluster.checkpoint import CHUNK_SIZE, ChunkedImage, ImageDiff
+from cluster.stores.local import LocalDirectoryStore
+
+LEDGER_TURNS = 60  # one-row turns per database size
+DB_BYTES = 10 * 1024 * 1024
+DIFF_RUNS = 10
+
+
+def sqlite_images(directory: Path, n_bytes: int) -> tuple[bytes, bytes]:
+    """A ~n_bytes SQLite file like an agent's (same pragmas), before and after a one-row insert."""
+    path = directory / "image.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=MEMORY")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("CREATE TABLE rows(id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+    conn.execute(FILL_SQL, (n_bytes // FILL_ROW_BYTES, FILL_ROW_BYTES))
+    before = path.read_bytes()
+    conn.execute("INSERT INTO rows(body) VALUES (?)", (b"one small row",))
+    after = path.read_bytes()
+    conn.close()
+    path.unlink()
+    return before, after
+
+
+def diff_with_bytes_compare(old: ChunkedImage, image: bytes) -> list[int]:
+    """Indexes of changed chunks, comparing bytes slices (memcmp) instead of memoryviews."""
+    changed = []
+    for index, start in enumerate(range(0, len(image), CHUNK_SIZE)):
+        end = start + CHUNK_SIZE
+        if index >= len(old.hashes) or image[start:end] != old.image[start:end]:
+            changed.append(index)
+    return changed
+
+
+def timed(fn: Callable[[], Any], runs: int = DIFF_RUNS) -> Summary:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return summarize(samples)
+
+
+def bench_diff_in_process(report: Report, tmp: Path) -> None:
+    before, after = sqlite_images(tmp, DB_BYTES)
+    scratch = tmp / "image-read"
+    scratch.write_bytes(after)
+    old = ChunkedImage(before)
+    diff: ImageDiff = old.diff(after)
+    hashing = timed(lambda: ChunkedImage(before))
+    reading = timed(scratch.read_bytes)
+    current = timed(lambda: old.diff(after))
+    unchanged = timed(lambda: old.diff(before))
+    memcmp = timed(lambda: diff_with_bytes_compare(old, after))
+    assert len(diff_with_bytes_compare(old, after)) == len(diff.new_chunks)
+
+    table = Table(
+        f"3b. In-process cost on a {size(len(after))} image ({len(old.hashes)} chunks of "
+        f"{size(CHUNK_SIZE)}; p50 of {DIFF_RUNS})",
+        ["operation", "p50", "max"],
+    )
+    table.add("read the image file (AgentDatabase.image)", ms(reading.p50), ms(reading.max))
+    table.add(
+        f"ChunkedImage.diff after a one-row insert ({len(diff.new_chunks)} chunks changed)",
+        ms(current.p50),
+        ms(current.max),
+    )
+    table.add("ChunkedImage.diff, image unchanged", ms(unchanged.p50), ms(unchanged.max))
+    table.add("same diff comparing bytes slices (memcmp)", ms(memcmp.p50), ms(memcmp.max))
+    table.add("ChunkedImage(image): hash every chunk", ms(hashing.p50), ms(hashing.max))
+    report.add(table)
+    report.headline["ChunkedImage.diff on 10 MiB (memoryview / bytes compare)"] = (
+        f"{ms(current.p50)} / {ms(memcmp.p50)}"
+    )
+    if current.p50 > 2 * memcmp.p50:
+        report.notes.append(
+            f"ChunkedImage.diff compares memoryview slices, which CPython compares item by item "
+            f"({ms(current.p50)} per 10 MiB); comparing bytes slices uses memcmp ({ms(memcmp.p50)}). "
+            "It also runs on the actor's event loop, after reading the whole file."
+        )
+
+
+async def bench_checkpoints(report: Report, tmp: Path) -> None:
+    store = LocalDirectoryStore(tmp / "store")
+    table = Table(
+        f"3a. Checkpoint cost per turn ({LEDGER_TURNS} one-row inserts each; file store, fsync)",
+        [
+            "turn",
+            "p50",
+            "p99",
+            "chunk bytes/turn",
+            "chunks/turn",
+            "manifest",
+            "agent read/turn",
+            "agent wrote/turn",
+        ],
+    )
+    ledgers = {"empty DB": "ledger-empty", f"{size(DB_BYTES)} DB": "ledger-big"}
+    results: dict[str, Summary] = {}
+    for label, agent_id in ledgers.items():
+        ledger = get_agent(Ledger, agent_id)
+        await ledger.size()  # activate
+        info = await ledger.describe()
+        report.pids.add(info["pid"])
+        directory = store._dir(info["key"])
+        if agent_id == "ledger-big":
+            before = store_files(directory)
+            start = time.perf_counter()
+            db_size = await ledger.fill(DB_BYTES)
+            fill_seconds = time.perf_counter() - start
+            chunk_bytes, chunks, _ = written_between(before, store_files(directory))
+            table.add(
+                f"fill to {size(db_size)} (one turn)",
+                ms(fill_seconds),
+                "",
+                size(chunk_bytes),
+                chunks,
+                "",
+                "",
+                "",
+            )
+        io_before = io_of(info["pid"])
+        samples, written, counts, manifests = [], [], [], []
+        for i in range(LEDGER_TURNS):
+            files = store_files(directory)
+            start = time.perf_counter()
+            await ledger.insert(f"row {i}")
+            samples.append(time.perf_counter() - start)
+            chunk_bytes, chunks, manifest = written_between(files, store_files(directory))
+            written.append(chunk_bytes)
+            counts.append(chunks)
+            manifests.append(manifest)
+        io_after = io_of(info["pid"])
+        stats = results[label] = summarize(samples)
+        table.add(
+            f"insert one row, {label}",
+            ms(stats.p50),
+            ms(stats.p99),
+            size(percentile(written, 50)),
+            f"{percentile(counts, 50):.0f}",
+            size(percentile(manifests, 50)),
+            size((io_after["rchar"] - io_before["rchar"]) / LEDGER_TURNS),
+            size((io_after["wchar"] - io_before["wchar"]) / LEDGER_TURNS),
+        )
+    report.add(table)
+    report.notes.append(
+        "'agent read/wrote per turn' are the agent process's read()/write() syscall bytes "
+        "(/proc/<pid>/io rchar/wchar, including its SQLite scratch file and Ray sockets)."
+    )
+    big, empty = results[f"{size(DB_BYTES)} DB"], results["empty DB"]
+    report.headline["one-row turn p50 (10 MiB DB / empty DB)"] = (
+        f"{ms(big.p50)} / {ms(empty.p50)} = {ratio(big.p50, empty.p50)}"
+    )
+    bench_diff_in_process(report, tmp)
