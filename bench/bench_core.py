@@ -45,7 +45,7 @@ from bench.agents_under_bench import (  # noqa: E402
     SleepyCounter,
     SleepyLedger,
 )
-from bench.core_checkpoints import DB_BYTES, bench_checkpoints  # noqa: E402
+from bench.core_checkpoints import DB_BYTES, NAMESPACE, bench_checkpoints, bench_store  # noqa: E402
 from bench.measure import (  # noqa: E402
     CALLERS,
     SEQUENTIAL_CALLS,
@@ -201,7 +201,7 @@ async def bench_calls(report: Report, tmp: Path, fleets: list[Fleet]) -> None:
     report.add(conc)
 
     # The manifest every state-changing turn rewrites (after > dedupe_window writes).
-    store = LocalDirectoryStore(tmp / "store")
+    store = bench_store(tmp)
     manifest_bytes = (store._dir(agent_key("BenchCounter", "counter-0")) / "manifest").read_bytes()
     manifest = Manifest.unpack(manifest_bytes)
     without_results = len(Manifest(manifest.epoch, manifest.state, sections=manifest.sections).pack())
@@ -468,7 +468,7 @@ def main() -> None:
     report = Report()
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        agents.configure(namespace="bench", store=f"file://{tmp / 'store'}")
+        agents.configure(namespace=NAMESPACE, store=f"file://{tmp / 'store'}")
         asyncio.run(run(report, tmp))
     finally:
         ray.shutdown()

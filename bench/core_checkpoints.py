@@ -16,6 +16,9 @@ from bench.stats import Report, Summary, Table, ms, percentile, ratio, size, sum
 from cluster.checkpoint import CHUNK_SIZE, ChunkedImage, ImageDiff
 from cluster.stores.local import LocalDirectoryStore
 
+#: The namespace the benchmark's agents run in (checkpoint stores are scoped by namespace).
+NAMESPACE = "bench"
+
 LEDGER_TURNS = 60  # one-row turns per database size
 DB_BYTES = 10 * 1024 * 1024
 DIFF_RUNS = 10
@@ -95,8 +98,13 @@ def bench_diff_in_process(report: Report, tmp: Path) -> None:
         )
 
 
+def bench_store(tmp: Path) -> LocalDirectoryStore:
+    """The file store the benchmark's agents checkpoint to, opened directly to count its files."""
+    return LocalDirectoryStore(tmp / "store" / NAMESPACE)
+
+
 async def bench_checkpoints(report: Report, tmp: Path) -> None:
-    store = LocalDirectoryStore(tmp / "store")
+    store = bench_store(tmp)
     table = Table(
         f"3a. Checkpoint cost per turn ({LEDGER_TURNS} one-row inserts each; file store, fsync)",
         [
