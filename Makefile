@@ -16,7 +16,7 @@ test:  ## the whole suite (real Ray, real Redis, real Serve)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 chaos:  ## long fault-injection runs: kills and node loss under load
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m chaos -o addopts=""
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider -m chaos -o addopts=""
 
 bench:  ## latency, throughput, activation, checkpoint cost, memory (prints ratios vs raw Ray)
 	$(BIN)/python bench/bench_core.py
