@@ -21,9 +21,12 @@ chaos:  ## long fault-injection runs: kills and node loss under load
 bench:  ## latency, throughput, activation, checkpoint cost, memory (prints ratios vs raw Ray)
 	$(BIN)/python bench/bench_core.py
 
-lint:
+lint:  ## style, formatting, the import layering (wire <- SDK <- runtime <- ingress), typed handles
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python -c "import sys, agents, agents.http, agents.client; assert 'ray' not in sys.modules, 'importing the SDK imported Ray'"
+	$(BIN)/pyright  # tests/typecheck only ([tool.pyright]): typed calls pass, refused ones must fail
 
 format:
 	$(BIN)/ruff format .

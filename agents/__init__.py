@@ -34,7 +34,7 @@ from agents.errors import (
     UnknownAgentClassError,
     UnknownMethodError,
 )
-from agents.handle import AgentHandle, SyncAgentHandle, get_agent
+from agents.handle import AgentHandle, SyncAgentHandle, get_agent, handle_of
 from agents.methods import callable
 from agents.runtime import configure, list_agents, start
 
@@ -59,6 +59,7 @@ __all__ = [
     "callable",
     "configure",
     "get_agent",
+    "handle_of",
     "list_agents",
     "start",
 ]

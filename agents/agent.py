@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
@@ -10,22 +11,28 @@ import pydantic
 
 from agents.connections import WebHooks
 from agents.durable import DurableJob
-from agents.scheduling import QueueItem, RetryPolicy, Schedule, Scheduler
+from agents.errors import InvalidScheduleError
+from agents.scheduling import QueueItem, RetryPolicy, Schedule, Scheduling
 
 if TYPE_CHECKING:  # Code Mode is imported only when an agent runs code
     from agents.codemode import CodeResult, Limits
+
+#: The values of one SQL statement: a sequence for `?` placeholders, a mapping for `:name` ones.
+SqlParams = Sequence[Any] | Mapping[str, Any]
 
 
 class AgentRuntime(Protocol):
     """What an agent needs from the activation hosting it (implemented in `cluster.activation`)."""
 
     agent_id: str
-    scheduler: Scheduler
+    type_name: str
+    scheduler: Scheduling
 
     async def commit_progress(self) -> None: ...
     def get_state(self) -> Any: ...
     def set_state(self, new: Any, source: Any) -> None: ...
-    def sql(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]: ...
+    def sql(self, query: str, params: SqlParams) -> list[dict[str, Any]]: ...
+    def sql_many(self, query: str, rows: Iterable[SqlParams]) -> int: ...
     def request_destroy(self) -> None: ...
 
 
@@ -51,8 +58,14 @@ class Agent(WebHooks):
 
     @property
     def name(self) -> str:
-        """This agent's ID."""
+        """This agent's ID: the `"alice"` of `get_agent(Counter, "alice")`."""
         return self._runtime.agent_id
+
+    @property
+    def type_name(self) -> str:
+        """The name this agent's class is registered under: the `"Counter"` of
+        `get_agent("Counter", "alice")` and of its HTTP and WebSocket paths."""
+        return self._runtime.type_name
 
     @property
     def state(self) -> Any:
@@ -64,8 +77,24 @@ class Agent(WebHooks):
         self._runtime.set_state(new, source)
 
     def sql(self, query: str, *params: Any) -> list[dict[str, Any]]:
-        """Run one SQL statement on this agent's own SQLite database; rows come back as dicts."""
-        return self._runtime.sql(query, params)
+        """Run one SQL statement on this agent's own SQLite database; rows come back as dicts.
+
+        Values fill `?` placeholders in order (`self.sql("... WHERE a = ? AND b = ?", 1, 2)`), or
+        `:name` placeholders from one dict (`self.sql("... WHERE a = :a", {"a": 1})`). A dict
+        together with other values is a TypeError.
+        """
+        return self._runtime.sql(query, _one_statement(params))
+
+    def sql_many(self, query: str, rows: Iterable[SqlParams]) -> int:
+        """Run one INSERT, UPDATE or DELETE once per row of values (each a tuple for `?`, or a dict
+        for `:name`), like sqlite3's `executemany`. Returns the number of rows changed in all
+        (sqlite3's `Cursor.rowcount`: rows that `INSERT OR IGNORE` skipped do not count). A query
+        that returns rows is refused (`sqlite3.ProgrammingError`); a lone string or dict given as
+        `rows` is a TypeError.
+        """
+        if isinstance(rows, str | bytes | Mapping):
+            raise TypeError("sql_many() takes an iterable of rows (tuples or dicts), not a single row")
+        return self._runtime.sql_many(query, _each_row(rows))
 
     async def destroy(self) -> None:
         """Delete this agent and its storage for good once the current turn ends."""
@@ -76,21 +105,31 @@ class Agent(WebHooks):
     async def schedule(
         self,
         when: float | datetime | str,
-        method: str,
+        method: str | Callable[..., Any],
         payload: Any = None,
         *,
         retry: RetryPolicy | None = None,
     ) -> Schedule:
         """Run `method(payload)` later: `when` is a delay in seconds, an aware datetime, or a cron
-        string (5 fields, or 6 with seconds first; prefix `CRON_TZ=Europe/Paris ` for a time zone)."""
-        return self._runtime.scheduler.add(when, method, payload, retry or self.schedule_retry)
+        string (5 fields, or 6 with seconds first; prefix `CRON_TZ=Europe/Paris ` for a time zone).
+
+        `method` is this agent's method, by name (`"notify"`) or bound (`self.notify`); only its
+        name is stored. Anything else is refused with `InvalidScheduleError`, as for `queue`."""
+        name = _own_method(self, method)
+        return self._runtime.scheduler.add(when, name, payload, retry or self.schedule_retry)
 
     async def schedule_every(
-        self, seconds: float, method: str, payload: Any = None, *, retry: RetryPolicy | None = None
+        self,
+        seconds: float,
+        method: str | Callable[..., Any],
+        payload: Any = None,
+        *,
+        retry: RetryPolicy | None = None,
     ) -> Schedule:
         """Run `method(payload)` every `seconds`. Idempotent by (method, payload), so calling it
         in `on_start` on every wake adds nothing; runs never overlap (each is a turn)."""
-        return self._runtime.scheduler.add_every(seconds, method, payload, retry or self.schedule_retry)
+        name = _own_method(self, method)
+        return self._runtime.scheduler.add_every(seconds, name, payload, retry or self.schedule_retry)
 
     async def cancel_schedule(self, schedule_id: str) -> bool:
         """Delete a schedule; False if there was none with that ID."""
@@ -103,10 +142,13 @@ class Agent(WebHooks):
         """Schedules, soonest first, optionally only those of one method or kind."""
         return self._runtime.scheduler.list(method, kind)
 
-    async def queue(self, method: str, payload: Any = None, *, retry: RetryPolicy | None = None) -> str:
+    async def queue(
+        self, method: str | Callable[..., Any], payload: Any = None, *, retry: RetryPolicy | None = None
+    ) -> str:
         """Append `method(payload)` to this agent's durable FIFO queue; it runs after the current
-        turn, in order, retried on failure. Returns the item's ID."""
-        return self._runtime.scheduler.enqueue(method, payload, retry or self.schedule_retry)
+        turn, in order, retried on failure. `method` as for `schedule`. Returns the item's ID."""
+        name = _own_method(self, method)
+        return self._runtime.scheduler.enqueue(name, payload, retry or self.schedule_retry)
 
     async def dequeue(self, item_id: str) -> bool:
         """Remove a queued item that has not run yet."""
@@ -153,3 +195,33 @@ class Agent(WebHooks):
 
     async def on_recover(self, unfinished_jobs: list[str]) -> None:
         """Runs after `on_start` when a crash left durable jobs unfinished (names, oldest first)."""
+
+
+def _one_statement(params: tuple[Any, ...]) -> SqlParams:
+    """`sql()`'s values: the positional ones as given, or the one dict of named ones."""
+    if len(params) == 1 and isinstance(params[0], Mapping):
+        return params[0]
+    if any(isinstance(value, Mapping) for value in params):
+        raise TypeError("sql() takes values for `?` placeholders or one dict for `:name` ones, not both")
+    return params
+
+
+def _each_row(rows: Iterable[SqlParams]) -> Iterator[SqlParams]:
+    """`rows`, refusing a string row (sqlite3 would bind its characters one by one)."""
+    for row in rows:
+        if isinstance(row, str | bytes):
+            raise TypeError(f"a row of sql_many() is a tuple or a dict, not {type(row).__name__}")
+        yield row
+
+
+def _own_method(agent: Agent, method: str | Callable[..., Any]) -> str:
+    """The name under which `method`, a name or a method bound to `agent`, can run later."""
+    if isinstance(method, str):
+        return method
+    if inspect.ismethod(method) and method.__self__ is agent:
+        name = method.__name__
+        if getattr(type(agent), name, None) is method.__func__:  # the name runs this very method
+            return name
+    raise InvalidScheduleError(
+        f'schedule or queue a method of this {type(agent).__name__}, as `self.x` or "x"; got {method!r}'
+    )

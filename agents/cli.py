@@ -82,12 +82,11 @@ def ls(args: argparse.Namespace) -> int:
     import ray
 
     from agents import configure, list_agents
-    from cluster.naming import split_key
 
     ray.init(address=args.address, log_to_driver=False, ignore_reinit_error=True)
     configure(namespace=args.namespace)
     described = asyncio.run(list_agents())
-    rows = [(*split_key(key), "live", f"epoch {p['epoch']}") for key, p in described["live"].items()]
+    rows = [(p["type"], p["id"], "live", f"epoch {p['epoch']}") for p in described["live"].values()]
     rows += [(cls, agent_id, "hibernated", "") for cls, agent_id in described["hibernated"]]
     for cls, agent_id, status, detail in sorted(rows):
         print(f"{cls:<20} {agent_id:<32} {status:<11} {detail}")

@@ -19,7 +19,6 @@ import contextlib
 import itertools
 import json
 import logging
-import random
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -27,61 +26,17 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import websockets
 
-from agents.errors import AgentError
-from serve import patch, protocol
+from agents.errors import AgentError, CallError, ConnectionLostError, ConnectionRefusedByAgent
+from agents.wire import patch, protocol
+from agents.wire.errors import from_wire
+from agents.wire.retry import backoff
+
+__all__ = ["AgentClient", "CallError", "ConnectionLostError", "ConnectionRefusedByAgent"]
 
 log = logging.getLogger("ray_agents.client")
 
 StateCallback = Callable[[Any], None]
 MessageCallback = Callable[[str | bytes], None]
-
-
-class CallError(AgentError):
-    """A call failed with an error that has no class of its own on this side (e.g. `exception`)."""
-
-    def __init__(self, message: str = "", code: str = "exception", status: int = 500) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-
-    def __reduce__(self):
-        return (type(self), (self.message, self.code, self.status))
-
-
-class ConnectionLostError(AgentError):
-    """The socket dropped while the call was in flight; it may or may not have run."""
-
-    code, status, retriable = "connection_lost", 503, True
-
-
-class ConnectionRefusedByAgent(AgentError):
-    """The agent refused the connection (`validate_request`), or closed it for good."""
-
-    code = "connection_refused"
-
-    def __init__(self, message: str = "", status: int = 403) -> None:
-        super().__init__(message)
-        self.status = status
-
-    def __reduce__(self):
-        return (type(self), (self.message, self.status))
-
-
-def _error_classes() -> dict[str, type[AgentError]]:
-    found: dict[str, type[AgentError]] = {}
-    pending: list[type[AgentError]] = [AgentError]
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        if "code" in cls.__dict__ and cls.__init__ is AgentError.__init__:
-            found.setdefault(cls.code, cls)
-    return found
-
-
-def error_from_frame(code: str, message: str, status: int = 500) -> AgentError:
-    """The typed error for a wire error code (`CallError` when there is no class for it)."""
-    cls = _error_classes().get(code)
-    return cls(message) if cls is not None else CallError(message, code, status)
 
 
 class _Stub:
@@ -196,7 +151,7 @@ class AgentClient:
                 self._closed = True
             if self._closed or not self.reconnect:
                 return
-            await asyncio.sleep(min(self.max_backoff, 0.05 * 2**attempt) * (0.5 + random.random()))
+            await asyncio.sleep(backoff(attempt, cap=self.max_backoff))
             attempt += 1
 
     def _fail_in_flight(self) -> None:
@@ -252,7 +207,7 @@ class AgentClient:
         elif isinstance(frame, protocol.Error):
             queue = self._calls.get(frame.id) if frame.id else None
             if queue is not None:
-                queue.put_nowait(("error", error_from_frame(frame.code, frame.message)))
+                queue.put_nowait(("error", from_wire(frame.code, frame.message)))
             else:
                 log.warning("%s: error from agent: %s: %s", self.url, frame.code, frame.message)
 

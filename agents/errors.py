@@ -1,22 +1,55 @@
-"""Typed errors a caller can catch. Each carries a stable `code` (used on the wire) and an HTTP status."""
+"""Every typed error ray-agents raises, each with a stable `code` (used on the wire) and an HTTP status.
+
+All of them live here, so decoding a wire error never depends on which modules a process happened
+to import: each `AgentError` subclass registers its `code` once, when it is defined
+(`registered()`), and `agents.wire.errors` maps codes back to classes with that one table.
+"""
 
 from __future__ import annotations
+
+from typing import Any, ClassVar
+
+_REGISTRY: dict[str, type[AgentError]] = {}
 
 
 class AgentError(Exception):
     """Base class of every error raised by ray-agents itself (never by user code)."""
 
-    code: str = "agent_error"
+    code: ClassVar[str] = "agent_error"
     status: int = 500
     #: True when the caller may retry the same call after re-resolving the agent.
-    retriable: bool = False
+    retriable: ClassVar[bool] = False
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
         self.message = message
 
-    def __reduce__(self):  # keep subclasses picklable across Ray
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            return  # a user subclass of a typed error keeps its parent's code
+        known = _REGISTRY.get(cls.code)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise TypeError(f"error code {cls.code!r} is taken by {known.__qualname__}")
+        _REGISTRY[cls.code] = cls
+
+    @classmethod
+    def from_wire(cls, message: str, status: int) -> AgentError:
+        """Rebuild this error from its wire form (`code` chose the class)."""
+        return cls(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep subclasses picklable across Ray
         return (type(self), (self.message,))
+
+
+def registered() -> dict[str, type[AgentError]]:
+    """Every error class by its wire code."""
+    return dict(_REGISTRY)
+
+
+_REGISTRY[AgentError.code] = AgentError
+
+# ---- the agent and its calls -------------------------------------------------------------------
 
 
 class InvalidAgentIdError(AgentError):
@@ -96,3 +129,94 @@ class RemoteError(AgentError):
     """User code raised an exception that could not be sent back as itself (not picklable)."""
 
     code, status = "remote_error", 500
+
+
+class InvalidScheduleError(AgentError):
+    """A schedule or queue item was refused at creation time (nothing was stored)."""
+
+    code, status = "invalid_schedule", 422
+
+
+# ---- HTTP and WebSocket ------------------------------------------------------------------------
+
+
+class Rejected(AgentError):
+    """Raise from `validate_request` to refuse an HTTP request or a WebSocket connection.
+
+    HTTP callers get `status`; WebSocket clients are closed with code 4000 + status.
+    """
+
+    code = "rejected"
+
+    def __init__(self, status: int = 403, message: str = "rejected") -> None:
+        super().__init__(message)
+        self.status = status
+
+    @classmethod
+    def from_wire(cls, message: str, status: int) -> AgentError:
+        return cls(status, message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.status, self.message))
+
+
+class UnknownConnectionError(AgentError):
+    """The agent has no record of the connection (it was closed); the client should reconnect."""
+
+    code, status = "unknown_connection", 410
+
+
+class CallError(AgentError):
+    """A call failed with an error that has no class of its own (e.g. `exception`: user code raised)."""
+
+    def __init__(self, message: str = "", code: str = "exception", status: int = 500) -> None:
+        super().__init__(message)
+        self.code = code  # type: ignore[misc]  # the wire code it came with
+        self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.code, self.status))
+
+
+class ConnectionLostError(AgentError):
+    """The socket dropped while the call was in flight; it may or may not have run."""
+
+    code, status, retriable = "connection_lost", 503, True
+
+
+class ConnectionRefusedByAgent(AgentError):
+    """The agent refused the connection (`validate_request`), or closed it for good."""
+
+    code = "connection_refused"
+
+    def __init__(self, message: str = "", status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @classmethod
+    def from_wire(cls, message: str, status: int) -> AgentError:
+        return cls(message, status)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.status))
+
+
+# ---- chat --------------------------------------------------------------------------------------
+
+
+class UnknownStreamError(AgentError):
+    """No stream with that ID (or its chunks were dropped by retention)."""
+
+    code, status = "unknown_stream", 404
+
+
+class ApprovalPendingError(AgentError):
+    """A tool call awaits approval: approve or reject it before sending a new message."""
+
+    code, status = "approval_pending", 409
+
+
+class UnknownApprovalError(AgentError):
+    """No tool call with that ID awaits a decision."""
+
+    code, status = "unknown_approval", 404

@@ -1,14 +1,17 @@
-"""`get_agent`: handles for calling agents from drivers, job scripts, Serve replicas and agents."""
+"""`get_agent`: handles for calling agents from drivers, job scripts, Serve replicas and agents.
+
+A handle is an `AgentHandle` at run time; `get_agent(Counter, id)` tells a type checker it is a
+`Counter`, so calls to the agent's methods are checked against their signatures.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast, overload
 
+from agents import runtime
 from agents.agent import Agent
-from agents.methods import lookup_method
-from cluster import routing  # a module import: cluster.routing imports agents back
-from cluster.naming import validate_agent_id
+from agents.ids import validate_agent_id
 
 A = TypeVar("A", bound=Agent)
 
@@ -26,6 +29,7 @@ class AgentHandle(Generic[A]):
 
     @property
     def id(self) -> str:
+        """The agent's ID."""
         return self._id
 
     def __getattr__(self, method: str) -> Any:
@@ -33,24 +37,24 @@ class AgentHandle(Generic[A]):
             raise AttributeError(method)
         streaming = False
         if not isinstance(self._agent, str):
-            streaming = lookup_method(self._agent, method).streaming  # fail fast, locally
+            streaming = runtime.streams(self._agent, method)  # fail fast, locally
         agent, agent_id = self._agent, self._id
 
         if streaming:
 
             def start_stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-                return routing.router().stream(agent, agent_id, method, args, kwargs)
+                return runtime.router().stream(agent, agent_id, method, args, kwargs)
 
             return start_stream
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            return await routing.router().call(agent, agent_id, method, args, kwargs)
+            return await runtime.router().call(agent, agent_id, method, args, kwargs)
 
         return call
 
     async def describe(self) -> dict[str, Any]:
         """Where this agent runs now: key, epoch, pid, node ID (activates it if needed)."""
-        return await routing.router().describe(self._agent, self._id)
+        return await runtime.router().describe(self._agent, self._id)
 
     @property
     def sync(self) -> SyncAgentHandle[A]:
@@ -75,22 +79,43 @@ class SyncAgentHandle(Generic[A]):
             result = target(*args, **kwargs)
             if hasattr(result, "__anext__"):
                 return _blocking_iter(result)
-            return routing.run_sync(result)
+            return runtime.run_sync(result)
 
         return call
 
     def describe(self) -> dict[str, Any]:
-        return routing.run_sync(self._handle.describe())
+        return runtime.run_sync(self._handle.describe())
 
 
 def _blocking_iter(items: AsyncIterator[Any]) -> Iterator[Any]:
     while True:
         try:
-            yield routing.run_sync(items.__anext__())
+            yield runtime.run_sync(items.__anext__())
         except StopAsyncIteration:
             return
 
 
-def get_agent(agent: type[A] | str, agent_id: str) -> AgentHandle[A]:
-    """A handle to the agent `agent_id` of class `agent` (a class, or a registered class name)."""
+@overload
+def get_agent(agent: type[A], agent_id: str) -> A: ...
+@overload
+def get_agent(agent: str, agent_id: str) -> AgentHandle[Any]: ...
+def get_agent(agent: type[A] | str, agent_id: str) -> A | AgentHandle[Any]:
+    """A handle to the agent `agent_id` of class `agent` (a class, or a registered class name).
+
+    It is an `AgentHandle` at run time. Given a class, a type checker sees it as an instance of
+    that class, so `await get_agent(Counter, "a").add(5)` is an `int` and `.add("x")` a type
+    error. For precise types, make `@callable` methods `async def` (a sync one is still awaited
+    through a handle, which its declared type does not say) and streaming ones async generators.
+    The type checker also accepts the class's other attributes, which a handle refuses at run
+    time (`UnknownMethodError`, `NotCallableError`). For `.id`, `.sync` and `.describe()` in
+    type-checked code, use `handle_of(h)`. Given a name, the handle is an `AgentHandle[Any]`.
+    """
     return AgentHandle(agent, agent_id)
+
+
+def handle_of(agent: A | AgentHandle[A]) -> AgentHandle[A]:
+    """The `AgentHandle` that a typed handle is (`get_agent(Counter, id)` is typed `Counter`), for
+    type-checked code: `handle_of(h).sync.add(1)`, `handle_of(h).id`, `await handle_of(h).describe()`."""
+    if not isinstance(agent, AgentHandle):
+        raise TypeError(f"{agent!r} is not an agent handle (get_agent returns one)")
+    return cast("AgentHandle[A]", agent)

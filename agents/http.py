@@ -14,7 +14,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
-from agents.client import error_from_frame
+from agents.wire.errors import from_wire
 
 
 def agent_url(base_url: str, agent: str, agent_id: str, path: str = "") -> str:
@@ -50,5 +50,5 @@ def call(base_url: str, agent: str, agent_id: str, method: str, *args: Any, **kw
     data = json.loads(raw) if raw else None
     if status >= 400:
         error = (data or {}).get("error", {}) if isinstance(data, dict) else {}
-        raise error_from_frame(error.get("code", "http_error"), error.get("message", raw.decode()), status)
+        raise from_wire(error.get("code", "http_error"), error.get("message", raw.decode()), status)
     return data

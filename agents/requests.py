@@ -9,7 +9,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.errors import AgentError
+from agents.errors import Rejected
+
+__all__ = ["Rejected", "Request", "Response"]
 
 
 @dataclass(frozen=True)
@@ -50,19 +52,3 @@ class Response:
         if isinstance(self.body, str):
             return self.body.encode(), self.media_type or "text/plain; charset=utf-8"
         return json.dumps(self.body).encode(), self.media_type or "application/json"
-
-
-class Rejected(AgentError):
-    """Raise from `validate_request` to refuse an HTTP request or a WebSocket connection.
-
-    HTTP callers get `status`; WebSocket clients are closed with code 4000 + status.
-    """
-
-    code = "rejected"
-
-    def __init__(self, status: int = 403, message: str = "rejected") -> None:
-        super().__init__(message)
-        self.status = status
-
-    def __reduce__(self):
-        return (type(self), (self.status, self.message))

@@ -1,11 +1,37 @@
-"""Process-wide settings and cluster introspection."""
+"""Process-wide settings and cluster introspection: the SDK's one door into the runtime.
+
+The runtime (`cluster`, and Ray with it) is imported on first use through `router()`, never when
+`agents` is imported, so clients, `agents.http` and plain data types work without Ray.
+"""
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
-from cluster import routing
-from cluster.config import RuntimeConfig
+
+def _routing() -> ModuleType:
+    from cluster import routing
+
+    return routing
+
+
+def router() -> Any:
+    """This process's `cluster.routing.Router` (caller side of every agent call)."""
+    return _routing().router()
+
+
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion from blocking code (the `.sync` handles)."""
+    return _routing().run_sync(coro)
+
+
+def streams(agent_cls: type, method: str) -> bool:
+    """Whether `method` of `agent_cls` is a streaming callable; raises its typed error if it is
+    no callable at all (so a handle fails fast, before any call leaves the process)."""
+    from cluster.methods import lookup_method
+
+    return lookup_method(agent_cls, method).streaming
 
 
 def configure(*, namespace: str | None = None, store: str | None = None) -> None:
@@ -14,15 +40,12 @@ def configure(*, namespace: str | None = None, store: str | None = None) -> None
     Call before the first agent call. The store is fixed by whoever starts the controller first
     (defaults: `$RAY_AGENTS_NAMESPACE` or "ray-agents"; `$RAY_AGENTS_STORE` or ~/.ray-agents).
     """
-    defaults = RuntimeConfig()
-    routing.configure(
-        RuntimeConfig(namespace=namespace or defaults.namespace, store_url=store or defaults.store_url)
-    )
+    _routing().configure_process(namespace=namespace, store=store)
 
 
 async def list_agents() -> dict[str, Any]:
     """Live and hibernated agents, with activation counts, as the controller sees them."""
-    return await routing.router().controller().describe.remote()
+    return await router().controller().describe.remote()
 
 
 async def start() -> None:
@@ -31,4 +54,4 @@ async def start() -> None:
     Call it when a cluster (re)starts with hibernated agents that have alarms but no callers:
     the controller's alarm loop is what wakes them.
     """
-    await routing.router().controller().start.remote()
+    await router().controller().start.remote()

@@ -18,7 +18,7 @@ import pathlib
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,7 +39,7 @@ class AlarmBench(Agent):
     @callable
     async def plan(self, dues: list[float], log_path: str) -> int:
         for due in dues:
-            when = datetime.fromtimestamp(due, timezone.utc)
+            when = datetime.fromtimestamp(due, UTC)
             await self.schedule(when, "fire", {"due": due, "log": log_path})
         return len(dues)
 

@@ -25,7 +25,7 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,6 @@ from bench.stats import Report, Summary, Table, ms, percentile, rate, ratio, siz
 from cluster import routing  # noqa: E402
 from cluster.activation import Activation  # noqa: E402
 from cluster.checkpoint import Manifest  # noqa: E402
-from cluster.host import SCRATCH_ROOT  # noqa: E402
 from cluster.naming import agent_key  # noqa: E402
 from cluster.stores.local import LocalDirectoryStore  # noqa: E402
 
@@ -226,12 +225,10 @@ async def bench_turns_in_process(report: Report, tmp: Path) -> None:
     )
     read: Summary | None = None
     try:
-        for i, (label, root) in enumerate(stores.items()):
+        for label, root in stores.items():
             store = LocalDirectoryStore(root)
             key = agent_key("BenchCounter", "in-process")
-            activation = Activation(
-                BenchCounter, "in-process", store.bump_epoch(key), store, tmp / f"inproc-{i}"
-            )
+            activation = Activation(BenchCounter, "in-process", store.bump_epoch(key), store)
             await activation.start()
             if read is None:
                 read = summarize(
@@ -267,7 +264,6 @@ async def bench_memory(report: Report, fleet: Fleet) -> None:
     """Memory of the processes the call benchmarks used (live and warm); then stop the raw actors."""
     agent_pids = [(await h.describe())["pid"] for h in fleet.handles]
     raw_pids = await asyncio.gather(*(r.pid.remote() for r in fleet.raws))
-    report.pids.update(agent_pids)
     agent_mem = [memory_of(p) for p in agent_pids]
     raw_mem = [memory_of(p) for p in raw_pids]
     for r in fleet.raws:
@@ -337,7 +333,6 @@ async def bench_activation(report: Report) -> None:
         start = time.perf_counter()
         await handle.get()
         second.append(time.perf_counter() - start)
-        report.pids.add((await handle.describe())["pid"])
     for actor in raw_actors:
         ray.kill(actor)
 
@@ -350,7 +345,6 @@ async def bench_activation(report: Report) -> None:
 
     last_call = await asyncio.gather(*(add_one(h) for h in sleepy))
     infos = await asyncio.gather(*(h.describe() for h in sleepy))
-    report.pids.update(i["pid"] for i in infos)
     released = await wait_hibernated(
         {i["key"]: i["pid"] for i in infos}, {i["key"]: t for i, t in zip(infos, last_call, strict=True)}
     )
@@ -363,7 +357,6 @@ async def bench_activation(report: Report) -> None:
         (wake_uncached if i % 2 else wake).append(time.perf_counter() - start)
         assert count == 1, f"{handle} woke with count {count}, expected 1"
         info = await handle.describe()
-        report.pids.add(info["pid"])
         # Back to sleep before the next wake, so no process is being torn down while one starts.
         await wait_hibernated({info["key"]: info["pid"]}, time.perf_counter())
 
@@ -373,12 +366,10 @@ async def bench_activation(report: Report) -> None:
     big_wake = []
     for _ in range(BIG_WAKES):
         info = await big.describe()
-        report.pids.add(info["pid"])
         await wait_hibernated({info["key"]: info["pid"]}, time.perf_counter())
         start = time.perf_counter()
         assert await big.size() == db_size
         big_wake.append(time.perf_counter() - start)
-    report.pids.add((await big.describe())["pid"])
 
     raw, new = summarize(raw_samples), summarize(first)
     woke, woke_uncached, big_woke = summarize(wake), summarize(wake_uncached), summarize(big_wake)
@@ -458,7 +449,7 @@ async def run(report: Report, tmp: Path) -> None:
 
 def main() -> None:
     began = time.perf_counter()
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     context = machine()
     print(f"ray-agents core benchmark, {started}\n{context}", flush=True)
     if os.getloadavg()[0] > (os.cpu_count() or 1):
@@ -472,9 +463,6 @@ def main() -> None:
         asyncio.run(run(report, tmp))
     finally:
         ray.shutdown()
-        for pid in report.pids:  # the SQLite scratch files of our agent processes
-            for directory in SCRATCH_ROOT.glob(f"{pid}-*"):
-                shutil.rmtree(directory, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
     print("Notes")

@@ -3,7 +3,6 @@ in-process cost of diffing its image (see bench_core.py for how the run is set u
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ from bench.agents_under_bench import FILL_ROW_BYTES, FILL_SQL, Ledger
 from bench.measure import io_of, store_files, written_between
 from bench.stats import Report, Summary, Table, ms, percentile, ratio, size, summarize
 from cluster.checkpoint import CHUNK_SIZE, ChunkedImage, ImageDiff
+from cluster.database import AgentDatabase
 from cluster.stores.local import LocalDirectoryStore
 
 #: The namespace the benchmark's agents run in (checkpoint stores are scoped by namespace).
@@ -24,20 +24,14 @@ DB_BYTES = 10 * 1024 * 1024
 DIFF_RUNS = 10
 
 
-def sqlite_images(directory: Path, n_bytes: int) -> tuple[bytes, bytes]:
-    """A ~n_bytes SQLite file like an agent's (same pragmas), before and after a one-row insert."""
-    path = directory / "image.sqlite"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=MEMORY")
-    conn.execute("PRAGMA synchronous=OFF")
-    conn.execute("CREATE TABLE rows(id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
-    conn.execute(FILL_SQL, (n_bytes // FILL_ROW_BYTES, FILL_ROW_BYTES))
-    before = path.read_bytes()
-    conn.execute("INSERT INTO rows(body) VALUES (?)", (b"one small row",))
-    after = path.read_bytes()
-    conn.close()
-    path.unlink()
-    return before, after
+def sqlite_images(n_bytes: int) -> tuple[AgentDatabase, bytes, bytes]:
+    """A ~n_bytes agent database, and its image before and after a one-row insert."""
+    db = AgentDatabase(b"")
+    db.execute("CREATE TABLE rows(id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+    db.execute(FILL_SQL, (n_bytes // FILL_ROW_BYTES, FILL_ROW_BYTES))
+    before = db.image()
+    db.execute("INSERT INTO rows(body) VALUES (?)", (b"one small row",))
+    return db, before, db.image()
 
 
 def timed(fn: Callable[[], Any], runs: int = DIFF_RUNS) -> Summary:
@@ -50,13 +44,11 @@ def timed(fn: Callable[[], Any], runs: int = DIFF_RUNS) -> Summary:
 
 
 def bench_diff_in_process(report: Report, tmp: Path) -> None:
-    before, after = sqlite_images(tmp, DB_BYTES)
-    scratch = tmp / "image-read"
-    scratch.write_bytes(after)
+    db, before, after = sqlite_images(DB_BYTES)
     old = ChunkedImage(before)
     diff: ImageDiff = old.diff(after)
     hashing = timed(lambda: ChunkedImage(before))
-    reading = timed(scratch.read_bytes)
+    reading = timed(db.image)
     current = timed(lambda: old.diff(after))
     unchanged = timed(lambda: old.diff(before))
 
@@ -65,7 +57,7 @@ def bench_diff_in_process(report: Report, tmp: Path) -> None:
         f"{size(CHUNK_SIZE)}; p50 of {DIFF_RUNS})",
         ["operation", "p50", "max"],
     )
-    table.add("read the image file (AgentDatabase.image)", ms(reading.p50), ms(reading.max))
+    table.add("serialize the in-memory database (AgentDatabase.image)", ms(reading.p50), ms(reading.max))
     table.add(
         f"ChunkedImage.diff after a one-row insert ({len(diff.new_chunks)} chunks changed)",
         ms(current.p50),
@@ -149,7 +141,7 @@ async def bench_checkpoints(report: Report, tmp: Path) -> None:
     report.add(table)
     report.notes.append(
         "'agent read/wrote per turn' are the agent process's read()/write() syscall bytes "
-        "(/proc/<pid>/io rchar/wchar, including its SQLite scratch file and Ray sockets)."
+        "(/proc/<pid>/io rchar/wchar, including Ray sockets)."
     )
     big, empty = results[f"{size(DB_BYTES)} DB"], results["empty DB"]
     report.headline["one-row turn p50 (10 MiB DB / empty DB)"] = (

@@ -116,7 +116,6 @@ class Report:
     tables: list[Table] = field(default_factory=list)
     headline: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    pids: set[int] = field(default_factory=set)  # every agent process seen, to clean scratch dirs
     read_p50: dict[str, float] = field(default_factory=dict)  # for the breakdown of a read call
 
     def add(self, table: Table) -> None:

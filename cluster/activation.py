@@ -1,6 +1,8 @@
 """One live agent: restored from its checkpoint, run in turns, checkpointed before each ack.
 
-Independent of Ray, so one host process could later carry many activations (density).
+Independent of Ray, so one host process can carry many activations. Split by concern: the
+lifecycle is `cluster.lifecycle`, what a turn changed and writing it is `cluster.changes`,
+connections are `cluster.sockets`, schedules `cluster.scheduler`; this module runs the turns.
 """
 
 from __future__ import annotations
@@ -9,12 +11,11 @@ import asyncio
 import inspect
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-from agents.agent import Agent
+from agents.agent import Agent, SqlParams
 from agents.errors import (
     ActivationError,
     AgentError,
@@ -22,27 +23,37 @@ from agents.errors import (
     InvalidArgumentsError,
     ReadOnlyError,
     ReentrantCallError,
-    ResultNotKeptError,
 )
-from agents.methods import lookup_method
-from agents.scheduling import Scheduler, WorkItem
-from agents.state import StateCodec, pack, unpack
 from cluster import outcome
 from cluster.alarms import AlarmTimer
+from cluster.changes import ChangeSet, Checkpointer, run_to_completion
 from cluster.checkpoint import ChunkedImage, Manifest
 from cluster.context import CALL_CHAIN
 from cluster.database import AgentDatabase
+from cluster.lifecycle import ActivationState
+from cluster.methods import MethodSpec, lookup_method
 from cluster.naming import agent_key, class_name
-from cluster.outcome import Outcome
+from cluster.outcome import END_OF_STREAM, Outcome
+from cluster.scheduler import Scheduler, WorkItem
 from cluster.sockets import SocketHub
+from cluster.state import StateCodec, unpack
 from cluster.stores import CheckpointStore
 
 log = logging.getLogger("ray_agents.activation")
-T = TypeVar("T")
 
-END_OF_STREAM = ("end", None)
-#: Largest result (pickled) kept in checkpoints for idempotent retries.
-MAX_KEPT_RESULT = 16 * 1024
+
+@dataclass
+class Turn:
+    """The turn in progress: who may change what, and what it already checkpointed."""
+
+    readonly: bool = False
+    #: The `source` of each `set_state` in this turn (the last one is reported to listeners).
+    sources: list[Any] = field(default_factory=list)
+    #: State / SQL changes already checkpointed mid-turn by `Agent.checkpoint()`.
+    saved_state: bool = False
+    saved_db: bool = False
+    #: `Agent.destroy()` was called: delete the agent once the turn ends.
+    destroy: bool = False
 
 
 class Activation:
@@ -54,36 +65,27 @@ class Activation:
         agent_id: str,
         epoch: int,
         store: CheckpointStore,
-        scratch: Path,
         dedupe_window: int = 128,
     ) -> None:
         self.agent_cls = agent_cls
         self.agent_id = agent_id
+        self.type_name = class_name(agent_cls)
         self.epoch = epoch
-        self.key = agent_key(class_name(agent_cls), agent_id)
+        self.key = agent_key(self.type_name, agent_id)
         self.store = store
-        self.scratch = scratch
         self.dedupe_window = dedupe_window
         self.codec = StateCodec(agent_cls)
-        #: True while this activation takes no turns: until `start()` has restored it, and again
-        #: once it must take no more (hibernating, fenced, destroyed).
-        self.closing = True
-        self.started = False
-        self._results: OrderedDict[str, bytes] = OrderedDict()
-        self.destroyed = False
+        self.state = ActivationState.STARTING
         self.last_activity = time.monotonic()
         self.in_flight = 0
-        self.checkpoints = 0
         self._lock = asyncio.Lock()
-        self._readonly_turn = False
-        self._turn_sources: list[Any] = []
-        self._progress_state = self._progress_db = False
-        #: Set while run_due() runs a batch of due work: {"db": whether any turn changed SQL}.
-        self._batch: dict[str, bool] | None = None
-        self._destroy_requested = False
+        self._turn_record = Turn()
+        #: True while run_due() runs a batch of due work (one checkpoint for the whole batch).
+        self._in_batch = False
+        #: SQL committed by turns but not yet in a checkpoint (the turns of a batch).
+        self._db_unsaved = False
         self._state_listeners: list[Callable[[Any, Any], None]] = []
         self._alarm = AlarmTimer(self.run_due)
-        self._published_alarm: float | None = None
         #: Client connections and HTTP entry points (`cluster.sockets`).
         self.sockets = SocketHub(self)
 
@@ -103,36 +105,32 @@ class Activation:
             self._state = self.codec.decode(manifest.state)
         except Exception as exc:
             raise ActivationError(f"{self.key}: cannot restore checkpoint: {exc!r}") from exc
-        self._committed_state = manifest.state
-        self._image = image
-        self._results = OrderedDict(manifest.results)
+        self.checkpointer = Checkpointer(
+            self.key, self.epoch, self.store, manifest, image, self.dedupe_window
+        )
         self.sections: dict[str, Any] = manifest.sections
-        self._committed_sections = pack(self.sections)
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        self.db = AgentDatabase(self.scratch / "agent.sqlite", image.image)
+        self.db = AgentDatabase(image.image)
         self.scheduler = Scheduler(self.agent_cls, self.sql)
         agent = self.agent_cls.__new__(self.agent_cls)
         agent._runtime = self
         agent.__init__()
         self.agent = agent
         async with self._lock:
-            result = await self._turn(agent.on_start, request_id=None)
-            if result[0] == "err":
-                raise ActivationError(f"{self.key}: on_start failed: {result[1]!r}") from result[1]
+            started = await self._turn(agent.on_start, request_id=None)
+            if not started.ok:
+                raise ActivationError(f"{self.key}: on_start failed: {started.error!r}") from started.error
             unfinished = self.scheduler.unfinished_jobs()
             if unfinished:
                 log.warning("%s: durable jobs left unfinished by a crash: %s", self.key, unfinished)
                 recovered = await self._turn(lambda: agent.on_recover(unfinished), request_id=None)
-                if recovered[0] == "err":
-                    log.error("%s: on_recover failed: %r", self.key, recovered[1])
+                if not recovered.ok:
+                    log.error("%s: on_recover failed: %r", self.key, recovered.error)
             # Publish on start: the index may hold a stale time (a crash between index and
             # checkpoint), which would otherwise wake this agent again and again.
             due = self.scheduler.next_due()
-            await asyncio.to_thread(self.store.set_alarm, self.key, due)
-            self._published_alarm = due
+            await self.checkpointer.force_publish_alarm(due)
             self._alarm.arm(due)
-            self.closing = False
-            self.started = True
+            self.state = ActivationState.SERVING
 
     # ---- AgentRuntime ------------------------------------------------------------------------
 
@@ -140,19 +138,22 @@ class Activation:
         return self._state
 
     def set_state(self, new: Any, source: Any) -> None:
-        if self._readonly_turn:
+        if self._turn_record.readonly:
             raise ReadOnlyError(f"{self.key}: a read-only call cannot change state")
         new = self.codec.coerce(new)
         self.agent.validate_state_change(new, source)
         self.codec.encode(new)  # refuse what cannot be checkpointed now, not at turn end
         self._state = new
-        self._turn_sources.append(source)
+        self._turn_record.sources.append(source)
 
-    def sql(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    def sql(self, query: str, params: SqlParams) -> list[dict[str, Any]]:
         return self.db.execute(query, params)
 
+    def sql_many(self, query: str, rows: Iterable[SqlParams]) -> int:
+        return self.db.executemany(query, rows)
+
     def request_destroy(self) -> None:
-        self._destroy_requested = True
+        self._turn_record.destroy = True
 
     def add_state_listener(self, listener: Callable[[Any, Any], None]) -> None:
         """Called with (state, source) after every persisted state change."""
@@ -160,7 +161,9 @@ class Activation:
 
     # ---- calls -------------------------------------------------------------------------------
 
-    def _prepare(self, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...]) -> tuple:
+    def _prepare(
+        self, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...], streaming: bool
+    ) -> tuple[MethodSpec, tuple, dict]:
         if self.key in chain:
             path = " -> ".join((*chain, self.key))
             raise ReentrantCallError(
@@ -168,6 +171,10 @@ class Activation:
                 "reentrant (let the first call return, or use a queue)"
             )
         spec = lookup_method(self.agent_cls, method)
+        if spec.streaming and not streaming:
+            raise InvalidArgumentsError(f"{method} streams its results; call it as a stream")
+        if streaming and not spec.streaming:
+            raise InvalidArgumentsError(f"{method} does not stream; call it directly")
         args, kwargs = spec.bind(tuple(args), dict(kwargs))
         return spec, args, kwargs
 
@@ -176,13 +183,12 @@ class Activation:
     ) -> Outcome:
         """Run one call as a turn and return its outcome (never raises for user errors)."""
         try:
-            spec, args, kwargs = self._prepare(method, args, kwargs, chain)
-            if spec.streaming:
-                raise InvalidArgumentsError(f"{method} streams its results; call it as a stream")
+            spec, args, kwargs = self._prepare(method, args, kwargs, chain, streaming=False)
         except AgentError as exc:
             return outcome.failure(exc)
-        if request_id is not None and request_id in self._results:
-            return outcome.unpack(self._results[request_id])
+        kept = self.checkpointer.result(request_id) if request_id is not None else None
+        if kept is not None:
+            return kept
         return await self.run_hook(
             lambda: spec.function(self.agent, *args, **kwargs), request_id, chain, readonly=spec.readonly
         )
@@ -198,10 +204,11 @@ class Activation:
         self.in_flight += 1
         try:
             async with self._lock:
-                if self.closing:
+                if not self.state.serving:
                     return outcome.failure(AgentUnavailableError(f"{self.key} is shutting down"))
-                if request_id is not None and request_id in self._results:
-                    return outcome.unpack(self._results[request_id])
+                kept = self.checkpointer.result(request_id) if request_id is not None else None
+                if kept is not None:
+                    return kept
                 return await self._turn(body, request_id, chain, readonly=readonly)
         finally:
             self.in_flight -= 1
@@ -210,18 +217,16 @@ class Activation:
     async def stream(
         self, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...] = ()
     ) -> AsyncIterator[Outcome]:
-        """Run an async-generator method as one turn: ("ok", item)... then END_OF_STREAM or an error."""
+        """Run an async-generator method as one turn: its items, then END_OF_STREAM or an error."""
         try:
-            spec, args, kwargs = self._prepare(method, args, kwargs, chain)
-            if not spec.streaming:
-                raise InvalidArgumentsError(f"{method} does not stream; call it directly")
+            spec, args, kwargs = self._prepare(method, args, kwargs, chain, streaming=True)
         except AgentError as exc:
             yield outcome.failure(exc)
             return
         self.in_flight += 1
         try:
             async with self._lock:
-                if self.closing:
+                if not self.state.serving:
                     yield outcome.failure(AgentUnavailableError(f"{self.key} is shutting down"))
                     return
                 self._enter_turn(chain, spec.readonly)
@@ -235,10 +240,8 @@ class Activation:
                 except (asyncio.CancelledError, GeneratorExit):  # the caller cancelled the stream
                     self._rollback()
                     raise
-                finally:
-                    self._readonly_turn = False
-                result = await run_to_completion(self._commit(None, outcome.success(None), spec.readonly))
-                yield result if result[0] == "err" else END_OF_STREAM
+                result = await run_to_completion(self._commit(None, END_OF_STREAM))
+                yield result
         finally:
             self.in_flight -= 1
             self.last_activity = time.monotonic()
@@ -248,10 +251,8 @@ class Activation:
     def _enter_turn(self, chain: tuple[str, ...], readonly: bool) -> None:
         # Each Ray call runs in its own task, so setting the chain here is local to this call.
         CALL_CHAIN.set((*chain, self.key))
-        self._turn_sources = []
-        self._progress_state = self._progress_db = False  # set by commit_progress()
+        self._turn_record = Turn(readonly=readonly)
         self.sockets.begin_turn()
-        self._readonly_turn = readonly
         self.db.begin()
 
     async def _turn(
@@ -273,181 +274,123 @@ class Activation:
         except asyncio.CancelledError:  # the call was cancelled mid-turn: undo it, then stop
             self._rollback()
             raise
-        finally:
-            self._readonly_turn = False
         # Past its body a turn is not undone: a cancellation now waits for the checkpoint, so
         # memory never runs ahead of the store and the lock is never released mid-commit.
-        return await run_to_completion(self._commit(request_id, outcome.success(value), readonly, notify))
+        return await run_to_completion(self._commit(request_id, outcome.success(value), notify))
 
     def _rollback(self) -> None:
         self.sockets.end_turn(committed=False)
         self.db.rollback()
-        self._state = self.codec.decode(self._committed_state)
-        self.sections = unpack(self._committed_sections)
-        self._destroy_requested = False
+        self._state = self.codec.decode(self.checkpointer.committed_state)
+        self.sections = unpack(self.checkpointer.committed_sections)
+        self._turn_record = Turn()
 
-    async def _commit(
-        self, request_id: str | None, result: Outcome, readonly: bool = False, notify: bool = True
-    ) -> Outcome:
-        """Persist the turn (if it changed anything) before its result is returned."""
+    def _changes(self, db_changed: bool) -> ChangeSet:
+        """What differs from the last checkpoint (state changed in place included). Raises
+        InvalidStateError when the state can no longer be encoded."""
+        return self.checkpointer.changes(self.codec.encode(self._state), self.sections, db_changed)
+
+    async def _persist(self, changes: ChangeSet) -> None:
+        """Checkpoint `changes`. If that fails, memory is ahead of the store: this activation takes
+        no more turns, and the error is retriable (callers retry, by request id, on a fresh
+        activation restored from the store)."""
         try:
-            state_bytes = self.codec.encode(self._state)  # in-place mutations included
+            await self.checkpointer.save(changes, self.sections, self.db, self.scheduler.next_due)
+        except Exception as exc:
+            self.state = ActivationState.CLOSED
+            log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
+            raise AgentUnavailableError(f"{self.key}: checkpoint failed: {exc}") from exc
+        self._db_unsaved = False
+
+    async def _commit(self, request_id: str | None, result: Outcome, notify: bool = True) -> Outcome:
+        """End the turn: persist what it changed (if anything) before its result is returned."""
+        turn = self._turn_record
+        try:
+            changes = self._changes(self._db_unsaved or self.db.changed())
         except AgentError as exc:
             self._rollback()
             return outcome.failure(exc)
-        sections_bytes = pack(self.sections)
-        db_changed = self.db.changed()
         # Changes already persisted mid-turn by commit_progress() count as this turn's changes.
-        state_changed = self._progress_state or state_bytes != self._committed_state
-        sections_changed = sections_bytes != self._committed_sections
-        changed = state_changed or db_changed or self._progress_db or sections_changed
-        if readonly and changed:
+        state_changed = changes.state_changed or turn.saved_state
+        db_changed = changes.db_changed or turn.saved_db
+        if turn.readonly and (state_changed or db_changed or changes.sections_changed):
             self._rollback()
             return outcome.failure(ReadOnlyError(f"{self.key}: a read-only method changed state"))
         self.db.commit()
-        if self._destroy_requested:
+        self._db_unsaved = changes.db_changed
+        if turn.destroy:
             self.sockets.end_turn(committed=True)
             return await self._destroy(result)
-        if not changed:
+        if not (state_changed or db_changed or changes.sections_changed):
             self.sockets.end_turn(committed=True)
             return result
-        if self._batch is not None:  # scheduled work: one checkpoint for the batch (run_due)
-            self._batch["db"] |= db_changed or self._progress_db
-            self.sockets.end_turn(committed=True)
-            if state_changed and notify:
-                await self._notify_state(self._turn_sources[-1] if self._turn_sources else "server")
-            return result
-        if request_id is not None:
-            self._remember(request_id, result)
-        try:
-            await self._checkpoint(state_bytes, sections_bytes, db_changed)
-        except Exception as exc:
-            # Memory is now ahead of the store: this activation must never take another turn.
-            # The caller retries (same request id) on a fresh activation restored from the store.
-            self.closing = True
-            self.sockets.end_turn(committed=False)
-            log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
-            return outcome.failure(AgentUnavailableError(f"{self.key}: checkpoint failed: {exc}"))
+        if not self._in_batch:  # a batch of due work checkpoints once, at its end (run_due)
+            if request_id is not None:
+                self.checkpointer.remember(request_id, result)
+            try:
+                await self._persist(changes)
+            except AgentUnavailableError as exc:
+                self.sockets.end_turn(committed=False)
+                return outcome.failure(exc)
+            if db_changed:
+                self._alarm.arm(self.checkpointer.published_alarm)
         self.sockets.end_turn(committed=True)
-        if db_changed or self._progress_db:
-            self._alarm.arm(self._published_alarm)
         if state_changed and notify:
-            await self._notify_state(self._turn_sources[-1] if self._turn_sources else "server")
+            await self._notify_state(turn.sources[-1] if turn.sources else "server")
         return result
 
     async def commit_progress(self) -> None:
         """Checkpoint what the current turn changed so far (durable steps); the turn goes on."""
-        if self._readonly_turn:
+        turn = self._turn_record
+        if turn.readonly:
             raise ReadOnlyError(f"{self.key}: a read-only call cannot checkpoint changes")
-        state_bytes = self.codec.encode(self._state)
-        sections_bytes = pack(self.sections)
-        db_changed = self.db.changed()
-        state_changed = state_bytes != self._committed_state
+        changes = self._changes(self._db_unsaved or self.db.changed())
         self.db.commit()
         try:
-            if db_changed or state_changed or sections_bytes != self._committed_sections:
-                await self._checkpoint(state_bytes, sections_bytes, db_changed)
-                self._progress_state |= state_changed
-                self._progress_db |= db_changed
+            if not changes.empty:
+                await self._persist(changes)
+                turn.saved_state |= changes.state_changed
+                turn.saved_db |= changes.db_changed
             self.sockets.end_turn(committed=True)  # what was pushed so far is durable now
             self.sockets.begin_turn()
-        except Exception as exc:
-            self.closing = True
-            raise AgentUnavailableError(f"{self.key}: checkpoint failed: {exc}") from exc
         finally:
             self.db.begin()
 
-    def _remember(self, request_id: str, result: Outcome) -> None:
-        """Keep the result for a retry of this request after a crash. A result too large to keep
-        in every checkpoint (or unpicklable) is replaced by ResultNotKeptError: a retry learns the
-        call was applied, and it never runs twice."""
-        try:
-            packed = outcome.pack(result)
-        except Exception:
-            packed = None
-        if packed is None or len(packed) > MAX_KEPT_RESULT:
-            lost = ResultNotKeptError(f"{self.key}: call applied; its result was not kept for retries")
-            packed = outcome.pack(outcome.failure(lost))
-        self._results[request_id] = packed
-        while len(self._results) > self.dedupe_window:
-            self._results.popitem(last=False)
-
-    async def _checkpoint(self, state_bytes: bytes, sections_bytes: bytes, db_changed: bool) -> None:
-        """Write a checkpoint. Never abandoned half-way: a cancellation waits for it to finish, so
-        the in-memory view of what is stored (image, hashes, state) always matches the store."""
-        await run_to_completion(self._write_checkpoint(state_bytes, sections_bytes, db_changed))
-
-    async def _write_checkpoint(self, state_bytes: bytes, sections_bytes: bytes, db_changed: bool) -> None:
-        image, diff, due = self._image.image, None, self._published_alarm
-        if db_changed:
-            image = await asyncio.to_thread(self.db.image)
-            diff = await asyncio.to_thread(self._image.diff, image)
-            due = self.scheduler.next_due()
-            # Before the save, the index may only move earlier (a crash then costs a spurious
-            # wake-up, never a missed alarm); the exact time is published once the save landed.
-            await self._publish_alarm(_earliest(self._published_alarm, due))
-        manifest = Manifest(
-            epoch=self.epoch,
-            state=state_bytes,
-            db_size=len(image),
-            db_chunks=diff.hashes if diff else self._image.hashes,
-            results=dict(self._results),
-            sections=self.sections,
-        )
-        await asyncio.to_thread(
-            self.store.save,
-            self.key,
-            self.epoch,
-            manifest.pack(),
-            diff.new_chunks if diff else {},
-            diff.dropped if diff else (),
-        )
-        if diff:
-            self._image.advance(image, diff)
-        self._committed_state = state_bytes
-        self._committed_sections = sections_bytes
-        self.checkpoints += 1
-        await self._publish_alarm(due)
-
-    async def _publish_alarm(self, due: float | None) -> None:
-        """Tell the cluster's alarm index when to wake this agent (None: never)."""
-        if due != self._published_alarm:
-            await asyncio.to_thread(self.store.set_alarm, self.key, due)
-            self._published_alarm = due
+    # ---- due work ----------------------------------------------------------------------------
 
     async def run_due(self) -> None:
         """Run every due schedule and queue item, each as a turn of its own (rolled back alone if
         it fails), with one checkpoint per batch of due items: nobody waits on these results, and
         at-least-once allows a crash to re-run a batch whose checkpoint did not land."""
-        while not self.closing:
+        while self.state.serving:
             async with self._lock:
-                if self.closing:
+                if not self.state.serving:
                     return
                 items = self.scheduler.due(time.time())
                 if not items:
                     self._alarm.arm(self.scheduler.next_due())
                     return
-                self._batch = {"db": False}
+                self._in_batch = True
                 try:
                     for item in items:
-                        if self.closing:
+                        if not self.state.serving:
                             break
                         await self._run_work(item)
                 finally:
-                    batch, self._batch = self._batch, None
-                await self._checkpoint_batch(batch["db"])
+                    self._in_batch = False
+                await self._persist_batch()
             self.last_activity = time.monotonic()
 
-    async def _checkpoint_batch(self, db_changed: bool) -> None:
-        state_bytes, sections_bytes = self.codec.encode(self._state), pack(self.sections)
-        unchanged = state_bytes == self._committed_state and sections_bytes == self._committed_sections
-        if unchanged and not db_changed:
+    async def _persist_batch(self) -> None:
+        if not self.state.serving:  # destroyed or closed by a turn of the batch: nothing to save
+            return
+        changes = self._changes(self._db_unsaved)
+        if changes.empty:
             return
         try:
-            await self._checkpoint(state_bytes, sections_bytes, db_changed)
-        except Exception as exc:
-            self.closing = True
-            log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
+            await self._persist(changes)
+        except AgentUnavailableError:
+            pass  # logged; the activation is closed and its host retires it
 
     async def _run_work(self, item: WorkItem) -> None:
         async def body() -> Any:
@@ -460,7 +403,7 @@ class Activation:
             return result
 
         result = await self._turn(body, request_id=None)
-        if result[0] == "err":
+        if not result.ok:
             retried = await self._turn(lambda: self.scheduler.failed(item, time.time()), request_id=None)
             log.warning(
                 "%s: %s %s (%s) failed on attempt %d: %r%s",
@@ -469,8 +412,8 @@ class Activation:
                 item.id,
                 item.method,
                 item.attempts + 1,
-                result[1],
-                "; will retry" if retried == ("ok", True) else "; giving up",
+                result.error,
+                "; will retry" if retried.ok and retried.value is True else "; giving up",
             )
 
     async def _notify_state(self, source: Any) -> None:
@@ -481,23 +424,23 @@ class Activation:
                 log.exception("%s: state listener failed", self.key)
         # on_state_update runs as its own turn: what it changes is persisted too (without
         # re-notifying, so a hook that always writes cannot loop).
-        hook_result = await self._turn(
-            lambda: self.agent.on_state_update(self._state, source), None, notify=False
-        )
-        if hook_result[0] == "err":
-            log.error("%s: on_state_update failed: %r", self.key, hook_result[1])
+        hook = await self._turn(lambda: self.agent.on_state_update(self._state, source), None, notify=False)
+        if not hook.ok:
+            log.error("%s: on_state_update failed: %r", self.key, hook.error)
+
+    # ---- end of life -------------------------------------------------------------------------
 
     async def _destroy(self, result: Outcome) -> Outcome:
         """Delete the agent's checkpoint (fenced: a zombie cannot), then retire this activation.
         Either way it takes no more turns: its memory no longer matches the store."""
-        self.closing = True
+        self.state = ActivationState.CLOSED
         self._alarm.cancel()
         try:
             await run_to_completion(asyncio.to_thread(self.store.delete, self.key, self.epoch))
         except Exception as exc:
             log.error("%s epoch %d: destroy failed, retiring activation: %r", self.key, self.epoch, exc)
             return outcome.failure(AgentUnavailableError(f"{self.key}: destroy failed: {exc}"))
-        self.destroyed = True
+        self.state = ActivationState.DESTROYED
         try:
             await asyncio.to_thread(self.store.set_alarm, self.key, None)
         except Exception:  # a leftover index entry only causes one spurious wake of a fresh agent
@@ -505,7 +448,10 @@ class Activation:
         log.info("%s destroyed", self.key)
         return result
 
-    # ---- lifecycle ---------------------------------------------------------------------------
+    @property
+    def checkpoints(self) -> int:
+        """How many checkpoints this activation wrote."""
+        return self.checkpointer.count if "checkpointer" in self.__dict__ else 0
 
     def idle_seconds(self) -> float:
         return 0.0 if self.in_flight else time.monotonic() - self.last_activity
@@ -513,27 +459,7 @@ class Activation:
     async def close(self) -> None:
         """Take no more turns: wait for the current one, then release the database."""
         async with self._lock:
-            self.closing = True
+            if self.state.serving or self.state is ActivationState.STARTING:
+                self.state = ActivationState.CLOSED
             self._alarm.cancel()
             self.db.close()
-
-
-def _earliest(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-async def run_to_completion(coro: Coroutine[Any, Any, T]) -> T:
-    """Await `coro` to its end even if the caller is cancelled meanwhile (then re-raise the
-    cancellation): for steps that must not stop half-way, like writing a checkpoint."""
-    task = asyncio.ensure_future(coro)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.cancelled():
-                raise
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return task.result()

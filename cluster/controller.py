@@ -18,10 +18,12 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from agents.agent import Agent
 from agents.errors import ActivationError, AgentUnavailableError, UnknownAgentClassError
+from agents.ids import validate_agent_id
 from cluster import outcome
 from cluster.config import RuntimeConfig
 from cluster.host import AgentHost
-from cluster.naming import actor_name, agent_key, class_name, parse_actor_name, split_key, validate_agent_id
+from cluster.logs import configure_actor_logging
+from cluster.naming import actor_name, agent_key, class_name, parse_actor_name, split_key
 from cluster.outcome import Outcome
 from cluster.stores import open_store
 
@@ -55,7 +57,7 @@ class PlacementController:
     elsewhere if that node cannot take it."""
 
     def __init__(self, config: RuntimeConfig) -> None:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        configure_actor_logging()
         self.config = config
         self.store = open_store(config.store_url, config.namespace)
         self._placements: dict[str, Placement] = {}
@@ -117,7 +119,7 @@ class PlacementController:
             return False
         try:
             info = await asyncio.wait_for(actor.info.remote(), timeout=ADOPT_TIMEOUT)
-        except (RayActorError, asyncio.TimeoutError):
+        except (TimeoutError, RayActorError):
             info = {"ready": False}
         if not info["ready"]:  # half-started by the previous controller, retiring, or unresponsive
             ray.kill(actor, no_restart=True)
@@ -185,7 +187,7 @@ class PlacementController:
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True) if node_id else None,
             ).remote(agent_cls, agent_id, epoch, self.config)
             try:
-                info = outcome.unwrap(await actor.start.remote())
+                info = (await actor.start.remote()).unwrap()
             except ActivationError:
                 ray.kill(actor, no_restart=True)
                 raise
@@ -248,7 +250,7 @@ class PlacementController:
                             stale = placement.epoch
                     except RayActorError:  # dead for sure: replace it below
                         stale = placement.epoch
-                    except asyncio.TimeoutError:  # alive but slow to answer: never kill on a hunch
+                    except TimeoutError:  # alive but slow to answer: never kill on a hunch
                         log.warning("%s: alarm overdue; the agent is slow to answer, not replacing it", key)
                     if stale is None:
                         self._wake_cooldown[key] = time.time() + 5
@@ -296,7 +298,13 @@ class PlacementController:
         await self._ensure_rebuilt()
         stored = await asyncio.to_thread(self.store.keys)
         live = {
-            key: {"epoch": p.epoch, "node_id": p.node_id, "activated_at": p.activated_at}
+            key: {
+                "type": split_key(key)[0],
+                "id": split_key(key)[1],
+                "epoch": p.epoch,
+                "node_id": p.node_id,
+                "activated_at": p.activated_at,
+            }
             for key, p in self._placements.items()
         }
         return {

@@ -3,30 +3,37 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agents.agent import SqlParams
 
 
 class AgentDatabase:
-    """A SQLite file private to one activation, restored from and saved to checkpoints as bytes.
+    """An in-memory SQLite database private to one activation, restored from and saved to
+    checkpoints as the bytes of a database file (`sqlite3` serialize/deserialize).
 
-    Durability comes from the checkpoint, not from SQLite: the file lives in a scratch directory,
-    with an in-memory rollback journal (so a failed turn can roll back) and no fsync.
+    Durability comes from the checkpoint, not from SQLite: nothing touches the disk, and the
+    rollback journal is in memory (so a failed turn can roll back).
     """
 
-    def __init__(self, path: Path, image: bytes) -> None:
-        self.path = path
-        path.write_bytes(image)
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    def __init__(self, image: bytes) -> None:
+        self._conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        if image:
+            self._conn.deserialize(image)
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=MEMORY")
-        self._conn.execute("PRAGMA synchronous=OFF")
         self._mark: tuple[int, int] | None = None
 
-    def execute(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def execute(self, query: str, params: SqlParams = ()) -> list[dict[str, Any]]:
         """Run one statement; return its rows as dicts."""
         cursor = self._conn.execute(query, params)
         return [dict(row) for row in cursor.fetchall()]
+
+    def executemany(self, query: str, rows: Iterable[SqlParams]) -> int:
+        """Run one INSERT, UPDATE or DELETE once per row of values; return the number of rows it
+        changed in all (`sqlite3.Cursor.rowcount`)."""
+        return self._conn.executemany(query, rows).rowcount
 
     def _version(self) -> tuple[int, int]:
         schema = self._conn.execute("PRAGMA schema_version").fetchone()[0]
@@ -49,8 +56,10 @@ class AgentDatabase:
             self._conn.execute("ROLLBACK")
 
     def image(self) -> bytes:
-        """The committed database file's bytes."""
-        return self.path.read_bytes()
+        """The committed database as the bytes of a database file (empty if it has no pages)."""
+        if self._conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            return b""
+        return self._conn.serialize()
 
     def close(self) -> None:
         self._conn.close()

@@ -4,64 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import ray
 
 from agents.agent import Agent
+from agents.requests import Request
 from cluster import outcome, routing
 from cluster.activation import Activation
 from cluster.config import RuntimeConfig
+from cluster.lifecycle import ActivationState
+from cluster.logs import configure_actor_logging
 from cluster.naming import CONTROLLER_NAME
 from cluster.outcome import Outcome
+from cluster.sockets import Push
 from cluster.stores import open_store
 
 log = logging.getLogger("ray_agents.host")
 
-SCRATCH_ROOT = Path(tempfile.gettempdir()) / "ray-agents-scratch"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _scratch_dir(key: str) -> Path:
-    """A private directory for this process's SQLite file; sweeps those of dead processes."""
-    SCRATCH_ROOT.mkdir(parents=True, exist_ok=True)
-    for old in SCRATCH_ROOT.iterdir():
-        pid = old.name.partition("-")[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(old, ignore_errors=True)
-    return SCRATCH_ROOT / f"{os.getpid()}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-
 
 class AgentHost:
-    """One agent activation in its own Ray actor process. Created only by the placement controller."""
+    """One agent activation in its own Ray actor process. Created only by the placement controller.
+
+    Its methods are what callers (routers, Serve replicas) invoke; each returns an `Outcome`.
+    """
 
     def __init__(self, agent_cls: type[Agent], agent_id: str, epoch: int, config: RuntimeConfig) -> None:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        configure_actor_logging()
         self._config = config
         routing.configure(config)  # calls this agent makes go to the same cluster and store
         store = open_store(config.store_url, config.namespace)
-        key_hint = f"{agent_cls.__name__}/{agent_id}"
-        self._activation = Activation(
-            agent_cls, agent_id, epoch, store, _scratch_dir(key_hint), config.dedupe_window
-        )
+        self._activation = Activation(agent_cls, agent_id, epoch, store, config.dedupe_window)
         self._watcher: asyncio.Task[None] | None = None
-        self._retired = False
 
     async def start(self) -> Outcome:
         """Restore and run `on_start`; the controller waits for this before publishing the actor."""
@@ -79,18 +56,18 @@ class AgentHost:
             "epoch": a.epoch,
             "pid": os.getpid(),
             "node_id": ray.get_runtime_context().get_node_id(),
-            "ready": a.started and not a.closing,
+            "state": a.state.value,
+            "ready": a.state.serving,
             "checkpoints": a.checkpoints,
             "idle_seconds": a.idle_seconds(),
         }
 
+    # ---- calls -------------------------------------------------------------------------------
+
     async def invoke(
         self, method: str, args: tuple, kwargs: dict, request_id: str | None, chain: tuple[str, ...]
     ) -> Outcome:
-        result = await self._activation.invoke(method, args, kwargs, request_id, chain)
-        if self._activation.destroyed:
-            self._retire("destroyed")
-        return result
+        return self._after(await self._activation.invoke(method, args, kwargs, request_id, chain))
 
     async def stream(
         self, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...]
@@ -98,17 +75,43 @@ class AgentHost:
         async for item in self._activation.stream(method, args, kwargs, chain):
             yield item
 
-    async def socket(self, op: str, *args: Any) -> Outcome:
-        """Client connections and HTTP requests from Serve replicas (`cluster.sockets.SocketHub`)."""
-        result = await self._activation.sockets.handle(op, *args)
-        if self._activation.destroyed:
-            self._retire("destroyed")
-        return result
+    # ---- client connections and HTTP, from Serve replicas (`cluster.sockets.SocketHub`) -------
 
-    async def subscribe(self, replica: str, conn_ids: list[str]) -> AsyncIterator[list]:
+    async def connect(self, request: Request, conn_id: str, replica: str) -> Outcome:
+        return self._after(await self._activation.sockets.connect(request, conn_id, replica))
+
+    async def message(self, conn_id: str, replica: str, data: str | bytes, request_id: str) -> Outcome:
+        return self._after(await self._activation.sockets.message(conn_id, replica, data, request_id))
+
+    async def disconnect(self, conn_id: str, code: int, reason: str) -> Outcome:
+        return self._after(await self._activation.sockets.disconnect(conn_id, code, reason))
+
+    async def set_client_state(self, conn_id: str, state: Any) -> Outcome:
+        return self._after(await self._activation.sockets.set_state(conn_id, state))
+
+    async def resync(self, conn_id: str) -> Outcome:
+        return self._after(await self._activation.sockets.sync(conn_id))
+
+    async def request(self, request: Request) -> Outcome:
+        return self._after(await self._activation.sockets.request(request))
+
+    async def authorize(self, request: Request) -> Outcome:
+        return self._after(await self._activation.sockets.authorize(request))
+
+    async def rpc(self, request: Request, method: str, args: tuple, kwargs: dict, request_id: str) -> Outcome:
+        return self._after(await self._activation.sockets.rpc(request, method, args, kwargs, request_id))
+
+    async def subscribe(self, replica: str, conn_ids: list[str]) -> AsyncIterator[list[Push]]:
         """One replica's pushes to its connections, as a stream (call with num_returns="streaming")."""
         async for batch in self._activation.sockets.subscribe(replica, conn_ids):
             yield batch
+
+    def _after(self, result: Outcome) -> Outcome:
+        if self._activation.state is ActivationState.DESTROYED:
+            self._retire("destroyed")
+        return result
+
+    # ---- end of life -------------------------------------------------------------------------
 
     async def _watch_idle(self) -> None:
         """Retire when idle for `idle_timeout` (hibernation), or as soon as the activation closed
@@ -117,8 +120,9 @@ class AgentHost:
         period = max(0.05, min(timeout / 4, 10.0))
         while True:
             await asyncio.sleep(period)
-            if self._activation.closing:
-                self._retire("destroyed" if self._activation.destroyed else "closed")
+            state = self._activation.state
+            if not state.serving:
+                self._retire("destroyed" if state is ActivationState.DESTROYED else "closed")
                 return
             if self._activation.idle_seconds() >= timeout:
                 await self._activation.close()
@@ -127,10 +131,10 @@ class AgentHost:
 
     def _retire(self, reason: str) -> None:
         """Ask the controller to forget and stop this activation (it kills this process). Once."""
-        if self._retired:
-            return
-        self._retired = True
         a = self._activation
+        if a.state is ActivationState.RETIRED:
+            return
+        a.state = ActivationState.RETIRED
         log.info("%s epoch %d: retiring (%s) after %d checkpoints", a.key, a.epoch, reason, a.checkpoints)
         with contextlib.suppress(Exception):
             controller = ray.get_actor(CONTROLLER_NAME, namespace=self._config.namespace)

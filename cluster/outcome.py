@@ -1,7 +1,7 @@
 """Results and errors as they travel from an activation back to its caller.
 
-An activation never lets an exception escape into Ray: it returns `("ok", value)` or
-`("err", exception)`, so the caller re-raises the original exception type and message, without
+An activation never lets an exception escape into Ray: it returns an `Outcome` holding either a
+value or an error, so the caller re-raises the original exception type and message, without
 Ray's wrapping, and Ray never counts a user error as an actor failure.
 """
 
@@ -9,17 +9,44 @@ from __future__ import annotations
 
 import pickle
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 from ray import cloudpickle
 
-from agents.errors import RemoteError
+from agents.errors import AgentError, RemoteError
 
-Outcome = tuple[str, Any]
+
+@dataclass(frozen=True)
+class Outcome:
+    """A call's value, or its error; `end` marks the last item of a stream."""
+
+    value: Any = None
+    error: BaseException | None = None
+    end: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def retriable(self) -> bool:
+        """Whether the caller may retry the call on a fresh activation (it did not take effect)."""
+        return isinstance(self.error, AgentError) and self.error.retriable
+
+    def unwrap(self) -> Any:
+        """The value, or raise the error."""
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+#: The last item of every stream that finished without an error.
+END_OF_STREAM = Outcome(end=True)
 
 
 def success(value: Any) -> Outcome:
-    return ("ok", value)
+    return Outcome(value=value)
 
 
 def failure(exc: BaseException) -> Outcome:
@@ -31,15 +58,7 @@ def failure(exc: BaseException) -> Outcome:
         clone = RemoteError(f"{type(exc).__qualname__}: {exc}")
     if hasattr(clone, "add_note"):
         clone.add_note(f"Raised inside the agent:\n{remote_tb}")
-    return ("err", clone)
-
-
-def unwrap(outcome: Outcome) -> Any:
-    """Return the value or raise the error."""
-    kind, value = outcome
-    if kind == "ok":
-        return value
-    raise value
+    return Outcome(error=clone)
 
 
 def pack(outcome: Outcome) -> bytes:
@@ -48,4 +67,9 @@ def pack(outcome: Outcome) -> bytes:
 
 
 def unpack(data: bytes) -> Outcome:
-    return pickle.loads(data)
+    """Inverse of `pack`; also reads the `("ok", value)` / `("err", exc)` tuples of older checkpoints."""
+    value = pickle.loads(data)
+    if isinstance(value, tuple):
+        kind, payload = value
+        return Outcome(value=payload) if kind == "ok" else Outcome(error=payload)
+    return value

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -16,21 +15,17 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from agents.agent import Agent
 from agents.errors import AgentError, AgentUnavailableError, ReentrantCallError
+from agents.ids import validate_agent_id
+from agents.wire.retry import backoff
 from cluster import outcome
 from cluster.config import RuntimeConfig
 from cluster.context import CALL_CHAIN
-from cluster.naming import CONTROLLER_NAME, agent_key, validate_agent_id
+from cluster.naming import CONTROLLER_NAME, agent_key
 
 log = logging.getLogger("ray_agents.routing")
 T = TypeVar("T")
 
 AgentClass = type[Agent] | str
-
-
-def _backoff(attempt: int) -> float:
-    """No wait before the first retry (the usual case: a hibernated or killed activation, which
-    the controller replaces at once); then exponential with jitter."""
-    return 0.0 if attempt == 0 else min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
 
 
 class Router:
@@ -77,7 +72,7 @@ class Router:
         cached = self._placements.get(key)
         if cached is not None and (stale is None or cached[1] > stale):
             return cached
-        placement = outcome.unwrap(await self.controller().activate.remote(agent, agent_id, stale))
+        placement = (await self.controller().activate.remote(agent, agent_id, stale)).unwrap()
         self._placements[key] = placement
         return placement
 
@@ -130,12 +125,12 @@ class Router:
                     raise
                 last_error = exc
             else:
-                if not _is_retriable(result):
-                    return outcome.unwrap(result)
-                last_error = result[1]
+                if not result.retriable:
+                    return result.unwrap()
+                last_error = result.error
             stale = epoch if epoch is not None else stale
             log.info("%s epoch %s unavailable (%s); retrying", key, epoch, type(last_error).__name__)
-            await asyncio.sleep(_backoff(attempt))
+            await asyncio.sleep(backoff(attempt, first_free=True))
         raise AgentUnavailableError(
             f"{key}: no live activation after {self.config.call_attempts} attempts: {last_error}"
         ) from last_error
@@ -155,13 +150,13 @@ class Router:
                 items = actor.stream.options(num_returns="streaming").remote(method, args, kwargs, chain)
                 try:
                     async for ref in items:
-                        kind, value = await ref
-                        if kind == "end":
+                        item: outcome.Outcome = await ref
+                        if item.end:
                             return
-                        if _is_retriable((kind, value)) and not started:
+                        if item.retriable and not started:
                             break
                         started = True
-                        yield outcome.unwrap((kind, value))
+                        yield item.unwrap()
                 except (asyncio.CancelledError, GeneratorExit):  # the caller stopped: stop the agent too
                     ray.cancel(items)
                     raise
@@ -172,7 +167,7 @@ class Router:
                 if not exc.retriable:
                     raise
             stale = epoch if epoch is not None else stale
-            await asyncio.sleep(_backoff(attempt))
+            await asyncio.sleep(backoff(attempt, first_free=True))
         raise AgentUnavailableError(f"{key}: no live activation after {self.config.call_attempts} attempts")
 
     def forget(self, agent: AgentClass, agent_id: str) -> None:
@@ -189,10 +184,6 @@ async def _cancellable(pending: Awaitable[outcome.Outcome]) -> outcome.Outcome:
         if isinstance(pending, ray.ObjectRef):
             ray.cancel(pending)
         raise
-
-
-def _is_retriable(result: outcome.Outcome) -> bool:
-    return result[0] == "err" and isinstance(result[1], AgentError) and result[1].retriable
 
 
 def _checked_key(agent: AgentClass, agent_id: str) -> str:
@@ -227,6 +218,12 @@ class _LoopThread:
 _router: Router | None = None
 _loop_thread: _LoopThread | None = None
 _lock = threading.Lock()
+
+
+def configure_process(*, namespace: str | None = None, store: str | None = None) -> None:
+    """`agents.configure`: these settings (or the environment's defaults) for this process's calls."""
+    defaults = RuntimeConfig()
+    configure(RuntimeConfig(namespace=namespace or defaults.namespace, store_url=store or defaults.store_url))
 
 
 def configure(config: RuntimeConfig) -> None:

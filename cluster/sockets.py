@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 
 from agents.connections import Connection, WebHooks
-from agents.errors import AgentError, InvalidStateError, ReadOnlyError
+from agents.errors import InvalidStateError, ReadOnlyError, UnknownConnectionError
 from agents.requests import Request, Response
-from agents.state import pack
+from agents.wire import patch, protocol
 from cluster import outcome
 from cluster.outcome import Outcome
-from serve import patch, protocol
+from cluster.state import pack
 
 if TYPE_CHECKING:
     from cluster.activation import Activation
@@ -40,12 +40,6 @@ STREAM_POLL = 0.5
 
 #: A push: ("send", conn_ids, payload) or ("close", conn_ids, (code, reason)).
 Push = tuple[str, tuple[str, ...], Any]
-
-
-class UnknownConnectionError(AgentError):
-    """The agent has no record of the connection (it was closed); the client should reconnect."""
-
-    code, status = "unknown_connection", 410
 
 
 @dataclass
@@ -184,10 +178,11 @@ class SocketHub:
             await agent.on_message(Connection(self, conn_id), data)
 
         result = await self._a.run_hook(body, request_id)
-        if result[0] == "err" and not isinstance(result[1], UnknownConnectionError):
-            self.push([conn_id], protocol.error_frame(result[1]).dump())
+        error = result.error
+        if error is not None and not isinstance(error, UnknownConnectionError):
+            self.push([conn_id], protocol.error_frame(error).dump())
             if _overrides(agent, "on_error"):
-                await self._a.run_hook(lambda: agent.on_error(Connection(self, conn_id), result[1]))
+                await self._a.run_hook(lambda: agent.on_error(Connection(self, conn_id), error))
         return result
 
     async def disconnect(self, conn_id: str, code: int, reason: str) -> Outcome:
@@ -240,7 +235,7 @@ class SocketHub:
     async def rpc(self, request: Request, method: str, args: tuple, kwargs: dict, request_id: str) -> Outcome:
         """An HTTP RPC: `validate_request`, then the call itself."""
         gate = await self.authorize(request)
-        if gate[0] == "err":
+        if not gate.ok:
             return gate
         return await self._a.invoke(method, args, kwargs, request_id)
 
@@ -270,16 +265,10 @@ class SocketHub:
                 box.pushes.clear()
                 yield batch
                 continue
-            if self._a.closing:
+            if not self._a.state.serving:
                 return
             box.ready.clear()
             try:
                 await asyncio.wait_for(box.ready.wait(), STREAM_POLL)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
-
-    async def handle(self, op: str, *args: Any) -> Outcome:
-        """Dispatch a host call to one of the entry points above."""
-        if op not in ("connect", "message", "disconnect", "set_state", "sync", "request", "authorize", "rpc"):
-            return outcome.failure(ValueError(f"unknown socket operation {op!r}"))
-        return await getattr(self, op)(*args)

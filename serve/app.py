@@ -10,7 +10,6 @@ Routes: `POST /agents/{agent}/{id}/rpc/{method}`, any other request under `/agen
 pages the app was built with.
 """
 
-import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,9 +23,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from agents.agent import Agent
+from agents.wire import protocol
 from cluster import routing
 from cluster.config import RuntimeConfig
-from serve import http, protocol
+from cluster.logs import configure_actor_logging
+from serve import http
 from serve.pushes import PushHub
 from serve.registry import AgentRegistry
 from serve.sessions import Session
@@ -59,7 +60,7 @@ class AgentIngress:
     """One Serve replica: holds sockets, forwards calls, receives the agents' pushes."""
 
     def __init__(self, agents: list[type[Agent]], settings: IngressSettings) -> None:
-        logging.getLogger("ray_agents").setLevel(logging.INFO)
+        configure_actor_logging()
         routing.configure(settings.runtime)
         self._settings = settings
         self._registry = AgentRegistry(agents)

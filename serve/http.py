@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agents.agent import Agent
 from agents.errors import AgentError, InvalidArgumentsError
-from agents.methods import lookup_method
 from agents.requests import Request
+from cluster.methods import lookup_method
 from cluster.routing import Router
 from serve.registry import AgentRegistry
 
@@ -88,7 +88,7 @@ async def handle(conn: Any, registry: AgentRegistry, router: Router) -> Response
         request = agent_request(conn, rest, body)
         if rest.startswith("/rpc/") and request.method == "POST":
             return await _rpc(router, agent_cls, agent_id, rest[len("/rpc/") :], request)
-        response = await router.submit(agent_cls, agent_id, lambda a: a.socket.remote("request", request))
+        response = await router.submit(agent_cls, agent_id, lambda a: a.request.remote(request))
         content, media_type = response.encoded()
         return Response(content, response.status, headers=response.headers, media_type=media_type)
     except Exception as exc:
@@ -101,14 +101,14 @@ async def _rpc(
     spec = lookup_method(agent_cls, method)
     args, kwargs = parse_arguments(request.body)
     if spec.streaming:
-        await router.submit(agent_cls, agent_id, lambda a: a.socket.remote("authorize", request))
+        await router.submit(agent_cls, agent_id, lambda a: a.authorize.remote(request))
         items = router.stream(agent_cls, agent_id, method, tuple(args), kwargs)
         return StreamingResponse(_ndjson(items), media_type="application/x-ndjson")
     request_id = uuid.uuid4().hex
     value = await router.submit(
         agent_cls,
         agent_id,
-        lambda a: a.socket.remote("rpc", request, method, tuple(args), kwargs, request_id),
+        lambda a: a.rpc.remote(request, method, tuple(args), kwargs, request_id),
     )
     return JSONResponse(jsonable(value))
 

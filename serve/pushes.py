@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import Any, Protocol
 
 import ray
 from ray.exceptions import RayActorError
 
 from agents.agent import Agent
+from agents.wire.retry import backoff
 from cluster.naming import agent_key, class_name
 from cluster.routing import Router
 
@@ -88,12 +88,12 @@ class Subscription:
             except RayActorError as exc:  # the agent's process died: re-subscribe (re-creates it)
                 log.info("%s: push stream broke (%s); re-subscribing", self.key, type(exc).__name__)
                 stale = epoch if epoch is not None else stale
-                await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+                await asyncio.sleep(backoff(attempt))
                 attempt += 1
                 continue
             except Exception:
                 log.exception("%s: cannot subscribe to pushes", self.key)
-                await asyncio.sleep(min(5.0, 0.1 * 2**attempt))
+                await asyncio.sleep(backoff(attempt, base=0.1, cap=5.0))
                 attempt += 1
                 continue
             # Clean end: the agent hibernated. Wait for a reason to come back.

@@ -16,16 +16,16 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pydantic_core
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from agents.errors import AgentError, AgentUnavailableError, ReadOnlyError
-from agents.methods import lookup_method
+from agents.errors import AgentError, AgentUnavailableError, ReadOnlyError, UnknownConnectionError
+from agents.wire import protocol
+from cluster.methods import lookup_method
 from cluster.routing import Router
-from cluster.sockets import UnknownConnectionError
-from serve import protocol
 from serve.http import agent_request, jsonable, split_agent_path
 from serve.pushes import PushHub
 from serve.registry import AgentRegistry, url_name
@@ -105,7 +105,8 @@ class Session:
         try:
             request = agent_request(self.ws, rest)
             try:
-                self.readonly = await self._agent_op("connect", request, conn_id, self.pushes.replica)
+                replica = self.pushes.replica
+                self.readonly = await self._on_agent(lambda a: a.connect.remote(request, conn_id, replica))
             except Exception as exc:
                 await self._refuse(close_code(exc), str(exc))
                 return
@@ -130,7 +131,7 @@ class Session:
                     task.cancel()
             self.pushes.detach(subscription, self)
         try:
-            await self._agent_op("disconnect", conn_id, code, reason)
+            await self._on_agent(lambda a: a.disconnect.remote(conn_id, code, reason))
         except Exception as exc:
             log.warning("%s: on_close for %s failed: %r", subscription.key, conn_id, exc)
 
@@ -139,8 +140,9 @@ class Session:
         await self.ws.send_text(protocol.Close(code=code, reason=reason).dump())
         await self.ws.close(code, reason)
 
-    async def _agent_op(self, op: str, *args: Any) -> Any:
-        return await self.router.submit(self.agent_cls, self.agent_id, lambda a: a.socket.remote(op, *args))
+    async def _on_agent(self, submit: Callable[[Any], Any]) -> Any:
+        """Run `submit(host)` on the agent's live host (an `AgentHost` method call), with failover."""
+        return await self.router.submit(self.agent_cls, self.agent_id, submit)
 
     # ---- incoming ------------------------------------------------------------------------------
 
@@ -175,7 +177,8 @@ class Session:
             )
             return
         try:
-            await self._agent_op("message", self.conn_id, self.pushes.replica, data, uuid.uuid4().hex)
+            conn_id, replica, request_id = self.conn_id, self.pushes.replica, uuid.uuid4().hex
+            await self._on_agent(lambda a: a.message.remote(conn_id, replica, data, request_id))
         except UnknownConnectionError as exc:
             self.deliver("close", (close_code(exc), "the agent no longer knows this connection; reconnect"))
         except AgentUnavailableError as exc:
@@ -205,13 +208,14 @@ class Session:
                     ),
                 )
         elif isinstance(frame, protocol.SetState):
-            await self._state_op("set_state", frame.state)
+            state = frame.state
+            await self._state_op(lambda a: a.set_client_state.remote(self.conn_id, state))
         elif isinstance(frame, protocol.Sync):
-            await self._state_op("sync")
+            await self._state_op(lambda a: a.resync.remote(self.conn_id))
 
-    async def _state_op(self, op: str, *args: Any) -> None:
+    async def _state_op(self, submit: Callable[[Any], Any]) -> None:
         try:
-            await self._agent_op(op, self.conn_id, *args)
+            await self._on_agent(submit)
         except Exception as exc:
             self.send(protocol.error_frame(exc))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agents import Agent, callable
@@ -156,4 +156,4 @@ class Worker(Agent):
 
 
 def in_seconds(seconds: float) -> str:
-    return datetime.fromtimestamp(time.time() + seconds, timezone.utc).isoformat()
+    return datetime.fromtimestamp(time.time() + seconds, UTC).isoformat()

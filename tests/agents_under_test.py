@@ -7,6 +7,7 @@ import asyncio
 import pydantic
 
 from agents import Agent, callable, get_agent
+from agents.errors import InvalidScheduleError
 
 
 class Counter(Agent):
@@ -76,6 +77,10 @@ class Counter(Agent):
     async def wipe(self) -> str:
         await self.destroy()
         return "bye"
+
+    @callable(readonly=True)
+    def identity(self) -> dict:
+        return {"name": self.name, "type_name": self.type_name}
 
     def not_exposed(self) -> str:
         return "secret"
@@ -163,3 +168,91 @@ class BrokenStart(Agent):
     @callable
     def ping(self) -> str:
         return "pong"
+
+
+class Ledger(Agent):
+    """SQL with named parameters, and one statement over many rows (`sql_many`)."""
+
+    async def on_start(self) -> None:
+        self.sql("CREATE TABLE IF NOT EXISTS entries(account TEXT NOT NULL, amount INTEGER NOT NULL)")
+
+    @callable
+    def record(self, account: str, amount: int) -> list[dict]:
+        self.sql("INSERT INTO entries VALUES (:account, :amount)", {"account": account, "amount": amount})
+        return self.sql("SELECT * FROM entries WHERE account = :account ORDER BY rowid", {"account": account})
+
+    @callable
+    def record_many(self, rows: list[tuple[str, int]]) -> int:
+        return self.sql_many("INSERT INTO entries VALUES (?, ?)", rows)
+
+    @callable
+    def record_many_named(self, rows: list[dict]) -> int:
+        return self.sql_many("INSERT INTO entries VALUES (:account, :amount)", rows)
+
+    @callable
+    def scale(self, factor: int, accounts: list[str]) -> int:
+        rows = ({"factor": factor, "account": a} for a in accounts)  # any iterable, a generator too
+        return self.sql_many("UPDATE entries SET amount = amount * :factor WHERE account = :account", rows)
+
+    @callable(readonly=True)
+    def entries(self) -> list[dict]:
+        return self.sql("SELECT account, amount FROM entries ORDER BY rowid")
+
+    @callable
+    def mix_named_and_positional(self) -> None:
+        self.sql("INSERT INTO entries VALUES (:account, ?)", {"account": "ada"}, 1)
+
+    @callable
+    def one_row_as_rows(self) -> int:
+        return self.sql_many(
+            "INSERT INTO entries VALUES (:account, :amount)", {"account": "ada", "amount": 1}
+        )
+
+
+def _standalone(text: str) -> None:
+    """A plain function: not a method of any agent."""
+
+
+class Reminders(Agent):
+    """Schedules and queues its own methods, bound (`self.notify`) or by name."""
+
+    initial_state = {"notified": []}
+
+    def notify(self, text: str) -> None:
+        self.set_state({"notified": [*self.state["notified"], text]})
+
+    @callable
+    async def remind(self, text: str) -> dict:
+        later = await self.schedule(3600, self.notify, text)
+        hourly = await self.schedule_every(3600, self.notify, text)
+        queued = await self.queue(self.notify, text)  # runs right after this turn
+        return {"later": later.method, "hourly": hourly.method, "queued": queued}
+
+    @callable(readonly=True)
+    async def stored(self) -> dict:
+        return {
+            "schedules": sorted(s.method for s in await self.list_schedules()),
+            "queue": [item.method for item in await self.list_queue()],
+            "notified": self.state["notified"],
+        }
+
+    @callable
+    async def try_foreign(self, target: str, how: str) -> dict:
+        """Hand `schedule`, `schedule_every` or `queue` something not bound to this agent; report
+        what it said and what got stored (caught here, so no rollback hides a stored row)."""
+        method = {
+            "other_agent": Reminders.__new__(Reminders).notify,  # same class, another object
+            "function": _standalone,
+            "unbound": Reminders.notify,
+        }[target]
+        try:
+            if how == "schedule":
+                await self.schedule(1, method, "x")
+            elif how == "schedule_every":
+                await self.schedule_every(1, method, "x")
+            else:
+                await self.queue(method, "x")
+            error = ""
+        except InvalidScheduleError as exc:
+            error = str(exc)
+        return {"error": error, "stored": len(await self.list_schedules()) + len(await self.list_queue())}

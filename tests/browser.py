@@ -20,10 +20,6 @@ import websockets
 from tests.conftest import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-#: Mark a test module with this: it skips only where Chromium is absent (CI installs it).
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
-)
 
 
 class Page:
@@ -71,7 +67,8 @@ class Page:
 @contextlib.asynccontextmanager
 async def open_page(url: str, profile: Path) -> AsyncIterator[Page]:
     """Start headless Chromium on `url` (with a fresh profile directory) and drive its tab."""
-    assert CHROMIUM is not None, "use needs_chromium on tests that open pages"
+    if CHROMIUM is None:
+        pytest.fail("Chromium is not installed: run `apt-get install chromium` (or `bash .ci/run`)")
     port = free_port()
     proc = subprocess.Popen(
         [

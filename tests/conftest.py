@@ -42,7 +42,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis server with an fsync-always append-only file."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        pytest.fail("redis-server is not installed: run `apt-get install redis-server` (or `bash .ci/run`)")
     port = free_port()
     data = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(

@@ -84,21 +84,21 @@ async def store(tmp_path: Path) -> GatedStore:
     return GatedStore(tmp_path / "store")
 
 
-def activation(store: GatedStore, tmp_path: Path, name: str = "a") -> Activation:
-    return Activation(Notes, "a", store.bump_epoch("Notes/a"), store, tmp_path / name)
+def activation(store: GatedStore) -> Activation:
+    return Activation(Notes, "a", store.bump_epoch("Notes/a"), store)
 
 
 @pytest.fixture
-async def live(store: GatedStore, tmp_path: Path) -> AsyncIterator[Activation]:
-    a = activation(store, tmp_path)
+async def live(store: GatedStore) -> AsyncIterator[Activation]:
+    a = activation(store)
     await a.start()
     yield a
-    if not a.closing:
+    if a.state.serving:
         await a.close()
 
 
 async def test_cancel_during_a_checkpoint_leaves_the_store_restorable(
-    live: Activation, store: GatedStore, tmp_path: Path
+    live: Activation, store: GatedStore
 ) -> None:
     store.gate, store.saving = threading.Event(), threading.Event()
     call = asyncio.ensure_future(live.invoke("rewrite", (), {}, "r1"))
@@ -108,9 +108,9 @@ async def test_cancel_during_a_checkpoint_leaves_the_store_restorable(
     with pytest.raises(asyncio.CancelledError):
         await call
     store.gate = None
-    assert (await live.invoke("bump", (), {}, "r2")) == ("ok", 1)
+    assert (await live.invoke("bump", (), {}, "r2")).unwrap() == 1
     await live.close()
-    fresh = activation(store, tmp_path, "b")
+    fresh = activation(store)
     await fresh.start()  # every chunk the manifest names is there
     assert fresh.get_state()["n"] == 1
     assert fresh.sql("SELECT COUNT(*) AS c FROM t", ()) == [{"c": 3}]
@@ -120,14 +120,16 @@ async def test_a_change_checkpointed_mid_turn_still_counts_for_the_turn(live: Ac
     pushed: list[Any] = []
     live.add_state_listener(lambda state, source: pushed.append(dict(state)))
     seen_updates.clear()
-    assert await live.invoke("bump_and_checkpoint", (), {}, "r1") == ("ok", 1)
-    assert "r1" in live._results  # a retry after a crash returns this result, it does not run again
+    assert (await live.invoke("bump_and_checkpoint", (), {}, "r1")).unwrap() == 1
+    assert (
+        live.checkpointer.result("r1") is not None
+    )  # a retry after a crash returns this result, it does not run again
     assert pushed == [{"n": 1}]
     assert seen_updates == [{"n": 1}]
 
 
 async def test_work_queued_before_a_mid_turn_checkpoint_still_runs(live: Activation) -> None:
-    assert (await live.invoke("queue_then_checkpoint", (), {}, "r1"))[0] == "ok"
+    assert (await live.invoke("queue_then_checkpoint", (), {}, "r1")).ok
 
     async def ran() -> None:
         while live.get_state()["n"] != 100:
@@ -137,14 +139,14 @@ async def test_work_queued_before_a_mid_turn_checkpoint_still_runs(live: Activat
 
 
 async def test_a_failed_checkpoint_never_loses_the_alarm_index_entry(
-    live: Activation, store: GatedStore, tmp_path: Path
+    live: Activation, store: GatedStore
 ) -> None:
-    kind, schedule_id = await live.invoke("plan", (), {}, "r1")
-    assert kind == "ok" and [k for k, _ in store.due_alarms(1e12)] == ["Notes/a"]
+    schedule_id = (await live.invoke("plan", (), {}, "r1")).unwrap()
+    assert [k for k, _ in store.due_alarms(1e12)] == ["Notes/a"]
     store.failing = True
-    assert (await live.invoke("unplan", (schedule_id,), {}, "r2"))[0] == "err"  # not persisted
+    assert not (await live.invoke("unplan", (schedule_id,), {}, "r2")).ok  # not persisted
     store.failing = False
     assert [k for k, _ in store.due_alarms(1e12)] == ["Notes/a"]  # the stored schedule still has one
-    fresh = activation(store, tmp_path, "b")
+    fresh = activation(store)
     await fresh.start()
     assert [s.id for s in await fresh.agent.list_schedules()] == [schedule_id]

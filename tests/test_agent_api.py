@@ -9,17 +9,20 @@ import pytest
 
 from agents import (
     ActivationError,
+    AgentHandle,
     InvalidAgentIdError,
     InvalidArgumentsError,
     InvalidStateError,
     NotCallableError,
     ReadOnlyError,
     ReentrantCallError,
+    SyncAgentHandle,
     UnknownAgentClassError,
     UnknownMethodError,
     get_agent,
+    handle_of,
 )
-from tests.agents_under_test import Caller, CallsBackOnStart, Counter, Profile
+from tests.agents_under_test import Caller, CallsBackOnStart, Counter, Ledger, Profile, Reminders
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("runtime")
@@ -184,3 +187,73 @@ async def test_destroy_deletes_the_agent_for_good(agent_id: str) -> None:
     assert await counter.wipe() == "bye"
     assert await counter.get() == {"count": 0, "starts": 1}
     assert await counter.logged() == []
+
+
+async def test_agent_knows_its_id_and_type_name(agent_id: str) -> None:
+    assert await get_agent(Counter, agent_id).identity() == {"name": agent_id, "type_name": "Counter"}
+
+
+async def test_sql_takes_named_parameters(agent_id: str) -> None:
+    ledger = get_agent(Ledger, agent_id)
+    assert await ledger.record("ada", 5) == [{"account": "ada", "amount": 5}]
+    assert await ledger.record("ada", 7) == [{"account": "ada", "amount": 5}, {"account": "ada", "amount": 7}]
+
+
+async def test_sql_refuses_named_and_positional_values_together(agent_id: str) -> None:
+    ledger = get_agent(Ledger, agent_id)
+    with pytest.raises(TypeError, match="not both"):
+        await ledger.mix_named_and_positional()
+    assert await ledger.entries() == []
+
+
+async def test_sql_many_runs_once_per_row_and_counts_the_rows_changed(agent_id: str) -> None:
+    ledger = get_agent(Ledger, agent_id)
+    assert await ledger.record_many([("ada", 1), ("bob", 2)]) == 2
+    assert await ledger.record_many_named([{"account": "cy", "amount": 3}]) == 1
+    assert await ledger.record_many([]) == 0
+    # Two of the three UPDATEs match a row: rowcount is the total of rows changed.
+    assert await ledger.scale(10, ["ada", "bob", "nobody"]) == 2
+    assert await ledger.entries() == [
+        {"account": "ada", "amount": 10},
+        {"account": "bob", "amount": 20},
+        {"account": "cy", "amount": 3},
+    ]
+
+
+async def test_sql_many_refuses_a_single_row_given_as_rows(agent_id: str) -> None:
+    ledger = get_agent(Ledger, agent_id)
+    with pytest.raises(TypeError, match="not a single row"):
+        await ledger.one_row_as_rows()
+    assert await ledger.entries() == []
+
+
+async def test_schedule_takes_a_bound_method(agent_id: str) -> None:
+    reminders = get_agent(Reminders, agent_id)
+    stored = await reminders.remind("water the plants")
+    assert (stored["later"], stored["hourly"]) == ("notify", "notify")
+
+    async def queued_item_ran() -> bool:
+        return (await reminders.stored())["notified"] == ["water the plants"]
+
+    await eventually(queued_item_ran)
+    assert (await reminders.stored())["schedules"] == ["notify", "notify"]
+
+
+async def test_schedule_refuses_a_foreign_function(agent_id: str) -> None:
+    reminders = get_agent(Reminders, agent_id)
+    for target in ("other_agent", "function", "unbound"):
+        for how in ("schedule", "schedule_every", "queue"):
+            outcome = await reminders.try_foreign(target, how)
+            assert "a method of this Reminders" in outcome["error"], (target, how)
+            assert outcome["stored"] == 0, (target, how)
+
+
+async def test_handle_of_gives_the_handle_behind_a_typed_handle(agent_id: str) -> None:
+    counter = get_agent(Counter, agent_id)
+    handle = handle_of(counter)
+    assert isinstance(handle, AgentHandle) and handle is counter
+    assert handle.id == agent_id
+    assert isinstance(handle.sync, SyncAgentHandle)
+    assert (await handle.describe())["epoch"] >= 1
+    with pytest.raises(TypeError, match="not an agent handle"):
+        handle_of(object())

@@ -10,10 +10,8 @@ from pathlib import Path
 from agents import get_agent
 from examples.chat_app import ExampleChat, send_email
 from tests.agents_for_chat import FAKE_LLM_URL
-from tests.browser import needs_chromium, open_page
+from tests.browser import open_page
 from tests.fake_llm import Call, Reply, shared
-
-pytestmark = needs_chromium
 
 # Set at collection, before the session's ray.init, so the agent processes inherit them: the
 # example agent reads its model from the environment, as it would for a real one.

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agents.scheduling import InvalidScheduleError, RetryPolicy, Scheduler, next_cron_tick
+from agents.scheduling import InvalidScheduleError, RetryPolicy
+from cluster.scheduler import Scheduler, next_cron_tick
 
 
 class Target:

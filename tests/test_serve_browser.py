@@ -8,9 +8,7 @@ import pytest
 
 from agents import get_agent
 from examples.app import Counter
-from tests.browser import Page, needs_chromium, open_page
-
-pytestmark = needs_chromium
+from tests.browser import Page, open_page
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from serve import patch, protocol
+from agents.wire import patch, protocol
 
 FIXTURES = sorted((pathlib.Path(__file__).parent / "fixtures" / "protocol").glob("*.json"))
 

@@ -20,7 +20,6 @@ async for chunk in get_agent(Assistant, "alice").chat("weather in Paris?"):
 from __future__ import annotations
 
 from agents.chat.agent import ChatAgent, ChatContext
-from agents.chat.approval import ApprovalPendingError, UnknownApprovalError
 from agents.chat.chunks import (
     ApprovalRequest,
     Chunk,
@@ -32,8 +31,8 @@ from agents.chat.chunks import (
     ToolResultChunk,
 )
 from agents.chat.model import ToolCall, stream_completion
-from agents.chat.streams import UnknownStreamError
 from agents.chat.tools import Tool, ToolResult, tool
+from agents.errors import ApprovalPendingError, UnknownApprovalError, UnknownStreamError
 
 __all__ = [
     "ApprovalPendingError",

@@ -30,13 +30,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agents.agent import Agent
-from agents.chat.approval import (
-    ApprovalPendingError,
-    UnknownApprovalError,
-    awaits_decision,
-    decide,
-    rejection,
-)
+from agents.chat.approval import awaits_decision, decide, rejection
 from agents.chat.chunks import (
     ApprovalRequest,
     Chunk,
@@ -50,8 +44,9 @@ from agents.chat.chunks import (
 )
 from agents.chat.history import ChatHistory
 from agents.chat.model import ToolCall, stream_completion
-from agents.chat.streams import Stream, StreamLog, UnknownStreamError
+from agents.chat.streams import Stream, StreamLog
 from agents.chat.tools import Tool, ToolResult, toolset
+from agents.errors import ApprovalPendingError, UnknownApprovalError, UnknownStreamError
 from agents.methods import callable
 
 log = logging.getLogger("ray_agents.chat")

@@ -11,19 +11,6 @@ from __future__ import annotations
 from agents.chat.model import ToolCall
 from agents.chat.streams import Stream
 from agents.chat.tools import Tool, ToolResult
-from agents.errors import AgentError
-
-
-class ApprovalPendingError(AgentError):
-    """A tool call awaits approval: approve or reject it before sending a new message."""
-
-    code, status = "approval_pending", 409
-
-
-class UnknownApprovalError(AgentError):
-    """No tool call with that ID awaits a decision."""
-
-    code, status = "unknown_approval", 404
 
 
 def awaits_decision(stream: Stream, call: ToolCall, tool: Tool | None) -> bool:

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 from agents.chat.chunks import CHUNK, Chunk, Status
 from agents.chat.history import Sql
-from agents.errors import AgentError
 
 #: Sequence numbers per lease: one checkpoint per this many chunks, besides those at step ends.
 LEASE = 64
@@ -33,12 +32,6 @@ _TABLES = (
 #: While "streaming" a stream is being written by the running turn; seen from any other turn,
 #: "streaming" means the turn that wrote it died.
 StreamStatus = Literal["streaming"] | Status
-
-
-class UnknownStreamError(AgentError):
-    """No stream with that ID (or its chunks were dropped by retention)."""
-
-    code, status = "unknown_stream", 404
 
 
 @dataclass

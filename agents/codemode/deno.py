@@ -155,7 +155,7 @@ class DenoExecutor(Executor):
                 _apply_rlimits(process.pid, limits)
                 session = _Session(process, toolset, limits, logs)
                 return await asyncio.wait_for(session.run(code), limits.timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return CodeResult(error=f"timed out after {limits.timeout_s:g} s", logs=logs.getvalue())
             except _SandboxGone as exc:
                 return CodeResult(error=str(exc), logs=logs.getvalue())

@@ -64,7 +64,7 @@ class MontyExecutor(Executor):
         logs = LogBuffer(limits.max_log_bytes)
         try:
             value = await asyncio.wait_for(self._feed(code, toolset, limits, logs), limits.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return CodeResult(error=f"timed out after {limits.timeout_s:g} s", logs=logs.getvalue())
         except pydantic_monty.MontyError as exc:
             return CodeResult(error=_describe(exc), logs=logs.getvalue())

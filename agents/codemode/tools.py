@@ -17,7 +17,7 @@ import pydantic
 import pydantic_core
 
 from agents.errors import InvalidArgumentsError
-from agents.methods import ArgumentValidator
+from agents.validation import ArgumentValidator
 
 
 class ToolCallError(Exception):

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 
-from agents.errors import AgentError
+from agents.wire.errors import to_wire
 
 #: Bumped on incompatible changes; the server closes connections that announce another version.
 PROTOCOL_VERSION = 1
@@ -184,6 +184,5 @@ def parse_client_text(text: str, limit: int = MAX_FRAME_BYTES) -> ClientFrame | 
 
 def error_frame(exc: BaseException, call_id: str | None = None) -> Error:
     """An error frame for an exception: ray-agents errors keep their code; others are `exception`."""
-    if isinstance(exc, AgentError):
-        return Error(id=call_id, code=exc.code, message=exc.message or str(exc))
-    return Error(id=call_id, code="exception", message=f"{type(exc).__name__}: {exc}")
+    wire = to_wire(exc)
+    return Error(id=call_id, code=wire.code, message=wire.message)

@@ -1,0 +1,58 @@
+"""Argument validation against a function's signature and type hints, shared by RPC and Code Mode tools."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+
+from agents.errors import InvalidArgumentsError
+
+
+class ArgumentValidator:
+    """Checks call arguments against a function's signature and type hints with pydantic.
+
+    `drop_self` for a function defined in a class (its first parameter is the instance); plain
+    functions and bound methods keep every parameter.
+    """
+
+    def __init__(self, function: Callable[..., Any], *, drop_self: bool = False) -> None:
+        self._name = function.__name__
+        signature = inspect.signature(function)
+        params = list(signature.parameters.values())[1 if drop_self else 0 :]
+        self._signature = signature.replace(parameters=params)
+        try:
+            hints = typing.get_type_hints(function)
+        except Exception:  # unresolved forward references: fall back to no checking for those
+            hints = {}
+        self._adapters = {p.name: pydantic.TypeAdapter(hints[p.name]) for p in params if p.name in hints}
+        self._kinds = {p.name: p.kind for p in params}
+
+    def validate(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidArgumentsError(f"{self._name}(): {exc}") from None
+        for name, value in bound.arguments.items():
+            adapter = self._adapters.get(name)
+            if adapter is None:
+                continue
+            kind = self._kinds[name]
+            try:
+                if kind is inspect.Parameter.VAR_POSITIONAL:
+                    bound.arguments[name] = tuple(adapter.validate_python(v) for v in value)
+                elif kind is inspect.Parameter.VAR_KEYWORD:
+                    bound.arguments[name] = {k: adapter.validate_python(v) for k, v in value.items()}
+                else:
+                    bound.arguments[name] = adapter.validate_python(value)
+            except pydantic.ValidationError as exc:
+                problems = "; ".join(e["msg"] for e in exc.errors())
+                raise InvalidArgumentsError(
+                    f"{self._name}(): argument {name!r} is invalid: {problems}"
+                ) from None
+        return bound.args, bound.kwargs

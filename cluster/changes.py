@@ -1,0 +1,177 @@
+"""What a turn changed, and the one path that writes it to the store.
+
+A `ChangeSet` is the encoded state and sections plus whether each (and the SQLite database)
+differs from the last checkpoint. A `Checkpointer` keeps the activation's view of what the store
+holds (committed state, database image and chunk hashes, the results of recent calls, the
+published alarm) and writes checkpoints; every commit path of an activation goes through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from agents.errors import ResultNotKeptError
+from cluster import outcome
+from cluster.checkpoint import ChunkedImage, Manifest
+from cluster.database import AgentDatabase
+from cluster.outcome import Outcome
+from cluster.state import pack
+from cluster.stores import CheckpointStore
+
+log = logging.getLogger("ray_agents.activation")
+T = TypeVar("T")
+
+#: Largest result (pickled) kept in checkpoints for idempotent retries.
+MAX_KEPT_RESULT = 16 * 1024
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """The encoded state and sections now, and what differs from the last checkpoint."""
+
+    state: bytes
+    sections: bytes
+    state_changed: bool
+    sections_changed: bool
+    db_changed: bool
+
+    @property
+    def empty(self) -> bool:
+        return not (self.state_changed or self.sections_changed or self.db_changed)
+
+
+class Checkpointer:
+    """The store as one activation last wrote it, and the writer of its next checkpoints."""
+
+    def __init__(
+        self,
+        key: str,
+        epoch: int,
+        store: CheckpointStore,
+        manifest: Manifest,
+        image: ChunkedImage,
+        window: int,
+    ) -> None:
+        self.key = key
+        self.epoch = epoch
+        self.store = store
+        self.window = window
+        self.committed_state = manifest.state
+        self.committed_sections = pack(manifest.sections)
+        self.image = image
+        #: request id -> packed outcome of recent state-changing calls (idempotent retries).
+        self.results: OrderedDict[str, bytes] = OrderedDict(manifest.results)
+        self.published_alarm: float | None = None
+        self.count = 0
+
+    def changes(self, state: bytes, sections: dict[str, Any], db_changed: bool) -> ChangeSet:
+        packed = pack(sections)
+        return ChangeSet(
+            state=state,
+            sections=packed,
+            state_changed=state != self.committed_state,
+            sections_changed=packed != self.committed_sections,
+            db_changed=db_changed,
+        )
+
+    def result(self, request_id: str) -> Outcome | None:
+        """The kept outcome of a call already applied (a retry after a crash), if any."""
+        packed = self.results.get(request_id)
+        return outcome.unpack(packed) if packed is not None else None
+
+    def remember(self, request_id: str, result: Outcome) -> None:
+        """Keep the result for a retry of this request after a crash. A result too large to keep
+        in every checkpoint (or unpicklable) is replaced by ResultNotKeptError: a retry learns the
+        call was applied, and it never runs twice."""
+        try:
+            packed: bytes | None = outcome.pack(result)
+        except Exception:
+            packed = None
+        if packed is None or len(packed) > MAX_KEPT_RESULT:
+            lost = ResultNotKeptError(f"{self.key}: call applied; its result was not kept for retries")
+            packed = outcome.pack(outcome.failure(lost))
+        self.results[request_id] = packed
+        while len(self.results) > self.window:
+            self.results.popitem(last=False)
+
+    async def save(
+        self,
+        changes: ChangeSet,
+        sections: dict[str, Any],
+        db: AgentDatabase,
+        next_due: Callable[[], float | None],
+    ) -> None:
+        """Write one checkpoint. Never abandoned half-way: a cancellation waits for it to finish,
+        so the in-memory view of what is stored (image, hashes, state) always matches the store."""
+        await run_to_completion(self._write(changes, sections, db, next_due))
+
+    async def _write(
+        self, changes: ChangeSet, sections: dict[str, Any], db: AgentDatabase, next_due: Any
+    ) -> None:
+        image, diff, due = self.image.image, None, self.published_alarm
+        if changes.db_changed:
+            image = await asyncio.to_thread(db.image)
+            diff = await asyncio.to_thread(self.image.diff, image)
+            due = next_due()
+            # Before the save, the index may only move earlier (a crash then costs a spurious
+            # wake-up, never a missed alarm); the exact time is published once the save landed.
+            await self.publish_alarm(_earliest(self.published_alarm, due))
+        manifest = Manifest(
+            epoch=self.epoch,
+            state=changes.state,
+            db_size=len(image),
+            db_chunks=diff.hashes if diff else self.image.hashes,
+            results=dict(self.results),
+            sections=sections,
+        )
+        await asyncio.to_thread(
+            self.store.save,
+            self.key,
+            self.epoch,
+            manifest.pack(),
+            diff.new_chunks if diff else {},
+            diff.dropped if diff else (),
+        )
+        if diff:
+            self.image.advance(image, diff)
+        self.committed_state = changes.state
+        self.committed_sections = changes.sections
+        self.count += 1
+        await self.publish_alarm(due)
+
+    async def publish_alarm(self, due: float | None) -> None:
+        """Tell the cluster's alarm index when to wake this agent (None: never)."""
+        if due != self.published_alarm:
+            await asyncio.to_thread(self.store.set_alarm, self.key, due)
+            self.published_alarm = due
+
+    async def force_publish_alarm(self, due: float | None) -> None:
+        """Publish `due` even if it seems published already (the index may hold a stale time)."""
+        await asyncio.to_thread(self.store.set_alarm, self.key, due)
+        self.published_alarm = due
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+async def run_to_completion(coro: Coroutine[Any, Any, T]) -> T:
+    """Await `coro` to its end even if the caller is cancelled meanwhile (then re-raise the
+    cancellation): for steps that must not stop half-way, like writing a checkpoint."""
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()

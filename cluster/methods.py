@@ -1,0 +1,62 @@
+"""The per-class method table: what callers may invoke on an agent class, and how to check the call."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agents.errors import NotCallableError, UnknownMethodError
+from agents.methods import callable_options
+from agents.validation import ArgumentValidator
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A callable method: how to invoke it and how to check its arguments."""
+
+    name: str
+    function: Callable[..., Any]
+    readonly: bool
+    streaming: bool
+    validator: ArgumentValidator
+    #: Keep running when the WebSocket that started the call drops (see `callable`).
+    finish_on_disconnect: bool = False
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Validate and coerce arguments against the type hints; raise InvalidArgumentsError."""
+        return self.validator.validate(args, kwargs)
+
+
+@functools.cache
+def method_table(agent_cls: type) -> dict[str, MethodSpec]:
+    """Every `@callable` method of an agent class (inherited ones included), by name."""
+    table: dict[str, MethodSpec] = {}
+    for name in dir(agent_cls):
+        if name.startswith("_"):
+            continue
+        function = inspect.getattr_static(agent_cls, name, None)
+        options = callable_options(function)
+        if options is None:
+            continue
+        table[name] = MethodSpec(
+            name=name,
+            function=function,
+            readonly=options.readonly,
+            streaming=inspect.isasyncgenfunction(function),
+            validator=ArgumentValidator(function, drop_self=True),
+            finish_on_disconnect=options.finish_on_disconnect,
+        )
+    return table
+
+
+def lookup_method(agent_cls: type, name: str) -> MethodSpec:
+    """The spec of a callable method, or a clear error saying why it cannot be called."""
+    spec = method_table(agent_cls).get(name)
+    if spec is not None:
+        return spec
+    if hasattr(agent_cls, name):
+        raise NotCallableError(f"{agent_cls.__name__}.{name} is not marked @callable")
+    raise UnknownMethodError(f"{agent_cls.__name__} has no callable method {name!r}")
