@@ -12,6 +12,7 @@ import pydantic
 from agents.connections import WebHooks
 from agents.durable import DurableJob
 from agents.errors import InvalidScheduleError
+from agents.hosting import Hosting
 from agents.scheduling import QueueItem, RetryPolicy, Schedule, Scheduling
 
 if TYPE_CHECKING:  # Code Mode is imported only when an agent runs code
@@ -53,6 +54,14 @@ class Agent(WebHooks):
     idle_timeout: ClassVar[float] = 300.0
     #: Retries of failing scheduled and queued runs, unless a call passes its own `retry=`.
     schedule_retry: ClassVar[RetryPolicy] = RetryPolicy()
+    #: Where activations live: "dedicated" (a Ray actor, an OS process, of its own) or "pooled"
+    #: (one of many in a shared host actor: ~KiB each, millisecond wakes, but host-mates share an
+    #: event loop). None: the deployment's default (`agents.configure(hosting=...)`,
+    #: `$RAY_AGENTS_HOSTING`, else "dedicated").
+    hosting: ClassVar[Hosting | None] = None
+    #: Pooled hosting: at most this many agents of this class on one host (None: the deployment's
+    #: `max_agents_per_host`).
+    max_agents_per_host: ClassVar[int | None] = None
 
     _runtime: AgentRuntime
 

@@ -131,6 +131,18 @@ class RemoteError(AgentError):
     code, status = "remote_error", 500
 
 
+class InvalidHostingError(AgentError):
+    """An agent class or the deployment names a hosting mode that does not exist."""
+
+    code, status = "invalid_hosting", 500
+
+
+class HostFullError(AgentError):
+    """A pooled host has no room: every agent on it is busy, so none could be evicted."""
+
+    code, status, retriable = "host_full", 503, True
+
+
 class InvalidScheduleError(AgentError):
     """A schedule or queue item was refused at creation time (nothing was stored)."""
 

@@ -34,13 +34,15 @@ def streams(agent_cls: type, method: str) -> bool:
     return lookup_method(agent_cls, method).streaming
 
 
-def configure(*, namespace: str | None = None, store: str | None = None) -> None:
-    """Choose the Ray namespace and checkpoint store URL for this process's agents.
+def configure(*, namespace: str | None = None, store: str | None = None, hosting: str | None = None) -> None:
+    """Choose the Ray namespace, checkpoint store URL and default hosting for this process's agents.
 
-    Call before the first agent call. The store is fixed by whoever starts the controller first
-    (defaults: `$RAY_AGENTS_NAMESPACE` or "ray-agents"; `$RAY_AGENTS_STORE` or ~/.ray-agents).
+    Call before the first agent call. The store and the default hosting are fixed by whoever
+    starts the controller first (defaults: `$RAY_AGENTS_NAMESPACE` or "ray-agents";
+    `$RAY_AGENTS_STORE` or ~/.ray-agents; `$RAY_AGENTS_HOSTING` or "dedicated"). `hosting` is
+    "dedicated" or "pooled" (see `agents.hosting`); a class's own `hosting` attribute wins.
     """
-    _routing().configure_process(namespace=namespace, store=store)
+    _routing().configure_process(namespace=namespace, store=store, hosting=hosting)
 
 
 async def list_agents() -> dict[str, Any]:

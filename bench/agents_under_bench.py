@@ -39,6 +39,16 @@ class SleepyCounter(BenchCounter):
     idle_timeout = 0.5
 
 
+class PooledCounter(BenchCounter):
+    """The same counter, many to a host actor (pooled hosting)."""
+
+    hosting = "pooled"
+
+
+class PooledSleepyCounter(PooledCounter):
+    idle_timeout = 0.5
+
+
 class Ledger(Agent):
     """Rows in the agent's SQLite database: fill it to a size, then time one-row turns."""
 

@@ -46,6 +46,8 @@ log = logging.getLogger("ray_agents.activation")
 class Turn:
     """The turn in progress: who may change what, and what it already checkpointed."""
 
+    #: What the turn runs: a method's name, or a hook's.
+    method: str = ""
     readonly: bool = False
     #: The `source` of each `set_state` in this turn (the last one is reported to listeners).
     sources: list[Any] = field(default_factory=list)
@@ -66,6 +68,7 @@ class Activation:
         epoch: int,
         store: CheckpointStore,
         dedupe_window: int = 128,
+        offload_sync: bool = False,
     ) -> None:
         self.agent_cls = agent_cls
         self.agent_id = agent_id
@@ -74,6 +77,9 @@ class Activation:
         self.key = agent_key(self.type_name, agent_id)
         self.store = store
         self.dedupe_window = dedupe_window
+        #: Run sync `@callable` methods in a worker thread (pooled hosting: they would otherwise
+        #: block every host-mate's turns on the shared event loop).
+        self.offload_sync = offload_sync
         self.codec = StateCodec(agent_cls)
         self.state = ActivationState.STARTING
         self.last_activity = time.monotonic()
@@ -116,19 +122,21 @@ class Activation:
         agent.__init__()
         self.agent = agent
         async with self._lock:
-            started = await self._turn(agent.on_start, request_id=None)
+            started = await self._turn(agent.on_start, request_id=None, name="on_start")
             if not started.ok:
                 raise ActivationError(f"{self.key}: on_start failed: {started.error!r}") from started.error
             unfinished = self.scheduler.unfinished_jobs()
             if unfinished:
                 log.warning("%s: durable jobs left unfinished by a crash: %s", self.key, unfinished)
-                recovered = await self._turn(lambda: agent.on_recover(unfinished), request_id=None)
+                recovered = await self._turn(lambda: agent.on_recover(unfinished), None, name="on_recover")
                 if not recovered.ok:
                     log.error("%s: on_recover failed: %r", self.key, recovered.error)
             # Publish on start: the index may hold a stale time (a crash between index and
-            # checkpoint), which would otherwise wake this agent again and again.
+            # checkpoint), which would otherwise wake this agent again and again. An agent that
+            # never scheduled anything has no entry to correct (and skips a store write).
             due = self.scheduler.next_due()
-            await self.checkpointer.force_publish_alarm(due)
+            if self.scheduler.in_use():
+                await self.checkpointer.force_publish_alarm(due)
             self._alarm.arm(due)
             self.state = ActivationState.SERVING
 
@@ -189,8 +197,17 @@ class Activation:
         kept = self.checkpointer.result(request_id) if request_id is not None else None
         if kept is not None:
             return kept
+        function, agent = spec.function, self.agent
+        if self.offload_sync and not inspect.iscoroutinefunction(function):
+            return await self.run_hook(
+                lambda: asyncio.to_thread(function, agent, *args, **kwargs),
+                request_id,
+                chain,
+                spec.readonly,
+                method,
+            )
         return await self.run_hook(
-            lambda: spec.function(self.agent, *args, **kwargs), request_id, chain, readonly=spec.readonly
+            lambda: function(agent, *args, **kwargs), request_id, chain, spec.readonly, method
         )
 
     async def run_hook(
@@ -199,6 +216,7 @@ class Activation:
         request_id: str | None = None,
         chain: tuple[str, ...] = (),
         readonly: bool = False,
+        name: str = "hook",
     ) -> Outcome:
         """Run `body` (a call, or internal code invoking agent hooks) as one turn."""
         self.in_flight += 1
@@ -209,7 +227,7 @@ class Activation:
                 kept = self.checkpointer.result(request_id) if request_id is not None else None
                 if kept is not None:
                     return kept
-                return await self._turn(body, request_id, chain, readonly=readonly)
+                return await self._turn(body, request_id, chain, readonly=readonly, name=name)
         finally:
             self.in_flight -= 1
             self.last_activity = time.monotonic()
@@ -229,7 +247,7 @@ class Activation:
                 if not self.state.serving:
                     yield outcome.failure(AgentUnavailableError(f"{self.key} is shutting down"))
                     return
-                self._enter_turn(chain, spec.readonly)
+                self._enter_turn(chain, spec.readonly, method)
                 try:
                     async for item in spec.function(self.agent, *args, **kwargs):
                         yield outcome.success(item)
@@ -248,10 +266,15 @@ class Activation:
 
     # ---- turns -------------------------------------------------------------------------------
 
-    def _enter_turn(self, chain: tuple[str, ...], readonly: bool) -> None:
+    @property
+    def current_turn(self) -> str | None:
+        """What the turn in progress runs (None between turns); the watchdog reports it."""
+        return self._turn_record.method if self._lock.locked() else None
+
+    def _enter_turn(self, chain: tuple[str, ...], readonly: bool, name: str) -> None:
         # Each Ray call runs in its own task, so setting the chain here is local to this call.
         CALL_CHAIN.set((*chain, self.key))
-        self._turn_record = Turn(readonly=readonly)
+        self._turn_record = Turn(method=name, readonly=readonly)
         self.sockets.begin_turn()
         self.db.begin()
 
@@ -262,8 +285,9 @@ class Activation:
         chain: tuple[str, ...] = (),
         readonly: bool = False,
         notify: bool = True,
+        name: str = "hook",
     ) -> Outcome:
-        self._enter_turn(chain, readonly)
+        self._enter_turn(chain, readonly, name)
         try:
             value = body()
             if inspect.isawaitable(value):
@@ -402,7 +426,7 @@ class Activation:
             self.scheduler.succeeded(item, time.time())
             return result
 
-        result = await self._turn(body, request_id=None)
+        result = await self._turn(body, request_id=None, name=item.method)
         if not result.ok:
             retried = await self._turn(lambda: self.scheduler.failed(item, time.time()), request_id=None)
             log.warning(
@@ -424,7 +448,12 @@ class Activation:
                 log.exception("%s: state listener failed", self.key)
         # on_state_update runs as its own turn: what it changes is persisted too (without
         # re-notifying, so a hook that always writes cannot loop).
-        hook = await self._turn(lambda: self.agent.on_state_update(self._state, source), None, notify=False)
+        hook = await self._turn(
+            lambda: self.agent.on_state_update(self._state, source),
+            None,
+            notify=False,
+            name="on_state_update",
+        )
         if not hook.ok:
             log.error("%s: on_state_update failed: %r", self.key, hook.error)
 
@@ -454,7 +483,9 @@ class Activation:
         return self.checkpointer.count if "checkpointer" in self.__dict__ else 0
 
     def idle_seconds(self) -> float:
-        return 0.0 if self.in_flight else time.monotonic() - self.last_activity
+        """Seconds since the last turn ended (0 while a call waits or a turn runs)."""
+        busy = self.in_flight or self._lock.locked()
+        return 0.0 if busy else time.monotonic() - self.last_activity
 
     async def close(self) -> None:
         """Take no more turns: wait for the current one, then release the database."""

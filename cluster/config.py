@@ -21,8 +21,19 @@ class RuntimeConfig:
     #: Checkpoint store: a local directory works on one machine (or a shared filesystem);
     #: `redis://` for clusters of many machines.
     store_url: str = field(default_factory=lambda: os.environ.get("RAY_AGENTS_STORE") or _default_store_url())
-    #: CPU share reserved per agent actor: non-zero so placement hints are honoured, tiny so
-    #: thousands of mostly idle agents fit on a node.
+    #: Hosting of classes that do not choose (`Agent.hosting`): "dedicated" keeps today's one
+    #: process per agent; "pooled" packs many into shared host actors.
+    hosting: str = field(default_factory=lambda: os.environ.get("RAY_AGENTS_HOSTING") or "dedicated")
+    #: Pooled hosting: agents one host carries before the controller starts another (or, once
+    #: every node has `hosts_per_node`, before a host evicts its least recently used idle agents).
+    #: ~10-20 KiB of runtime per small agent: 20,000 is a few hundred MiB plus their data.
+    max_agents_per_host: int = field(
+        default_factory=lambda: int(os.environ.get("RAY_AGENTS_MAX_AGENTS_PER_HOST") or 20_000)
+    )
+    #: Pooled host actors per node: one event loop each, so about one per core is the most useful.
+    hosts_per_node: int = field(default_factory=lambda: int(os.environ.get("RAY_AGENTS_HOSTS_PER_NODE") or 2))
+    #: CPU share reserved per agent actor (and per pooled host): non-zero so placement hints are
+    #: honoured, tiny so thousands of mostly idle agents fit on a node.
     agent_num_cpus: float = 0.001
     #: How many times a call is retried after its activation died or moved.
     call_attempts: int = 5

@@ -1,4 +1,10 @@
-"""The placement controller: the only creator of agent actors; one live activation per agent ID."""
+"""The placement controller: the only creator of activations; one live activation per agent ID.
+
+It keeps the directory key -> (host actor, epoch). A dedicated agent gets a host actor of its own
+(`agent:Key@epoch`); a pooled agent goes to a shared host (`cluster.pool`). Callers cache what
+`activate` returns and call the host directly; they come back only on a miss or when the
+activation they had died or moved.
+"""
 
 from __future__ import annotations
 
@@ -17,21 +23,23 @@ from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from agents.agent import Agent
-from agents.errors import ActivationError, AgentUnavailableError, UnknownAgentClassError
+from agents.errors import ActivationError, AgentUnavailableError, InvalidHostingError, UnknownAgentClassError
+from agents.hosting import Hosting, validate_hosting
 from agents.ids import validate_agent_id
 from cluster import outcome
 from cluster.config import RuntimeConfig
 from cluster.host import AgentHost
 from cluster.logs import configure_actor_logging
-from cluster.naming import actor_name, agent_key, class_name, parse_actor_name, split_key
+from cluster.naming import HOST_PREFIX, actor_name, agent_key, class_name, parse_actor_name, split_key
 from cluster.outcome import Outcome
+from cluster.pool import HostPool, PooledHost
 from cluster.stores import open_store
 
 log = logging.getLogger("ray_agents.controller")
 
-#: Seconds a retired actor may finish replying before it is killed.
+#: Seconds a retired dedicated actor may finish replying before it is killed.
 RETIRE_GRACE = 1.0
-#: How often the alarm index is polled for hibernated agents to wake (bounds their alarm lateness).
+#: How often the alarm index is polled for hibernated agents to wake.
 ALARM_POLL = 0.2
 #: A live agent whose alarm is overdue by this much is checked: its process may have died.
 OVERDUE_GRACE = 2.0
@@ -39,8 +47,11 @@ OVERDUE_GRACE = 2.0
 #: fenced off by the new epoch, can no longer checkpoint). Answers come between awaits, so only
 #: an agent stuck in blocking code for this long is affected.
 ADOPT_TIMEOUT = 30.0
-#: Agents woken for alarms at once, so a burst of due alarms cannot swamp the cluster.
-WAKE_CONCURRENCY = 4
+#: Agents woken for alarms at once, so a burst of due alarms cannot swamp the cluster: a
+#: dedicated wake starts a process, a pooled one is a few milliseconds in a running host.
+WAKE_CONCURRENCY: dict[Hosting, int] = {"dedicated": 4, "pooled": 64}
+#: How long the view of alive nodes is trusted before `ray.nodes()` is asked again.
+NODES_TTL = 2.0
 
 
 @dataclass
@@ -49,12 +60,14 @@ class Placement:
     epoch: int
     node_id: str
     activated_at: float
+    #: The pooled host carrying it (None: a dedicated actor of its own).
+    host: str | None = None
 
 
 class PlacementController:
-    """Detached, named actor. Placement policy: a new activation goes to the alive node with the
-    fewest live agents (ties broken at random), as a soft preference so Ray may still place it
-    elsewhere if that node cannot take it."""
+    """Detached, named actor. Placement policy: a dedicated activation goes to the alive node with
+    the fewest live agents (ties broken at random), as a soft preference so Ray may still place it
+    elsewhere; a pooled one to a pooled host (see `cluster.pool`)."""
 
     def __init__(self, config: RuntimeConfig) -> None:
         configure_actor_logging()
@@ -65,13 +78,17 @@ class PlacementController:
         self._classes: dict[str, type[Agent]] = {}
         self._saved_classes: dict[str, bytes] = {}
         self._host = ray.remote(AgentHost)
+        self._pool = HostPool(config, self._host)
+        self._nodes: tuple[float, set[str]] = (0.0, set())
         self._rebuild_lock = asyncio.Lock()
         self._rebuilt = False
         self.activations = 0
         self.alarm_wakes = 0
         self.retirements: Counter[str] = Counter()
+        #: Recent activation times by hosting mode (seconds), to wake agents ahead of their alarms.
+        self._wake_seconds: dict[Hosting, float] = {"dedicated": 1.0, "pooled": 0.05}
         self._waking: set[str] = set()
-        self._wake_slots = asyncio.Semaphore(WAKE_CONCURRENCY)
+        self._wake_slots = {mode: asyncio.Semaphore(n) for mode, n in WAKE_CONCURRENCY.items()}
         self._wake_cooldown: dict[str, float] = {}
         self._wake_task: asyncio.Task[None] | None = None
         self._wake_tasks: set[asyncio.Task[None]] = set()
@@ -86,55 +103,80 @@ class PlacementController:
     # ---- rebuilding after a restart ------------------------------------------------------------
 
     async def _ensure_rebuilt(self) -> None:
-        """Adopt live agent actors left by a previous controller; kill fenced-off zombies."""
+        """Adopt live activations left by a previous controller; stop fenced-off zombies."""
         if self._rebuilt:
             return
         async with self._rebuild_lock:
             if self._rebuilt:
                 return
             entries = await asyncio.to_thread(ray.util.list_named_actors, all_namespaces=True)
-            found = [
-                (entry["name"], parsed)
-                for entry in entries
-                if entry["namespace"] == self.config.namespace
-                and (parsed := parse_actor_name(entry["name"])) is not None
-            ]
-            results = await asyncio.gather(*(self._adopt(name, key, epoch) for name, (key, epoch) in found))
-            adopted = sum(results)
+            names = [e["name"] for e in entries if e["namespace"] == self.config.namespace]
+            dedicated = [(n, parsed) for n in names if (parsed := parse_actor_name(n)) is not None]
+            pooled = [n for n in names if n.startswith(HOST_PREFIX)]
+            results = await asyncio.gather(
+                *(self._adopt_dedicated(name, key, epoch) for name, (key, epoch) in dedicated),
+                *(self._adopt_pooled(name) for name in pooled),
+            )
             self._rebuilt = True
             self._wake_task = asyncio.get_running_loop().create_task(self._wake_loop())
-            if adopted:
-                log.info("rebuilt placement view: adopted %d live agents", adopted)
+            if sum(results):
+                log.info("rebuilt the directory: adopted %d live agents", sum(results))
 
-    async def _adopt(self, name: str, key: str, epoch: int) -> bool:
+    async def _adopt_dedicated(self, name: str, key: str, epoch: int) -> int:
         """Adopt one agent actor found by name if it is the current, ready activation; else kill it."""
         try:
             actor = ray.get_actor(name, namespace=self.config.namespace)
         except ValueError:
-            return False
+            return 0
         current = await asyncio.to_thread(self.store.current_epoch, key)
         if epoch != current:
             ray.kill(actor, no_restart=True)
             log.warning("killed zombie %s epoch %d (current epoch %d)", key, epoch, current)
-            return False
+            return 0
         try:
-            info = await asyncio.wait_for(actor.info.remote(), timeout=ADOPT_TIMEOUT)
+            held = await asyncio.wait_for(actor.held.remote(), timeout=ADOPT_TIMEOUT)
         except (TimeoutError, RayActorError):
-            info = {"ready": False}
-        if not info["ready"]:  # half-started by the previous controller, retiring, or unresponsive
+            held = []
+        info = next((i for i in held if i["key"] == key and i["epoch"] == epoch and i["ready"]), None)
+        if info is None:  # half-started by the previous controller, retiring, or unresponsive
             ray.kill(actor, no_restart=True)
-            return False
+            return 0
         self._placements[key] = Placement(actor, epoch, info["node_id"], time.time())
-        return True
+        return 1
 
-    # ---- activation --------------------------------------------------------------------------
+    async def _adopt_pooled(self, name: str) -> int:
+        """Adopt a pooled host and its current, ready activations; it drops the others."""
+        try:
+            actor = ray.get_actor(name, namespace=self.config.namespace)
+            held = await asyncio.wait_for(actor.held.remote(), timeout=ADOPT_TIMEOUT)
+        except (ValueError, TimeoutError, RayActorError):
+            return 0
+        node_id = held[0]["node_id"] if held else (await actor.load.remote())["node_id"]
+        host = self._pool.adopt(name, actor, node_id)
+        adopted = 0
+        for info in held:
+            key, epoch = info["key"], info["epoch"]
+            current = await asyncio.to_thread(self.store.current_epoch, key)
+            if epoch != current or not info["ready"] or key in self._placements:
+                actor.drop.remote(key, epoch)
+                continue
+            self._placements[key] = Placement(actor, epoch, info["node_id"], time.time(), host=name)
+            self._pool.place(host, key, split_key(key)[0])
+            adopted += 1
+        return adopted
+
+    # ---- classes -----------------------------------------------------------------------------
 
     async def _register(self, agent_cls: type[Agent]) -> None:
         """Make a class known by name (for callers that only have the name), and remember it in
         the store so a restarted controller can wake its agents for alarms."""
         name = class_name(agent_cls)
+        self._hosting(agent_cls)  # refuse an unknown hosting mode before anything is stored
+        try:
+            blob = cloudpickle.dumps(agent_cls)
+        except Exception as exc:
+            raise ActivationError(f"agent class {name} cannot be pickled to its hosts: {exc!r}") from exc
         self._classes[name] = agent_cls
-        blob = cloudpickle.dumps(agent_cls)
         if self._saved_classes.get(name) != blob:
             await asyncio.to_thread(self.store.save_class, name, blob)
             self._saved_classes[name] = blob
@@ -147,10 +189,17 @@ class PlacementController:
             self._classes[name] = pickle.loads(blob)
         return self._classes[name]
 
+    def _hosting(self, agent_cls: type[Agent]) -> Hosting:
+        chosen = agent_cls.hosting if agent_cls.hosting is not None else self.config.hosting
+        where = f"{agent_cls.__name__}.hosting" if agent_cls.hosting is not None else "the default hosting"
+        return validate_hosting(chosen, where)
+
+    # ---- activation --------------------------------------------------------------------------
+
     async def activate(
         self, agent_cls: type[Agent] | str, agent_id: str, stale_epoch: int | None = None
     ) -> Outcome:
-        """The live activation of an agent: (actor handle, epoch). Creates it if there is none, or
+        """The live activation of an agent: (host actor, epoch). Creates it if there is none, or
         if the caller reports the one it had (`stale_epoch`) as dead or going away."""
         try:
             validate_agent_id(agent_id)
@@ -159,60 +208,120 @@ class PlacementController:
                 if found is None:
                     raise UnknownAgentClassError(f"no agent class named {agent_cls!r} is registered")
                 agent_cls = found
-            else:
+            elif (
+                class_name(agent_cls) not in self._classes
+                or self._classes[class_name(agent_cls)] is not agent_cls
+            ):
                 await self._register(agent_cls)
             await self._ensure_rebuilt()
             return outcome.success(await self._activate(agent_cls, agent_id, stale_epoch))
         except Exception as exc:
             return outcome.failure(exc)
 
-    async def _activate(self, agent_cls: type[Agent], agent_id: str, stale_epoch: int | None) -> tuple:
+    async def _activate(self, agent_cls: type[Agent], agent_id: str, stale: int | None) -> tuple[Any, int]:
         key = agent_key(class_name(agent_cls), agent_id)
         async with self._locks[key]:
             current = self._placements.get(key)
-            if current is not None and (stale_epoch is None or current.epoch > stale_epoch):
+            if current is not None and (stale is None or current.epoch > stale):
                 return current.actor, current.epoch
-            if current is not None:
-                del self._placements[key]
-                ray.kill(current.actor, no_restart=True)
-            epoch = await asyncio.to_thread(self.store.bump_epoch, key)
-            node_id = await self._choose_node()
+            if current is not None:  # stop the old activation: it must serve nobody any more
+                self._forget(key)
+                if current.host is None:
+                    ray.kill(current.actor, no_restart=True)
+                else:
+                    current.actor.drop.remote(key, current.epoch)
+            hosting = self._hosting(agent_cls)
             started = time.perf_counter()
-            actor = self._host.options(
-                name=actor_name(key, epoch),
-                namespace=self.config.namespace,
-                lifetime="detached",
-                max_restarts=0,
-                num_cpus=self.config.agent_num_cpus,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True) if node_id else None,
-            ).remote(agent_cls, agent_id, epoch, self.config)
-            try:
-                info = (await actor.start.remote()).unwrap()
-            except ActivationError:
-                ray.kill(actor, no_restart=True)
-                raise
-            except RayActorError as exc:  # the new process died while starting: worth a retry
-                raise AgentUnavailableError(f"{key}: activation died while starting: {exc}") from exc
-            except Exception as exc:
-                ray.kill(actor, no_restart=True)
-                raise ActivationError(f"{key}: activation failed: {exc!r}") from exc
-            self._placements[key] = Placement(actor, epoch, info["node_id"], time.time())
+            epoch = await asyncio.to_thread(self.store.bump_epoch, key)
+            if hosting == "pooled":
+                placement = await self._start_pooled(agent_cls, agent_id, key, epoch)
+            else:
+                placement = await self._start_dedicated(agent_cls, agent_id, key, epoch)
+            self._placements[key] = placement
             self.activations += 1
-            log.info(
-                "activated %s epoch %d on node %s in %.0f ms (%d live)",
+            elapsed = time.perf_counter() - started
+            self._wake_seconds[hosting] = 0.8 * self._wake_seconds[hosting] + 0.2 * elapsed
+            log.log(
+                logging.DEBUG if hosting == "pooled" else logging.INFO,
+                "activated %s epoch %d (%s) on node %s in %.0f ms (%d live)",
                 key,
                 epoch,
-                info["node_id"][:8],
-                (time.perf_counter() - started) * 1000,
+                hosting,
+                placement.node_id[:8],
+                elapsed * 1000,
                 len(self._placements),
             )
-            return actor, epoch
+            return placement.actor, epoch
+
+    async def _start_dedicated(
+        self, agent_cls: type[Agent], agent_id: str, key: str, epoch: int
+    ) -> Placement:
+        node_id = await self._choose_node()
+        name = actor_name(key, epoch)
+        actor = self._host.options(
+            name=name,
+            namespace=self.config.namespace,
+            lifetime="detached",
+            max_restarts=0,
+            num_cpus=self.config.agent_num_cpus,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True) if node_id else None,
+        ).remote(self.config, name, 1)
+        try:
+            info = (await actor.activate.remote(agent_cls, agent_id, epoch)).unwrap()
+        except ActivationError:
+            ray.kill(actor, no_restart=True)
+            raise
+        except RayActorError as exc:  # the new process died while starting: worth a retry
+            raise AgentUnavailableError(f"{key}: activation died while starting: {exc}") from exc
+        except Exception as exc:
+            ray.kill(actor, no_restart=True)
+            raise ActivationError(f"{key}: activation failed: {exc!r}") from exc
+        return Placement(actor, epoch, info["node_id"], time.time())
+
+    async def _start_pooled(self, agent_cls: type[Agent], agent_id: str, key: str, epoch: int) -> Placement:
+        cls_name = class_name(agent_cls)
+        for _ in range(3):  # a host that died meanwhile is dropped and another one chosen
+            host: PooledHost = await self._pool.choose(
+                cls_name, agent_cls.max_agents_per_host, await self._alive()
+            )
+            self._pool.place(host, key, cls_name)  # counted at once, so concurrent choices spread
+            try:
+                info = (await host.actor.activate.remote(agent_cls, agent_id, epoch)).unwrap()
+            except RayActorError:
+                self._pool.unplace(host.name, key, cls_name)
+                self._drop_host(host.name)
+                continue
+            except BaseException:
+                self._pool.unplace(host.name, key, cls_name)
+                raise
+            host.node_id = info["node_id"]
+            return Placement(host.actor, epoch, info["node_id"], time.time(), host=host.name)
+        raise AgentUnavailableError(f"{key}: pooled hosts kept dying while it was being activated")
+
+    def _forget(self, key: str) -> None:
+        placement = self._placements.pop(key, None)
+        if placement is not None and placement.host is not None:
+            self._pool.unplace(placement.host, key, split_key(key)[0])
+
+    def _drop_host(self, name: str) -> None:
+        """A pooled host died: forget it and every placement on it (their next call re-activates)."""
+        self._pool.drop(name)
+        for key in [k for k, p in self._placements.items() if p.host == name]:
+            del self._placements[key]
+
+    async def _alive(self) -> set[str]:
+        """IDs of alive nodes, refreshed at most every NODES_TTL (not per activation)."""
+        fetched, alive = self._nodes
+        if time.monotonic() - fetched > NODES_TTL:
+            nodes = await asyncio.to_thread(ray.nodes)
+            alive = {n["NodeID"] for n in nodes if n["Alive"]}
+            self._nodes = (time.monotonic(), alive)
+            for key in [k for k, p in self._placements.items() if p.node_id not in alive]:
+                self._forget(key)  # its node is gone; the next call re-activates it
+        return alive
 
     async def _choose_node(self) -> str | None:
-        nodes = await asyncio.to_thread(ray.nodes)
-        alive = {n["NodeID"] for n in nodes if n["Alive"]}
-        for key in [k for k, p in self._placements.items() if p.node_id not in alive]:
-            del self._placements[key]  # its node is gone; the next call re-activates it
+        alive = await self._alive()
         if not alive:
             return None
         load = Counter(p.node_id for p in self._placements.values())
@@ -220,15 +329,31 @@ class PlacementController:
 
     # ---- alarms ------------------------------------------------------------------------------
 
+    def _wake_lead(self, hosting: Hosting) -> float:
+        """How far ahead of its alarm a hibernated agent is woken: one poll plus (a margin over)
+        a recent wake time of its hosting mode, so its own timer fires on time."""
+        return ALARM_POLL + min(5.0, self._wake_seconds[hosting] * 1.5)
+
+    def _known_hosting(self, key: str) -> Hosting:
+        agent_cls = self._classes.get(split_key(key)[0])
+        try:
+            return self._hosting(agent_cls) if agent_cls is not None else "dedicated"
+        except InvalidHostingError:
+            return "dedicated"
+
     async def _wake_loop(self) -> None:
-        """Wake hibernated (or dead) agents whose alarm is due; live agents run their own timers."""
+        """Wake hibernated (or dead) agents shortly before their alarm is due; live agents run
+        their own timers."""
         while True:
             try:
                 now = time.time()
-                for key, due in await asyncio.to_thread(self.store.due_alarms, now, 200):
+                horizon = now + max(self._wake_lead(mode) for mode in self._wake_seconds)
+                for key, due in await asyncio.to_thread(self.store.due_alarms, horizon, 1000):
                     placement = self._placements.get(key)
                     if key in self._waking or self._wake_cooldown.get(key, 0) > now:
                         continue
+                    if due - now > self._wake_lead(self._known_hosting(key)):
+                        continue  # not yet: this agent wakes faster than that
                     if placement is not None and now - due < OVERDUE_GRACE:
                         continue
                     self._waking.add(key)
@@ -241,12 +366,20 @@ class PlacementController:
 
     async def _wake(self, key: str, placement: Placement | None) -> None:
         try:
-            async with self._wake_slots:
+            cls_name, agent_id = split_key(key)
+            agent_cls = await self._class(cls_name)
+            if agent_cls is None:
+                log.error("cannot wake %s for its alarm: class %s is unknown", key, cls_name)
+                self._wake_cooldown[key] = time.time() + 60
+                return
+            async with self._wake_slots[self._hosting(agent_cls)]:
                 stale = None
                 if placement is not None:
                     try:
-                        info = await asyncio.wait_for(placement.actor.info.remote(), timeout=5)
-                        if not info["ready"]:  # alive but retiring or retired: replace it
+                        info = await asyncio.wait_for(
+                            placement.actor.describe.remote(key, placement.epoch), 5
+                        )
+                        if not info.ok or not info.value["ready"]:  # retiring, retired or gone
                             stale = placement.epoch
                     except RayActorError:  # dead for sure: replace it below
                         stale = placement.epoch
@@ -255,33 +388,33 @@ class PlacementController:
                     if stale is None:
                         self._wake_cooldown[key] = time.time() + 5
                         return
-                cls_name, agent_id = split_key(key)
-                agent_cls = await self._class(cls_name)
-                if agent_cls is None:
-                    log.error("cannot wake %s for its alarm: class %s is unknown", key, cls_name)
-                    self._wake_cooldown[key] = time.time() + 60
-                    return
                 await self._activate(agent_cls, agent_id, stale)
                 self.alarm_wakes += 1
+        except InvalidHostingError:
+            log.exception("cannot wake %s for its alarm", key)
+            self._wake_cooldown[key] = time.time() + 60
         except Exception:
             log.exception("waking %s for its alarm failed", key)
             self._wake_cooldown[key] = time.time() + 5
         finally:
             self._waking.discard(key)
 
-    async def release(self, key: str, epoch: int, reason: str) -> None:
-        """An activation retires (idle hibernation, destroy, failure): forget it and stop its
-        process, whether or not this controller knew it (it may have restarted meanwhile)."""
+    async def release(self, key: str, epoch: int, reason: str, own_process: bool = True) -> None:
+        """An activation retires (idle hibernation, eviction, destroy, failure): forget it, and stop
+        its process if it had one of its own, whether or not this controller knew it (it may have
+        restarted meanwhile)."""
         await self._ensure_rebuilt()
         async with self._locks[key]:
             current = self._placements.get(key)
             if current is not None and current.epoch == epoch:
-                del self._placements[key]
+                self._forget(key)
+        self.retirements[reason] += 1
+        if not own_process:
+            return
         try:
             actor = ray.get_actor(actor_name(key, epoch), namespace=self.config.namespace)
         except ValueError:
             return  # already gone
-        self.retirements[reason] += 1
         log.info("released %s epoch %d (%s)", key, epoch, reason)
         await asyncio.sleep(RETIRE_GRACE)
         ray.kill(actor, no_restart=True)
@@ -294,7 +427,7 @@ class PlacementController:
         return {k: self._placements[k].epoch for k in keys if k in self._placements}
 
     async def describe(self) -> dict[str, Any]:
-        """Counts, live agents and hibernated (checkpointed, not live) agents."""
+        """Counts, live agents, hibernated (checkpointed, not live) agents and pooled hosts."""
         await self._ensure_rebuilt()
         stored = await asyncio.to_thread(self.store.keys)
         live = {
@@ -303,6 +436,7 @@ class PlacementController:
                 "id": split_key(key)[1],
                 "epoch": p.epoch,
                 "node_id": p.node_id,
+                "host": p.host,
                 "activated_at": p.activated_at,
             }
             for key, p in self._placements.items()
@@ -314,4 +448,7 @@ class PlacementController:
             "live": live,
             "hibernated": [split_key(k) for k in stored if k not in live],
             "classes": sorted(self._classes),
+            "hosts": {
+                name: {"node_id": h.node_id, "agents": len(h.agents)} for name, h in self._pool.hosts.items()
+            },
         }

@@ -1,4 +1,12 @@
-"""The Ray actor that carries an agent activation, and its idle hibernation."""
+"""The Ray actor that carries agent activations: one (dedicated hosting) or many (pooled).
+
+A dedicated host is named after its one agent (`agent:Key@epoch`) and stops when that agent
+retires. A pooled host (`ray-agents-host:...`) carries many agents side by side; it retires them
+one by one (idle, evicted, destroyed, closed) and lives on. Either way, every call names the
+agent's key and epoch: a host that does not hold that activation refuses the call with a
+retriable error, so the caller asks the controller again. Only the controller creates hosts and
+tells them what to activate.
+"""
 
 from __future__ import annotations
 
@@ -6,136 +14,342 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import ray
 
 from agents.agent import Agent
+from agents.errors import AgentUnavailableError, HostFullError
 from agents.requests import Request
 from cluster import outcome, routing
 from cluster.activation import Activation
 from cluster.config import RuntimeConfig
 from cluster.lifecycle import ActivationState
 from cluster.logs import configure_actor_logging
-from cluster.naming import CONTROLLER_NAME
+from cluster.naming import CONTROLLER_NAME, agent_key, class_name
 from cluster.outcome import Outcome
 from cluster.sockets import Push
 from cluster.stores import open_store
+from cluster.watchdog import LoopWatchdog
 
 log = logging.getLogger("ray_agents.host")
 
+#: How often a host looks for idle and closed activations at most / at least.
+SWEEP_MIN, SWEEP_MAX = 0.05, 10.0
+#: An idle agent whose alarm is due within this many seconds stays live: the controller woke it
+#: ahead of that alarm, and hibernating now would only mean waking it again.
+ALARM_HORIZON = 3.0
+
 
 class AgentHost:
-    """One agent activation in its own Ray actor process. Created only by the placement controller.
+    """A Ray actor carrying activations; its methods are what routers and Serve replicas call,
+    each naming the agent (key, epoch) and returning an `Outcome`."""
 
-    Its methods are what callers (routers, Serve replicas) invoke; each returns an `Outcome`.
-    """
-
-    def __init__(self, agent_cls: type[Agent], agent_id: str, epoch: int, config: RuntimeConfig) -> None:
+    def __init__(self, config: RuntimeConfig, name: str, capacity: int) -> None:
         configure_actor_logging()
         self._config = config
-        routing.configure(config)  # calls this agent makes go to the same cluster and store
-        store = open_store(config.store_url, config.namespace)
-        self._activation = Activation(agent_cls, agent_id, epoch, store, config.dedupe_window)
-        self._watcher: asyncio.Task[None] | None = None
+        self.name = name
+        self.capacity = capacity
+        self.pooled = capacity > 1
+        routing.configure(config)  # calls these agents make go to the same cluster and store
+        self._store = open_store(config.store_url, config.namespace)
+        #: key -> activation, least recently activated first (eviction looks at last use).
+        self._activations: dict[str, Activation] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        #: Seconds between sweeps: a quarter of the shortest idle_timeout here (kept up to date as
+        #: agents arrive, recomputed at each sweep), and an event to shorten a sweep's wait at once.
+        self._period = SWEEP_MAX
+        self._shorter = asyncio.Event()
+        self._watchdog = LoopWatchdog()
+        self._controller: Any = None
+        self.evictions = 0
 
-    async def start(self) -> Outcome:
-        """Restore and run `on_start`; the controller waits for this before publishing the actor."""
+    # ---- what the controller asks --------------------------------------------------------------
+
+    async def activate(self, agent_cls: type[Agent], agent_id: str, epoch: int) -> Outcome:
+        """Restore an agent here and run its `on_start`; the controller publishes it only after."""
+        key = agent_key(class_name(agent_cls), agent_id)
+        old = self._activations.get(key)
+        if old is not None:  # an older epoch the controller has replaced: fenced, drop it
+            self._retire(key, old, "replaced")
+        if not await self._make_room(agent_cls):
+            return outcome.failure(
+                HostFullError(
+                    f"host {self.name}: full of busy agents ({len(self._activations)}); none evictable"
+                )
+            )
+        activation = Activation(
+            agent_cls, agent_id, epoch, self._store, self._config.dedupe_window, offload_sync=self.pooled
+        )
+        self._activations[key] = activation
         try:
-            await self._activation.start()
+            await activation.start()
         except Exception as exc:
+            if self._activations.get(key) is activation:
+                del self._activations[key]
             return outcome.failure(exc)
-        self._watcher = asyncio.get_running_loop().create_task(self._watch_idle())
-        return outcome.success(self.info())
+        self._start_background(activation)
+        return outcome.success(self._info(activation))
 
-    def info(self) -> dict[str, Any]:
-        a = self._activation
+    def held(self) -> list[dict[str, Any]]:
+        """Every activation here (for a restarted controller's rebuild)."""
+        return [self._info(a) for a in self._activations.values()]
+
+    def load(self) -> dict[str, Any]:
+        """How full this host is."""
+        return {
+            "name": self.name,
+            "agents": len(self._activations),
+            "capacity": self.capacity,
+            "evictions": self.evictions,
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+        }
+
+    async def drop(self, key: str, epoch: int) -> None:
+        """Hibernate an activation now: one the controller replaced (a zombie), or one an operator
+        wants out of memory. Its checkpoint is in the store; the next call wakes it."""
+        activation = self._activations.get(key)
+        if activation is not None and activation.epoch <= epoch:
+            await activation.close()
+            self._retire(key, activation, "dropped")
+
+    def stalls(self) -> list[dict[str, Any]]:
+        """What the event-loop watchdog saw block this host's loop (latest last)."""
+        return [vars(s) for s in self._watchdog.stalls]
+
+    # ---- calls -------------------------------------------------------------------------------
+
+    async def describe(self, key: str, epoch: int) -> Outcome:
+        a = self._live(key, epoch)
+        return self._not_here(key, epoch) if a is None else outcome.success(self._info(a))
+
+    async def invoke(
+        self,
+        key: str,
+        epoch: int,
+        method: str,
+        args: tuple,
+        kwargs: dict,
+        request_id: str | None,
+        chain: tuple[str, ...],
+    ) -> Outcome:
+        a = self._live(key, epoch)
+        return (
+            self._not_here(key, epoch)
+            if a is None
+            else self._after(key, a, await a.invoke(method, args, kwargs, request_id, chain))
+        )
+
+    async def stream(
+        self, key: str, epoch: int, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...]
+    ) -> AsyncIterator[Outcome]:
+        a = self._live(key, epoch)
+        if a is None:
+            yield self._not_here(key, epoch)
+            return
+        async for item in a.stream(method, args, kwargs, chain):
+            yield item
+
+    # ---- client connections and HTTP, from Serve replicas (`cluster.sockets.SocketHub`) -------
+
+    async def connect(self, key: str, epoch: int, request: Request, conn_id: str, replica: str) -> Outcome:
+        a = self._live(key, epoch)
+        return (
+            self._not_here(key, epoch)
+            if a is None
+            else self._after(key, a, await a.sockets.connect(request, conn_id, replica))
+        )
+
+    async def message(
+        self, key: str, epoch: int, conn_id: str, replica: str, data: str | bytes, request_id: str
+    ) -> Outcome:
+        a = self._live(key, epoch)
+        return (
+            self._not_here(key, epoch)
+            if a is None
+            else self._after(key, a, await a.sockets.message(conn_id, replica, data, request_id))
+        )
+
+    async def disconnect(self, key: str, epoch: int, conn_id: str, code: int, reason: str) -> Outcome:
+        a = self._live(key, epoch)
+        return (
+            self._not_here(key, epoch)
+            if a is None
+            else self._after(key, a, await a.sockets.disconnect(conn_id, code, reason))
+        )
+
+    async def set_client_state(self, key: str, epoch: int, conn_id: str, state: Any) -> Outcome:
+        a = self._live(key, epoch)
+        return (
+            self._not_here(key, epoch)
+            if a is None
+            else self._after(key, a, await a.sockets.set_state(conn_id, state))
+        )
+
+    async def resync(self, key: str, epoch: int, conn_id: str) -> Outcome:
+        a = self._live(key, epoch)
+        return self._not_here(key, epoch) if a is None else self._after(key, a, await a.sockets.sync(conn_id))
+
+    async def request(self, key: str, epoch: int, request: Request) -> Outcome:
+        a = self._live(key, epoch)
+        return (
+            self._not_here(key, epoch) if a is None else self._after(key, a, await a.sockets.request(request))
+        )
+
+    async def authorize(self, key: str, epoch: int, request: Request) -> Outcome:
+        a = self._live(key, epoch)
+        return (
+            self._not_here(key, epoch)
+            if a is None
+            else self._after(key, a, await a.sockets.authorize(request))
+        )
+
+    async def rpc(
+        self, key: str, epoch: int, request: Request, method: str, args: tuple, kwargs: dict, request_id: str
+    ) -> Outcome:
+        a = self._live(key, epoch)
+        if a is None:
+            return self._not_here(key, epoch)
+        return self._after(key, a, await a.sockets.rpc(request, method, args, kwargs, request_id))
+
+    async def subscribe(
+        self, key: str, epoch: int, replica: str, conn_ids: list[str]
+    ) -> AsyncIterator[list[Push]]:
+        """One replica's pushes to its connections of this agent, as a stream (call with
+        num_returns="streaming"). Ends at once if this host does not hold the activation."""
+        a = self._live(key, epoch)
+        if a is None:
+            return
+        async for batch in a.sockets.subscribe(replica, conn_ids):
+            yield batch
+
+    def _live(self, key: str, epoch: int) -> Activation | None:
+        activation = self._activations.get(key)
+        return activation if activation is not None and activation.epoch == epoch else None
+
+    def _not_here(self, key: str, epoch: int) -> Outcome:
+        """The refusal a caller retries after asking the controller where the agent lives now."""
+        return outcome.Outcome(
+            error=AgentUnavailableError(f"{key} epoch {epoch} is not live on host {self.name}")
+        )
+
+    def _after(self, key: str, activation: Activation, result: Outcome) -> Outcome:
+        if activation.state is ActivationState.DESTROYED:
+            self._retire(key, activation, "destroyed")
+        return result
+
+    # ---- end of life -------------------------------------------------------------------------
+
+    def _start_background(self, arrived: Activation) -> None:
+        period = _sweep_period(arrived)
+        if period < self._period:
+            self._period = period
+            self._shorter.set()
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        if self.pooled:
+            self._watchdog.start()
+
+    async def _sweep(self) -> None:
+        """Retire activations idle for their class's `idle_timeout` (hibernation), and those that
+        closed for any other reason (destroyed, fenced, a failed checkpoint): none lingers."""
+        while self._activations:
+            deadline = time.monotonic() + self._period
+            while (wait := deadline - time.monotonic()) > 0:
+                self._shorter.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._shorter.wait(), wait)
+                deadline = min(deadline, time.monotonic() + self._period)
+            self._period = min((_sweep_period(a) for a in self._activations.values()), default=SWEEP_MAX)
+            for key, activation in list(self._activations.items()):
+                state = activation.state
+                if state is ActivationState.STARTING:
+                    continue
+                if not state.serving:
+                    self._retire(
+                        key, activation, "destroyed" if state is ActivationState.DESTROYED else "closed"
+                    )
+                elif activation.idle_seconds() >= activation.agent_cls.idle_timeout and not _alarm_soon(
+                    activation
+                ):
+                    await activation.close()
+                    self._retire(key, activation, "idle")
+
+    async def _make_room(self, agent_cls: type[Agent]) -> bool:
+        """Room for one more agent of `agent_cls`: under the host's capacity and the class's own
+        `max_agents_per_host`, evicting least recently used idle agents if needed."""
+        limit, name = agent_cls.max_agents_per_host, class_name(agent_cls)
+        if limit is not None:
+            same = [k for k, a in self._activations.items() if a.type_name == name]
+            if len(same) >= limit and await self._evict(same, len(same) - limit + 1) < len(same) - limit + 1:
+                return False
+        over = len(self._activations) - self.capacity + 1
+        if over <= 0:
+            return True
+        # Evict a percent of capacity at a time, so a full host does not sort itself per arrival.
+        return await self._evict(list(self._activations), max(over, self.capacity // 100)) >= over
+
+    async def _evict(self, keys: list[str], count: int) -> int:
+        """Hibernate up to `count` of the least recently used idle agents among `keys` (their
+        checkpoint is in the store already); returns how many."""
+        idle = sorted(
+            (a.last_activity, key)
+            for key in keys
+            if (a := self._activations[key]).state.serving and a.idle_seconds() > 0
+        )
+        for _, key in idle[:count]:
+            activation = self._activations[key]
+            await activation.close()
+            self.evictions += 1
+            self._retire(key, activation, "evicted")
+        if idle:
+            log.info("host %s: evicted %d least recently used idle agents", self.name, min(count, len(idle)))
+        return min(count, len(idle))
+
+    def _retire(self, key: str, activation: Activation, reason: str) -> None:
+        """Forget an activation and tell the controller (which stops a dedicated host). Once."""
+        if activation.state is ActivationState.RETIRED:
+            return
+        if activation.state.serving:  # closed by no one yet (replaced): take no more turns
+            asyncio.get_running_loop().create_task(activation.close())
+        activation.state = ActivationState.RETIRED
+        if self._activations.get(key) is activation:
+            del self._activations[key]
+        log.info(
+            "%s epoch %d: retiring (%s) after %d checkpoints",
+            key,
+            activation.epoch,
+            reason,
+            activation.checkpoints,
+        )
+        with contextlib.suppress(Exception):
+            if self._controller is None:  # looked up once: hosts retire agents by the thousand
+                self._controller = ray.get_actor(CONTROLLER_NAME, namespace=self._config.namespace)
+            self._controller.release.remote(key, activation.epoch, reason, not self.pooled)
+
+    def _info(self, a: Activation) -> dict[str, Any]:
         return {
             "key": a.key,
             "epoch": a.epoch,
+            "host": self.name,
+            "hosting": "pooled" if self.pooled else "dedicated",
             "pid": os.getpid(),
             "node_id": ray.get_runtime_context().get_node_id(),
             "state": a.state.value,
             "ready": a.state.serving,
             "checkpoints": a.checkpoints,
             "idle_seconds": a.idle_seconds(),
+            "at": time.time(),
         }
 
-    # ---- calls -------------------------------------------------------------------------------
 
-    async def invoke(
-        self, method: str, args: tuple, kwargs: dict, request_id: str | None, chain: tuple[str, ...]
-    ) -> Outcome:
-        return self._after(await self._activation.invoke(method, args, kwargs, request_id, chain))
+def _alarm_soon(activation: Activation) -> bool:
+    due = activation.checkpointer.published_alarm
+    return due is not None and due - time.time() < ALARM_HORIZON
 
-    async def stream(
-        self, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...]
-    ) -> AsyncIterator[Outcome]:
-        async for item in self._activation.stream(method, args, kwargs, chain):
-            yield item
 
-    # ---- client connections and HTTP, from Serve replicas (`cluster.sockets.SocketHub`) -------
-
-    async def connect(self, request: Request, conn_id: str, replica: str) -> Outcome:
-        return self._after(await self._activation.sockets.connect(request, conn_id, replica))
-
-    async def message(self, conn_id: str, replica: str, data: str | bytes, request_id: str) -> Outcome:
-        return self._after(await self._activation.sockets.message(conn_id, replica, data, request_id))
-
-    async def disconnect(self, conn_id: str, code: int, reason: str) -> Outcome:
-        return self._after(await self._activation.sockets.disconnect(conn_id, code, reason))
-
-    async def set_client_state(self, conn_id: str, state: Any) -> Outcome:
-        return self._after(await self._activation.sockets.set_state(conn_id, state))
-
-    async def resync(self, conn_id: str) -> Outcome:
-        return self._after(await self._activation.sockets.sync(conn_id))
-
-    async def request(self, request: Request) -> Outcome:
-        return self._after(await self._activation.sockets.request(request))
-
-    async def authorize(self, request: Request) -> Outcome:
-        return self._after(await self._activation.sockets.authorize(request))
-
-    async def rpc(self, request: Request, method: str, args: tuple, kwargs: dict, request_id: str) -> Outcome:
-        return self._after(await self._activation.sockets.rpc(request, method, args, kwargs, request_id))
-
-    async def subscribe(self, replica: str, conn_ids: list[str]) -> AsyncIterator[list[Push]]:
-        """One replica's pushes to its connections, as a stream (call with num_returns="streaming")."""
-        async for batch in self._activation.sockets.subscribe(replica, conn_ids):
-            yield batch
-
-    def _after(self, result: Outcome) -> Outcome:
-        if self._activation.state is ActivationState.DESTROYED:
-            self._retire("destroyed")
-        return result
-
-    # ---- end of life -------------------------------------------------------------------------
-
-    async def _watch_idle(self) -> None:
-        """Retire when idle for `idle_timeout` (hibernation), or as soon as the activation closed
-        for any other reason (destroyed, fenced, a failed checkpoint): never linger half-alive."""
-        timeout = float(self._activation.agent_cls.idle_timeout)
-        period = max(0.05, min(timeout / 4, 10.0))
-        while True:
-            await asyncio.sleep(period)
-            state = self._activation.state
-            if not state.serving:
-                self._retire("destroyed" if state is ActivationState.DESTROYED else "closed")
-                return
-            if self._activation.idle_seconds() >= timeout:
-                await self._activation.close()
-                self._retire("idle")
-                return
-
-    def _retire(self, reason: str) -> None:
-        """Ask the controller to forget and stop this activation (it kills this process). Once."""
-        a = self._activation
-        if a.state is ActivationState.RETIRED:
-            return
-        a.state = ActivationState.RETIRED
-        log.info("%s epoch %d: retiring (%s) after %d checkpoints", a.key, a.epoch, reason, a.checkpoints)
-        with contextlib.suppress(Exception):
-            controller = ray.get_actor(CONTROLLER_NAME, namespace=self._config.namespace)
-            controller.release.remote(a.key, a.epoch, reason)
+def _sweep_period(activation: Activation) -> float:
+    return max(SWEEP_MIN, min(float(activation.agent_cls.idle_timeout) / 4, SWEEP_MAX))

@@ -6,6 +6,8 @@ from urllib.parse import quote, unquote
 
 CONTROLLER_NAME = "ray-agents-controller"
 ACTOR_PREFIX = "agent:"
+#: Names of pooled host actors (each carries many agents): `ray-agents-host:<id>`.
+HOST_PREFIX = "ray-agents-host:"
 
 
 def class_name(agent_cls: type) -> str:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import pickle
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import ray
@@ -14,7 +17,8 @@ from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from agents.agent import Agent
-from agents.errors import AgentError, AgentUnavailableError, ReentrantCallError
+from agents.errors import ActivationError, AgentError, AgentUnavailableError, ReentrantCallError
+from agents.hosting import validate_hosting
 from agents.ids import validate_agent_id
 from agents.wire.retry import backoff
 from cluster import outcome
@@ -28,6 +32,16 @@ T = TypeVar("T")
 AgentClass = type[Agent] | str
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where an agent's live activation is: the host actor carrying it, its key and its epoch.
+    Every host method takes `(key, epoch, ...)` first: `t.actor.invoke.remote(t.key, t.epoch, ...)`."""
+
+    actor: Any
+    key: str
+    epoch: int
+
+
 class Router:
     """One per process. Caches each agent's actor handle so the hot path is a single actor call;
     goes to the controller only on a miss or after the cached activation died or moved."""
@@ -35,7 +49,7 @@ class Router:
     def __init__(self, config: RuntimeConfig | None = None) -> None:
         self.config = config or RuntimeConfig()
         self._controller: Any = None
-        self._placements: dict[str, tuple[Any, int]] = {}
+        self._placements: dict[str, Target] = {}
 
     # ---- controller --------------------------------------------------------------------------
 
@@ -66,15 +80,17 @@ class Router:
                 )
         return self._controller
 
-    async def _resolve(
-        self, agent: AgentClass, agent_id: str, key: str, stale: int | None
-    ) -> tuple[Any, int]:
+    async def _resolve(self, agent: AgentClass, agent_id: str, key: str, stale: int | None) -> Target:
         cached = self._placements.get(key)
-        if cached is not None and (stale is None or cached[1] > stale):
+        if cached is not None and (stale is None or cached.epoch > stale):
             return cached
-        placement = (await self.controller().activate.remote(agent, agent_id, stale)).unwrap()
-        self._placements[key] = placement
-        return placement
+        try:
+            pending = self.controller().activate.remote(agent, agent_id, stale)
+        except (TypeError, pickle.PicklingError) as exc:  # Ray pickles the class when it sends it
+            raise ActivationError(f"{key}: the agent class cannot be pickled to the cluster: {exc}") from exc
+        actor, epoch = (await pending).unwrap()
+        target = self._placements[key] = Target(actor, key, epoch)
+        return target
 
     # ---- calls -------------------------------------------------------------------------------
 
@@ -83,41 +99,41 @@ class Router:
         request_id = uuid.uuid4().hex
         chain = CALL_CHAIN.get()
         return await self._with_failover(
-            agent, agent_id, lambda actor: actor.invoke.remote(method, args, kwargs, request_id, chain)
+            agent,
+            agent_id,
+            lambda t: t.actor.invoke.remote(t.key, t.epoch, method, args, kwargs, request_id, chain),
         )
 
     async def describe(self, agent: AgentClass, agent_id: str) -> dict[str, Any]:
         """Where the agent's activation runs (activating it if needed): key, epoch, pid, node."""
 
-        async def info(actor: Any) -> outcome.Outcome:
-            return outcome.success(await actor.info.remote())
-
-        return await self._with_failover(agent, agent_id, info)
+        return await self._with_failover(agent, agent_id, lambda t: t.actor.describe.remote(t.key, t.epoch))
 
     async def submit(
-        self, agent: AgentClass, agent_id: str, submit: Callable[[Any], Awaitable[outcome.Outcome]]
+        self, agent: AgentClass, agent_id: str, submit: Callable[[Target], Awaitable[outcome.Outcome]]
     ) -> Any:
-        """Run `submit(actor)` (returning an outcome) on the live activation, with failover. A retry
-        may repeat it, so `submit` should carry a request id where running twice matters."""
+        """Run `submit(target)` (a host call returning an outcome) on the live activation, with
+        failover. A retry may repeat it, so it should carry a request id where running twice matters."""
         return await self._with_failover(agent, agent_id, submit)
 
-    async def locate(self, agent: AgentClass, agent_id: str, stale: int | None = None) -> tuple[Any, int]:
-        """The live activation's (actor, epoch), activating it if needed; `stale` reports a dead one."""
+    async def locate(self, agent: AgentClass, agent_id: str, stale: int | None = None) -> Target:
+        """The live activation's target, activating it if needed; `stale` reports a dead one."""
         key = agent_key(_class_name(agent), validate_agent_id(agent_id))
         return await self._resolve(agent, agent_id, key, stale)
 
     async def _with_failover(
-        self, agent: AgentClass, agent_id: str, submit: Callable[[Any], Awaitable[outcome.Outcome]]
+        self, agent: AgentClass, agent_id: str, submit: Callable[[Target], Awaitable[outcome.Outcome]]
     ) -> Any:
-        """Run `submit(actor)` on the live activation, re-resolving after it died or moved."""
+        """Run `submit(target)` on the live activation, re-resolving after it died or moved."""
         key = _checked_key(agent, agent_id)
         stale: int | None = None
         last_error: Exception | None = None
         for attempt in range(self.config.call_attempts):
             epoch = None
             try:
-                actor, epoch = await self._resolve(agent, agent_id, key, stale)
-                result = await _cancellable(submit(actor))
+                target = await self._resolve(agent, agent_id, key, stale)
+                epoch = target.epoch
+                result = await _cancellable(submit(target))
             except RayActorError as exc:
                 last_error = exc
             except AgentError as exc:  # from the controller: retriable only if activation was cut short
@@ -146,8 +162,11 @@ class Router:
             epoch = None
             started = False
             try:
-                actor, epoch = await self._resolve(agent, agent_id, key, stale)
-                items = actor.stream.options(num_returns="streaming").remote(method, args, kwargs, chain)
+                target = await self._resolve(agent, agent_id, key, stale)
+                epoch = target.epoch
+                items = target.actor.stream.options(num_returns="streaming").remote(
+                    key, epoch, method, args, kwargs, chain
+                )
                 try:
                     async for ref in items:
                         item: outcome.Outcome = await ref
@@ -220,10 +239,19 @@ _loop_thread: _LoopThread | None = None
 _lock = threading.Lock()
 
 
-def configure_process(*, namespace: str | None = None, store: str | None = None) -> None:
+def configure_process(
+    *, namespace: str | None = None, store: str | None = None, hosting: str | None = None
+) -> None:
     """`agents.configure`: these settings (or the environment's defaults) for this process's calls."""
     defaults = RuntimeConfig()
-    configure(RuntimeConfig(namespace=namespace or defaults.namespace, store_url=store or defaults.store_url))
+    configure(
+        dataclasses.replace(
+            defaults,
+            namespace=namespace or defaults.namespace,
+            store_url=store or defaults.store_url,
+            hosting=validate_hosting(hosting or defaults.hosting, "hosting"),
+        )
+    )
 
 
 def configure(config: RuntimeConfig) -> None:

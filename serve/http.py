@@ -88,7 +88,9 @@ async def handle(conn: Any, registry: AgentRegistry, router: Router) -> Response
         request = agent_request(conn, rest, body)
         if rest.startswith("/rpc/") and request.method == "POST":
             return await _rpc(router, agent_cls, agent_id, rest[len("/rpc/") :], request)
-        response = await router.submit(agent_cls, agent_id, lambda a: a.request.remote(request))
+        response = await router.submit(
+            agent_cls, agent_id, lambda t: t.actor.request.remote(t.key, t.epoch, request)
+        )
         content, media_type = response.encoded()
         return Response(content, response.status, headers=response.headers, media_type=media_type)
     except Exception as exc:
@@ -101,14 +103,14 @@ async def _rpc(
     spec = lookup_method(agent_cls, method)
     args, kwargs = parse_arguments(request.body)
     if spec.streaming:
-        await router.submit(agent_cls, agent_id, lambda a: a.authorize.remote(request))
+        await router.submit(agent_cls, agent_id, lambda t: t.actor.authorize.remote(t.key, t.epoch, request))
         items = router.stream(agent_cls, agent_id, method, tuple(args), kwargs)
         return StreamingResponse(_ndjson(items), media_type="application/x-ndjson")
     request_id = uuid.uuid4().hex
     value = await router.submit(
         agent_cls,
         agent_id,
-        lambda a: a.rpc.remote(request, method, tuple(args), kwargs, request_id),
+        lambda t: t.actor.rpc.remote(t.key, t.epoch, request, method, tuple(args), kwargs, request_id),
     )
     return JSONResponse(jsonable(value))
 

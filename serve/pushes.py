@@ -74,9 +74,10 @@ class Subscription:
         while self.receivers:
             epoch = None
             try:
-                actor, epoch = await self.hub.router.locate(self.agent_cls, self.agent_id, stale)
-                stream = actor.subscribe.options(num_returns="streaming").remote(
-                    self.hub.replica, list(self.receivers)
+                target = await self.hub.router.locate(self.agent_cls, self.agent_id, stale)
+                epoch = target.epoch
+                stream = target.actor.subscribe.options(num_returns="streaming").remote(
+                    target.key, epoch, self.hub.replica, list(self.receivers)
                 )
                 try:
                     async for ref in stream:

@@ -25,7 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from agents.errors import AgentError, AgentUnavailableError, ReadOnlyError, UnknownConnectionError
 from agents.wire import protocol
 from cluster.methods import lookup_method
-from cluster.routing import Router
+from cluster.routing import Router, Target
 from serve.http import agent_request, jsonable, split_agent_path
 from serve.pushes import PushHub
 from serve.registry import AgentRegistry, url_name
@@ -106,7 +106,9 @@ class Session:
             request = agent_request(self.ws, rest)
             try:
                 replica = self.pushes.replica
-                self.readonly = await self._on_agent(lambda a: a.connect.remote(request, conn_id, replica))
+                self.readonly = await self._on_agent(
+                    lambda t: t.actor.connect.remote(t.key, t.epoch, request, conn_id, replica)
+                )
             except Exception as exc:
                 await self._refuse(close_code(exc), str(exc))
                 return
@@ -131,7 +133,7 @@ class Session:
                     task.cancel()
             self.pushes.detach(subscription, self)
         try:
-            await self._on_agent(lambda a: a.disconnect.remote(conn_id, code, reason))
+            await self._on_agent(lambda t: t.actor.disconnect.remote(t.key, t.epoch, conn_id, code, reason))
         except Exception as exc:
             log.warning("%s: on_close for %s failed: %r", subscription.key, conn_id, exc)
 
@@ -140,8 +142,8 @@ class Session:
         await self.ws.send_text(protocol.Close(code=code, reason=reason).dump())
         await self.ws.close(code, reason)
 
-    async def _on_agent(self, submit: Callable[[Any], Any]) -> Any:
-        """Run `submit(host)` on the agent's live host (an `AgentHost` method call), with failover."""
+    async def _on_agent(self, submit: Callable[[Target], Any]) -> Any:
+        """Run `submit(target)` (an `AgentHost` method call) on the agent's live host, with failover."""
         return await self.router.submit(self.agent_cls, self.agent_id, submit)
 
     # ---- incoming ------------------------------------------------------------------------------
@@ -178,7 +180,9 @@ class Session:
             return
         try:
             conn_id, replica, request_id = self.conn_id, self.pushes.replica, uuid.uuid4().hex
-            await self._on_agent(lambda a: a.message.remote(conn_id, replica, data, request_id))
+            await self._on_agent(
+                lambda t: t.actor.message.remote(t.key, t.epoch, conn_id, replica, data, request_id)
+            )
         except UnknownConnectionError as exc:
             self.deliver("close", (close_code(exc), "the agent no longer knows this connection; reconnect"))
         except AgentUnavailableError as exc:
@@ -209,11 +213,13 @@ class Session:
                 )
         elif isinstance(frame, protocol.SetState):
             state = frame.state
-            await self._state_op(lambda a: a.set_client_state.remote(self.conn_id, state))
+            await self._state_op(
+                lambda t: t.actor.set_client_state.remote(t.key, t.epoch, self.conn_id, state)
+            )
         elif isinstance(frame, protocol.Sync):
-            await self._state_op(lambda a: a.resync.remote(self.conn_id))
+            await self._state_op(lambda t: t.actor.resync.remote(t.key, t.epoch, self.conn_id))
 
-    async def _state_op(self, submit: Callable[[Any], Any]) -> None:
+    async def _state_op(self, submit: Callable[[Target], Any]) -> None:
         try:
             await self._on_agent(submit)
         except Exception as exc:

@@ -13,8 +13,10 @@ from tests.agents_for_chat import Assistant
 
 
 class Tally(Agent):
-    """A counter with every web hook: gate, read-only connections, messages, HTTP routes."""
+    """A counter with every web hook: gate, read-only connections, messages, HTTP routes.
+    Pooled (its sync methods run in a worker thread), next to dedicated classes in one app."""
 
+    hosting = "pooled"
     initial_state = {"count": 0, "log": []}
     accept_client_state = True
 

@@ -88,16 +88,29 @@ def file_store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"file://{tmp_path_factory.mktemp('checkpoints')}"
 
 
-@pytest.fixture(params=["file", "redis"])
+#: The deployments agent tests run against: dedicated agents on the file store and on Redis, and
+#: pooled agents (many per host actor) on the file store. A test module may narrow it with
+#: `pytest.mark.parametrize("store_url", ["file"], indirect=True)`.
+DEPLOYMENTS = ["file", "redis", "pooled"]
+
+
+@pytest.fixture(params=DEPLOYMENTS)
 def store_url(request: pytest.FixtureRequest) -> str:
-    return request.getfixturevalue("file_store_url" if request.param == "file" else "redis_url")
+    return request.getfixturevalue("redis_url" if request.param == "redis" else "file_store_url")
 
 
 @pytest.fixture
-def runtime(ray_runtime: None, store_url: str) -> Iterator[str]:
-    """Agents in a namespace of their own per store; live agents are stopped after each test."""
-    namespace = "t-redis" if store_url.startswith("redis") else "t-file"
-    configure(namespace=namespace, store=store_url)
+def hosting(request: pytest.FixtureRequest) -> str:
+    """How this test's agents are hosted: "pooled" in the pooled deployment, else "dedicated"."""
+    return "pooled" if request.node.callspec.params.get("store_url") == "pooled" else "dedicated"
+
+
+@pytest.fixture
+def runtime(ray_runtime: None, store_url: str, hosting: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Agents in a namespace of their own per deployment; live dedicated agents are stopped after
+    each test (pooled hosts carry on: they are shared, like in production)."""
+    namespace = f"t-{request.node.callspec.params.get('store_url', 'file')}"
+    configure(namespace=namespace, store=store_url, hosting=hosting)
     yield namespace
     for entry in ray.util.list_named_actors(all_namespaces=True):
         if entry["namespace"] == namespace and entry["name"].startswith(ACTOR_PREFIX):

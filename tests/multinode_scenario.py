@@ -1,7 +1,7 @@
 """Node loss on a 3-node cluster on one machine. Run as a script (its own Ray cluster and driver);
 prints one JSON line of findings for tests/test_multinode.py to check.
 
-    python tests/multinode_scenario.py STORE_DIR
+    python tests/multinode_scenario.py STORE_DIR [dedicated|pooled]
 """
 
 from __future__ import annotations
@@ -65,12 +65,12 @@ async def scenario(cluster: Cluster, workers: list) -> dict:
 
 
 def main() -> None:
-    store_dir = sys.argv[1]
+    store_dir, hosting = sys.argv[1], (sys.argv[2:] or ["dedicated"])[0]
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False)
-    configure(namespace="multinode", store=f"file://{store_dir}")
+    configure(namespace="multinode", store=f"file://{store_dir}", hosting=hosting)
     try:
         result = asyncio.run(scenario(cluster, workers))
     finally:

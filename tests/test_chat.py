@@ -24,15 +24,17 @@ from tests.agents_for_chat import (
     SleepyAssistant,
     add,
 )
+from tests.cluster_view import hibernated
 from tests.fake_llm import Call, Reply, shared
-from tests.waiting import eventually, pid_alive
+from tests.waiting import eventually
 
 # Started at collection, before the session's ray.init, so agent processes inherit its URL.
 SERVER = shared(FAKE_LLM_URL)
 
 pytestmark = pytest.mark.usefixtures("runtime")
-#: Most behaviour here does not depend on the checkpoint store: run it on the file store only.
-file_store = pytest.mark.parametrize("store_url", ["file"], indirect=True)
+#: Most behaviour here does not depend on the checkpoint store: run it on the file store only,
+#: with dedicated and with pooled hosting.
+file_store = pytest.mark.parametrize("store_url", ["file", "pooled"], indirect=True)
 
 
 async def collect(stream: AsyncIterator[Chunk]) -> list[Chunk]:
@@ -192,7 +194,7 @@ async def _request_transfer(agent_id: str, cls: type[Assistant]) -> tuple[list[C
 
 
 @file_store
-async def test_approved_call_runs_after_the_agent_hibernated(agent_id: str) -> None:
+async def test_approved_call_runs_after_the_agent_hibernated(runtime: str, agent_id: str) -> None:
     chunks, call_id = await _request_transfer(agent_id, SleepyAssistant)
     assert [c.type for c in chunks[-3:]] == ["tool_call", "approval_request", "done"]
     assert chunks[-1].status == "awaiting_approval" and chunks[-2].call_id == call_id
@@ -200,12 +202,8 @@ async def test_approved_call_runs_after_the_agent_hibernated(agent_id: str) -> N
     assert [p["call_id"] for p in await chat.pending_approvals()] == [call_id]
     with pytest.raises(ApprovalPendingError):
         await collect(chat.chat("hello?"))
-    pid = (await chat.describe())["pid"]
-
-    async def hibernated() -> bool:
-        return not pid_alive(pid)
-
-    await eventually(hibernated)
+    info = await chat.describe()
+    await eventually(lambda: hibernated(runtime, info))
     rest = await collect(chat.approve(call_id))
     assert rest[0].seq > chunks[-1].seq
     assert (rest[0].type, rest[0].result) == ("tool_result", "sent 5 to bob")

@@ -11,20 +11,13 @@ import ray
 
 from agents import ActivationError, get_agent, list_agents
 from cluster import routing
-from cluster.naming import ACTOR_PREFIX, CONTROLLER_NAME, agent_key
+from cluster.naming import CONTROLLER_NAME, agent_key
 from cluster.stores import open_store
 from tests.agents_under_test import BrokenStart, Counter, Sleepy
+from tests.cluster_view import live_activations
 from tests.waiting import eventually, pid_alive
 
 pytestmark = pytest.mark.usefixtures("runtime")
-
-
-def live_actor_names(namespace: str, key: str) -> list[str]:
-    return [
-        e["name"]
-        for e in ray.util.list_named_actors(all_namespaces=True)
-        if e["namespace"] == namespace and e["name"].startswith(f"{ACTOR_PREFIX}{key}@")
-    ]
 
 
 async def test_fifty_concurrent_first_calls_activate_exactly_once(runtime: str, agent_id: str) -> None:
@@ -33,7 +26,7 @@ async def test_fifty_concurrent_first_calls_activate_exactly_once(runtime: str, 
     assert sorted(results) == list(range(1, 51))
     assert (await counter.get())["starts"] == 1  # on_start ran once
     assert (await counter.describe())["epoch"] == 1
-    assert len(live_actor_names(runtime, agent_key("Counter", agent_id))) == 1
+    assert len(await live_activations(runtime, agent_key("Counter", agent_id))) == 1
 
 
 async def test_acked_writes_survive_sigkill(agent_id: str) -> None:
@@ -92,7 +85,7 @@ async def test_killed_controller_rebuilds_without_duplicates(runtime: str, agent
     assert await counter.add(3) == 5
     after = await counter.describe()
     assert (after["pid"], after["epoch"]) == (before["pid"], before["epoch"])  # adopted, not duplicated
-    assert len(live_actor_names(runtime, agent_key("Counter", agent_id))) == 1
+    assert len(await live_activations(runtime, agent_key("Counter", agent_id))) == 1
     assert agent_key("Counter", agent_id) in (await list_agents())["live"]
 
 
@@ -108,7 +101,9 @@ async def test_zombie_activation_cannot_overwrite_newer_state(
     assert await counter.add(10) == 11
     fresh = await counter.describe()
     assert fresh["epoch"] > zombie["epoch"] + 1
-    assert fresh["pid"] != zombie["pid"]
+    assert (await live_activations(runtime, zombie["key"])) == [(fresh["host"], fresh["epoch"])]
+    if zombie["hosting"] == "dedicated":
+        assert fresh["pid"] != zombie["pid"]
     assert await counter.logged() == [1, 10]
 
 
@@ -119,14 +114,16 @@ async def test_idle_agent_hibernates_and_wakes_with_its_state(runtime: str, agen
     key = agent_key("Sleepy", agent_id)
 
     async def hibernated() -> bool:
-        return key not in (await list_agents())["live"] and not pid_alive(first["pid"])
+        gone = key not in (await list_agents())["live"] and not await live_activations(runtime, key)
+        return gone and (first["hosting"] == "pooled" or not pid_alive(first["pid"]))
 
     await eventually(hibernated)
     assert ("Sleepy", agent_id) in (await list_agents())["hibernated"]
     assert await sleepy.add(1) == 5  # woken transparently
     second = await sleepy.describe()
     assert second["epoch"] == first["epoch"] + 1
-    assert second["pid"] != first["pid"]
+    if first["hosting"] == "dedicated":
+        assert second["pid"] != first["pid"]
 
 
 async def test_failing_on_start_is_a_clear_error_and_leaves_nothing_running(
@@ -136,4 +133,4 @@ async def test_failing_on_start_is_a_clear_error_and_leaves_nothing_running(
     for _ in range(2):  # not stuck: each call tries again and fails the same clear way
         with pytest.raises(ActivationError, match="cannot start"):
             await broken.ping()
-    assert live_actor_names(runtime, agent_key("BrokenStart", agent_id)) == []
+    assert await live_activations(runtime, agent_key("BrokenStart", agent_id)) == []

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import pathlib
 
+import pytest
+
 from tests.scenarios import run_scenario
 
 
-def test_agents_spread_and_survive_node_loss(tmp_path: pathlib.Path) -> None:
-    result = run_scenario("multinode_scenario.py", str(tmp_path / "store"))
+@pytest.mark.parametrize("hosting", ["dedicated", "pooled"])
+def test_agents_spread_and_survive_node_loss(tmp_path: pathlib.Path, hosting: str) -> None:
+    """Pooled: the lost node carried host actors, each with several agents."""
+    result = run_scenario("multinode_scenario.py", str(tmp_path / "store"), hosting)
     assert result["nodes_used"] == 3, result  # least-loaded placement uses every node
     assert result["victim_agents"], result
     assert result["counts_ok"], result  # no acknowledged write lost

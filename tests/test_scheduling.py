@@ -14,7 +14,8 @@ from agents import get_agent, list_agents
 from agents.scheduling import InvalidScheduleError
 from cluster.naming import CONTROLLER_NAME, agent_key
 from tests.agents_for_scheduling import Dozer, Heartbeat, Planner, Worker, in_seconds
-from tests.waiting import eventually, pid_alive
+from tests.cluster_view import hibernated
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -97,35 +98,28 @@ async def test_run_that_keeps_failing_is_given_up_and_kept_as_failed(agent_id: s
     assert await planner.runs() == []
 
 
-async def test_schedule_every_in_on_start_is_idempotent_across_wakes(agent_id: str) -> None:
+async def test_schedule_every_in_on_start_is_idempotent_across_wakes(runtime: str, agent_id: str) -> None:
     heart = get_agent(Heartbeat, agent_id)
     key = agent_key("Heartbeat", agent_id)
     first = await heart.describe()
     for _ in range(2):  # hibernate, then wake by a call: on_start runs schedule_every again
-
-        async def hibernated(pid: int = first["pid"]) -> bool:
-            return not pid_alive(pid)
-
-        await eventually(hibernated)
+        await eventually(lambda info=first: hibernated(runtime, info))
         info = await heart.info()
         assert info["intervals"] == 1
         first = await heart.describe()
     assert key in (await list_agents())["live"]
 
 
-async def test_alarm_wakes_a_hibernated_agent(agent_id: str) -> None:
+async def test_alarm_wakes_a_hibernated_agent(runtime: str, agent_id: str) -> None:
     dozer = get_agent(Dozer, agent_id)
     key = agent_key("Dozer", agent_id)
-    await dozer.after(2.0, "woken")
+    # Far enough out that the agent hibernates before the controller wakes it ahead of time.
+    await dozer.after(6.0, "woken")
     first = await dozer.describe()
-    await eventually(lambda: _dead(first["pid"]))
-    assert not await is_live(key)
-    await eventually(lambda: is_live(key))  # the alarm woke it: nobody called
-    assert await dozer.runs() == ["woken"]
-
-
-async def _dead(pid: int) -> bool:
-    return not pid_alive(pid)
+    await eventually(lambda: hibernated(runtime, first))
+    await eventually(lambda: is_live(key))  # the alarm woke it (ahead of time): nobody called
+    assert (await dozer.describe())["epoch"] == first["epoch"] + 1
+    await eventually(runs_reach(dozer, ["woken"]))
 
 
 async def test_alarm_survives_sigkill_of_the_agent(agent_id: str) -> None:
@@ -146,12 +140,12 @@ async def test_alarm_survives_sigkill_of_the_agent(agent_id: str) -> None:
 async def test_alarm_survives_sigkill_of_the_controller(runtime: str, agent_id: str) -> None:
     dozer = get_agent(Dozer, agent_id)
     key = agent_key("Dozer", agent_id)
-    await dozer.after(2.5, "after-controller-kill")
+    await dozer.after(6.0, "after-controller-kill")
     first = await dozer.describe()
-    await eventually(lambda: _dead(first["pid"]))  # hibernated
+    await eventually(lambda: hibernated(runtime, first))
     ray.kill(ray.get_actor(CONTROLLER_NAME, namespace=runtime), no_restart=False)
     await eventually(lambda: is_live(key))  # the restarted controller woke it
-    assert await dozer.runs() == ["after-controller-kill"]
+    await eventually(runs_reach(dozer, ["after-controller-kill"]))
 
 
 async def test_queue_runs_in_order_after_the_turn(agent_id: str) -> None:

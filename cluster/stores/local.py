@@ -44,6 +44,9 @@ class LocalDirectoryStore(CheckpointStore):
         self.root = Path(root)
         (self.root / "_classes").mkdir(parents=True, exist_ok=True)
         self._alarms: sqlite3.Connection | None = None
+        #: One connection to the alarm index per store, used from many threads (a pooled host's
+        #: agents checkpoint concurrently): one statement or transaction at a time.
+        self._alarms_lock = threading.Lock()
 
     def _alarm_index(self) -> sqlite3.Connection:
         """Next due time per agent, in a SQLite file every process of the machine shares."""
@@ -136,18 +139,18 @@ class LocalDirectoryStore(CheckpointStore):
             _fsync_dir(directory)
 
     def set_alarm(self, key: str, due: float | None) -> None:
-        index = self._alarm_index()
-        with index:
+        with self._alarms_lock, self._alarm_index() as index:
             if due is None:
                 index.execute("DELETE FROM alarms WHERE key = ?", (key,))
             else:
                 index.execute("INSERT OR REPLACE INTO alarms(key, due) VALUES (?, ?)", (key, due))
 
     def due_alarms(self, now: float, limit: int = 100) -> list[tuple[str, float]]:
-        rows = self._alarm_index().execute(
-            "SELECT key, due FROM alarms WHERE due <= ? ORDER BY due LIMIT ?", (now, limit)
-        )
-        return [(key, due) for key, due in rows]
+        with self._alarms_lock:
+            rows = self._alarm_index().execute(
+                "SELECT key, due FROM alarms WHERE due <= ? ORDER BY due LIMIT ?", (now, limit)
+            )
+            return [(key, due) for key, due in rows]
 
     def save_class(self, name: str, blob: bytes) -> None:
         _write_durably(self.root / "_classes" / f"{name}.pkl", blob)
@@ -159,9 +162,10 @@ class LocalDirectoryStore(CheckpointStore):
             return None
 
     def close(self) -> None:
-        if self._alarms is not None:
-            self._alarms.close()
-            self._alarms = None
+        with self._alarms_lock:
+            if self._alarms is not None:
+                self._alarms.close()
+                self._alarms = None
 
     def keys(self) -> list[str]:
         found = []

@@ -1,0 +1,210 @@
+"""Density benchmark: pooled vs dedicated hosting vs raw Ray actors, measured side by side in one run.
+
+    .venv/bin/python bench/bench_density.py [--agents 10000] [--max-agents 0]
+
+1. Wake of a hibernated agent (p50/p99): pooled, dedicated, and creating a raw Ray actor plus its
+   first call (what any design that starts an actor per wake pays).
+2. Activation throughput through one controller: new pooled agents activated concurrently.
+3. Memory: pooled hosts' RSS/USS with 1,000 and `--agents` live agents (KiB per agent beyond a
+   host's own), and, with `--max-agents N`, as many as N (the 100,000-agent figure).
+4. Call latency, read and write, p50/p99, against a raw actor call in the same run, both modes.
+
+Starts its own local Ray (2 CPUs) with a temporary file store, and removes both at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import ray  # noqa: E402
+
+from agents import configure, get_agent, list_agents  # noqa: E402
+from agents.handle import handle_of  # noqa: E402
+from bench.agents_under_bench import (  # noqa: E402
+    BenchCounter,
+    PooledCounter,
+    PooledSleepyCounter,
+    SleepyCounter,
+)
+from bench.measure import interleaved, memory_of  # noqa: E402
+from bench.raw_actors import RawCounter  # noqa: E402
+from bench.stats import Table, ms, rate, ratio, size, summarize  # noqa: E402
+from cluster.naming import agent_key  # noqa: E402
+
+NAMESPACE = "bench-density"
+WAKES = {"pooled": 200, "dedicated": 20, "raw": 20}
+THROUGHPUT_AGENTS = 2000
+CONCURRENCY = 200
+
+
+async def in_batches(coros: list, size: int = CONCURRENCY) -> list:
+    out = []
+    for start in range(0, len(coros), size):
+        out += await asyncio.gather(*coros[start : start + size])
+    return out
+
+
+async def hibernate(handles: list) -> None:
+    """Drop each agent from its host at once (as idleness or eviction would) and wait until the
+    controller no longer lists it."""
+    infos = await asyncio.gather(*(handle_of(h).describe() for h in handles))
+    for info in infos:
+        if info["hosting"] == "pooled":
+            await ray.get_actor(info["host"], namespace=NAMESPACE).drop.remote(info["key"], info["epoch"])
+    keys = {info["key"] for info in infos}
+    while keys & set((await list_agents())["live"]):
+        await asyncio.sleep(0.05)
+
+
+async def bench_wakes() -> Table:
+    table = Table("1. Wake of a hibernated agent (first call after hibernation)", ["what", "n", "p50", "p99"])
+    pooled = [get_agent(PooledSleepyCounter, f"wake-{i}") for i in range(WAKES["pooled"])]
+    await in_batches([h.add(1) for h in pooled])
+    await hibernate(pooled)
+    samples = []
+    for h in pooled:
+        start = time.perf_counter()
+        assert await h.get() == 1
+        samples.append(time.perf_counter() - start)
+    s = summarize(samples)
+    table.add("pooled agent", str(len(samples)), ms(s.p50), ms(s.p99))
+    pooled_p50 = s.p50
+
+    dedicated = [get_agent(SleepyCounter, f"wake-{i}") for i in range(WAKES["dedicated"])]
+    samples = []
+    for h in dedicated:
+        await h.add(1)
+        while agent_key("SleepyCounter", handle_of(h).id) in (await list_agents())["live"]:
+            await asyncio.sleep(0.05)  # idle_timeout 0.5 s: it hibernates by itself
+        start = time.perf_counter()
+        assert await h.get() == 1
+        samples.append(time.perf_counter() - start)
+    s = summarize(samples)
+    table.add("dedicated agent", str(len(samples)), ms(s.p50), ms(s.p99))
+
+    raw = ray.remote(RawCounter)
+    samples = []
+    for _ in range(WAKES["raw"]):
+        start = time.perf_counter()
+        actor = raw.options(num_cpus=0.001).remote()
+        await actor.get.remote()
+        samples.append(time.perf_counter() - start)
+        ray.kill(actor)
+    s = summarize(samples)
+    table.add("raw Ray actor: create + first call", str(len(samples)), ms(s.p50), ms(s.p99))
+    table.add("pooled / raw new actor (p50)", "", ratio(pooled_p50, s.p50), "")
+    return table
+
+
+async def bench_activations() -> Table:
+    table = Table(
+        "2. Activation throughput through one controller (new IDs)", ["what", "agents", "seconds", "rate"]
+    )
+    handles = [get_agent(PooledCounter, f"act-{uuid.uuid4().hex[:8]}-{i}") for i in range(THROUGHPUT_AGENTS)]
+    start = time.perf_counter()
+    await in_batches([h.get() for h in handles])
+    elapsed = time.perf_counter() - start
+    table.add(
+        f"pooled, {CONCURRENCY} concurrent callers",
+        str(len(handles)),
+        f"{elapsed:.2f}",
+        rate(len(handles) / elapsed),
+    )
+    return table
+
+
+async def host_memory() -> tuple[int, int, int]:
+    """Summed (RSS, USS, live agents) of the pooled hosts."""
+    described = await list_agents()
+    loads = await asyncio.gather(
+        *(ray.get_actor(n, namespace=NAMESPACE).load.remote() for n in described["hosts"])
+    )
+    mems = [memory_of(load["pid"]) for load in loads]
+    return sum(m["rss"] for m in mems), sum(m["uss"] for m in mems), sum(load["agents"] for load in loads)
+
+
+async def bench_memory(sizes: list[int]) -> Table:
+    table = Table(
+        "3. Pooled hosts' memory by live agents (all hosts summed)",
+        ["live agents", "RSS", "USS", "USS per agent beyond 1,000"],
+    )
+    created = 0
+    base: tuple[int, int] | None = None
+    for n in sizes:
+        handles = [get_agent(PooledCounter, f"mem-{i}") for i in range(created, n)]
+        await in_batches([h.add(1) for h in handles], 500)
+        created = n
+        rss, uss, live = await host_memory()
+        if base is None:
+            base = (uss, live)
+            per = ""
+        else:
+            per = size((uss - base[0]) / max(1, live - base[1]))
+        table.add(f"{live:,}", size(rss), size(uss), per)
+    return table
+
+
+async def bench_calls() -> Table:
+    table = Table(
+        "4. Call latency vs a raw actor call (sequential, interleaved)", ["call", "p50", "p99", "vs raw p50"]
+    )
+    raw = ray.remote(RawCounter).options(num_cpus=0.001).remote()
+    await raw.get.remote()
+    pooled, dedicated = get_agent(PooledCounter, "calls"), get_agent(BenchCounter, "calls")
+    await pooled.add(0)
+    await dedicated.add(0)
+    runs = await interleaved(
+        {
+            "raw actor get()": lambda: raw.get.remote(),
+            "pooled get() (read)": lambda: pooled.get(),
+            "dedicated get() (read)": lambda: dedicated.get(),
+            "raw actor add()": lambda: raw.add.remote(1),
+            "pooled add() (write, checkpointed)": lambda: pooled.add(1),
+            "dedicated add() (write, checkpointed)": lambda: dedicated.add(1),
+        },
+        summary=False,
+    )
+    summaries = {name: summarize(samples) for name, samples in runs.items()}
+    for name, s in summaries.items():
+        baseline = summaries["raw actor add()" if "add" in name else "raw actor get()"]
+        table.add(name, ms(s.p50), ms(s.p99), ratio(s.p50, baseline.p50))
+    return table
+
+
+async def main(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="ray-agents-density-"))
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, Ray {ray.__version__}"
+    )
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=NAMESPACE)
+    configure(namespace=NAMESPACE, store=f"file://{tmp / 'store'}")
+    try:
+        for section in (bench_wakes, bench_activations, bench_calls):
+            print((await section()).text(), flush=True)
+        sizes = sorted({1000, args.agents, *([args.max_agents] if args.max_agents else [])})
+        print((await bench_memory(sizes)).text(), flush=True)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--agents", type=int, default=10_000, help="live pooled agents for the memory figure")
+    parser.add_argument("--max-agents", type=int, default=0, help="also measure this many (e.g. 100000)")
+    asyncio.run(main(parser.parse_args()))
