@@ -34,6 +34,7 @@ from cluster.naming import HOST_PREFIX, actor_name, agent_key, class_name, parse
 from cluster.outcome import Outcome
 from cluster.pool import HostPool, PooledHost
 from cluster.stores import open_store
+from cluster.threads import use_io_threads
 
 log = logging.getLogger("ray_agents.controller")
 
@@ -106,6 +107,7 @@ class PlacementController:
         """Adopt live activations left by a previous controller; stop fenced-off zombies."""
         if self._rebuilt:
             return
+        use_io_threads()
         async with self._rebuild_lock:
             if self._rebuilt:
                 return
@@ -232,11 +234,12 @@ class PlacementController:
                     current.actor.drop.remote(key, current.epoch)
             hosting = self._hosting(agent_cls)
             started = time.perf_counter()
-            epoch = await asyncio.to_thread(self.store.bump_epoch, key)
             if hosting == "pooled":
-                placement = await self._start_pooled(agent_cls, agent_id, key, epoch)
+                placement = await self._start_pooled(agent_cls, agent_id, key)
             else:
+                epoch = await asyncio.to_thread(self.store.bump_epoch, key)
                 placement = await self._start_dedicated(agent_cls, agent_id, key, epoch)
+            epoch = placement.epoch
             self._placements[key] = placement
             self.activations += 1
             elapsed = time.perf_counter() - started
@@ -278,7 +281,10 @@ class PlacementController:
             raise ActivationError(f"{key}: activation failed: {exc!r}") from exc
         return Placement(actor, epoch, info["node_id"], time.time())
 
-    async def _start_pooled(self, agent_cls: type[Agent], agent_id: str, key: str, epoch: int) -> Placement:
+    async def _start_pooled(self, agent_cls: type[Agent], agent_id: str, key: str) -> Placement:
+        """Activate on a pooled host, which takes the new epoch from the store itself (under this
+        controller's per-key lock, so still one activation at a time): the store round trip is
+        spread over the hosts instead of queueing in the controller."""
         cls_name = class_name(agent_cls)
         for _ in range(3):  # a host that died meanwhile is dropped and another one chosen
             host: PooledHost = await self._pool.choose(
@@ -286,7 +292,7 @@ class PlacementController:
             )
             self._pool.place(host, key, cls_name)  # counted at once, so concurrent choices spread
             try:
-                info = (await host.actor.activate.remote(agent_cls, agent_id, epoch)).unwrap()
+                info = (await host.actor.activate.remote(agent_cls, agent_id, None)).unwrap()
             except RayActorError:
                 self._pool.unplace(host.name, key, cls_name)
                 self._drop_host(host.name)
@@ -295,7 +301,7 @@ class PlacementController:
                 self._pool.unplace(host.name, key, cls_name)
                 raise
             host.node_id = info["node_id"]
-            return Placement(host.actor, epoch, info["node_id"], time.time(), host=host.name)
+            return Placement(host.actor, info["epoch"], info["node_id"], time.time(), host=host.name)
         raise AgentUnavailableError(f"{key}: pooled hosts kept dying while it was being activated")
 
     def _forget(self, key: str) -> None:

@@ -32,6 +32,7 @@ from cluster.naming import CONTROLLER_NAME, agent_key, class_name
 from cluster.outcome import Outcome
 from cluster.sockets import Push
 from cluster.stores import open_store
+from cluster.threads import use_io_threads
 from cluster.watchdog import LoopWatchdog
 
 log = logging.getLogger("ray_agents.host")
@@ -68,9 +69,16 @@ class AgentHost:
 
     # ---- what the controller asks --------------------------------------------------------------
 
-    async def activate(self, agent_cls: type[Agent], agent_id: str, epoch: int) -> Outcome:
-        """Restore an agent here and run its `on_start`; the controller publishes it only after."""
+    async def activate(self, agent_cls: type[Agent], agent_id: str, epoch: int | None) -> Outcome:
+        """Restore an agent here and run its `on_start`; the controller publishes it only after.
+        `epoch` None: take the next epoch from the store here (pooled hosts do, for the controller)."""
+        use_io_threads()
         key = agent_key(class_name(agent_cls), agent_id)
+        if epoch is None:
+            try:
+                epoch = await asyncio.to_thread(self._store.bump_epoch, key)
+            except Exception as exc:
+                return outcome.failure(exc)
         old = self._activations.get(key)
         if old is not None:  # an older epoch the controller has replaced: fenced, drop it
             self._retire(key, old, "replaced")
@@ -126,22 +134,14 @@ class AgentHost:
         a = self._live(key, epoch)
         return self._not_here(key, epoch) if a is None else outcome.success(self._info(a))
 
-    async def invoke(
-        self,
-        key: str,
-        epoch: int,
-        method: str,
-        args: tuple,
-        kwargs: dict,
-        request_id: str | None,
-        chain: tuple[str, ...],
-    ) -> Outcome:
+    async def invoke(self, call: bytes) -> bytes:
+        """A method call: `outcome.encode_call((key, epoch, method, args, kwargs, request_id,
+        chain))` in, an encoded `Outcome` out (the hot path: one bytes argument, one bytes reply)."""
+        key, epoch, method, args, kwargs, request_id, chain = outcome.decode_call(call)
         a = self._live(key, epoch)
-        return (
-            self._not_here(key, epoch)
-            if a is None
-            else self._after(key, a, await a.invoke(method, args, kwargs, request_id, chain))
-        )
+        if a is None:
+            return outcome.encode(self._not_here(key, epoch))
+        return outcome.encode(self._after(key, a, await a.invoke(method, args, kwargs, request_id, chain)))
 
     async def stream(
         self, key: str, epoch: int, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...]

@@ -35,7 +35,8 @@ AgentClass = type[Agent] | str
 @dataclass(frozen=True)
 class Target:
     """Where an agent's live activation is: the host actor carrying it, its key and its epoch.
-    Every host method takes `(key, epoch, ...)` first: `t.actor.invoke.remote(t.key, t.epoch, ...)`."""
+    Every host method names the agent: `t.actor.connect.remote(t.key, t.epoch, ...)` (the hot path,
+    `invoke`, takes them inside its one bytes argument)."""
 
     actor: Any
     key: str
@@ -98,11 +99,12 @@ class Router:
         """Invoke a method; retried with the same request id after failover, so it runs once."""
         request_id = uuid.uuid4().hex
         chain = CALL_CHAIN.get()
-        return await self._with_failover(
-            agent,
-            agent_id,
-            lambda t: t.actor.invoke.remote(t.key, t.epoch, method, args, kwargs, request_id, chain),
-        )
+
+        async def invoke(t: Target) -> outcome.Outcome:
+            call = outcome.encode_call((t.key, t.epoch, method, args, kwargs, request_id, chain))
+            return outcome.decode(await _cancellable(t.actor.invoke.remote(call)))
+
+        return await self._with_failover(agent, agent_id, invoke)
 
     async def describe(self, agent: AgentClass, agent_id: str) -> dict[str, Any]:
         """Where the agent's activation runs (activating it if needed): key, epoch, pid, node."""

@@ -65,9 +65,8 @@ class LocalDirectoryStore(CheckpointStore):
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[Path]:
         directory = self._dir(key)
-        if not directory.exists():
+        if not directory.exists():  # its `key` file is written by the first save (keys() needs it)
             (directory / "chunks").mkdir(parents=True, exist_ok=True)
-            _write_durably(directory / "key", key.encode())
             _fsync_dir(self.root)
         with open(directory / "lock", "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -118,6 +117,8 @@ class LocalDirectoryStore(CheckpointStore):
     ) -> None:
         with self._locked(key) as directory:
             self._check_fence(directory, key, epoch)
+            if not (directory / "key").exists():
+                _write_durably(directory / "key", key.encode())  # made durable by the fsync below
             chunks = directory / "chunks"
             for digest, data in new_chunks.items():
                 _write_durably(chunks / digest, data)
