@@ -40,9 +40,11 @@ class SleepyCounter(BenchCounter):
 
 
 class PooledCounter(BenchCounter):
-    """The same counter, many to a host actor (pooled hosting)."""
+    """The same counter, many to a host actor (pooled hosting); live for the whole run, so the
+    memory figures count every agent created."""
 
     hosting = "pooled"
+    idle_timeout = 3600.0
 
 
 class PooledSleepyCounter(PooledCounter):

@@ -106,7 +106,7 @@ async def bench_wakes() -> Table:
         ray.kill(actor)
     s = summarize(samples)
     table.add("raw Ray actor: create + first call", str(len(samples)), ms(s.p50), ms(s.p99))
-    table.add("pooled / raw new actor (p50)", "", ratio(pooled_p50, s.p50), "")
+    table.add("raw new actor / pooled wake (p50)", "", f"{s.p50 / pooled_p50:.0f}x", "")
     return table
 
 
@@ -127,20 +127,26 @@ async def bench_activations() -> Table:
     return table
 
 
-async def host_memory() -> tuple[int, int, int]:
-    """Summed (RSS, USS, live agents) of the pooled hosts."""
+async def host_memory() -> tuple[int, int, int, int]:
+    """Summed (RSS, USS, open file descriptors, live agents) of the pooled hosts."""
     described = await list_agents()
     loads = await asyncio.gather(
         *(ray.get_actor(n, namespace=NAMESPACE).load.remote() for n in described["hosts"])
     )
     mems = [memory_of(load["pid"]) for load in loads]
-    return sum(m["rss"] for m in mems), sum(m["uss"] for m in mems), sum(load["agents"] for load in loads)
+    fds = sum(len(os.listdir(f"/proc/{load['pid']}/fd")) for load in loads)
+    return (
+        sum(m["rss"] for m in mems),
+        sum(m["uss"] for m in mems),
+        fds,
+        sum(load["agents"] for load in loads),
+    )
 
 
 async def bench_memory(sizes: list[int]) -> Table:
     table = Table(
         "3. Pooled hosts' memory by live agents (all hosts summed)",
-        ["live agents", "RSS", "USS", "USS per agent beyond 1,000"],
+        ["live agents", "RSS", "USS", "open fds", "USS per agent beyond 1,000"],
     )
     created = 0
     base: tuple[int, int] | None = None
@@ -148,13 +154,13 @@ async def bench_memory(sizes: list[int]) -> Table:
         handles = [get_agent(PooledCounter, f"mem-{i}") for i in range(created, n)]
         await in_batches([h.add(1) for h in handles], 500)
         created = n
-        rss, uss, live = await host_memory()
+        rss, uss, fds, live = await host_memory()
         if base is None:
             base = (uss, live)
             per = ""
         else:
             per = size((uss - base[0]) / max(1, live - base[1]))
-        table.add(f"{live:,}", size(rss), size(uss), per)
+        table.add(f"{live:,}", size(rss), size(uss), str(fds), per)
     return table
 
 
@@ -191,6 +197,8 @@ async def main(args: argparse.Namespace) -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, Ray {ray.__version__}"
     )
+    if args.max_agents:  # room for all of them on this node's two hosts (the default caps a host at 20k)
+        os.environ["RAY_AGENTS_MAX_AGENTS_PER_HOST"] = str(args.max_agents // 2 + 1000)
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=NAMESPACE)
     configure(namespace=NAMESPACE, store=f"file://{tmp / 'store'}")
     try:

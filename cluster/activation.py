@@ -26,7 +26,7 @@ from agents.errors import (
 )
 from cluster import outcome
 from cluster.alarms import AlarmTimer
-from cluster.changes import ChangeSet, Checkpointer, run_to_completion
+from cluster.changes import ChangeSet, Checkpointer
 from cluster.checkpoint import ChunkedImage, Manifest
 from cluster.context import CALL_CHAIN
 from cluster.database import AgentDatabase
@@ -38,6 +38,7 @@ from cluster.scheduler import Scheduler, WorkItem
 from cluster.sockets import SocketHub
 from cluster.state import StateCodec, unpack
 from cluster.stores import CheckpointStore
+from cluster.threads import run_to_completion, run_user_sync
 
 log = logging.getLogger("ray_agents.activation")
 
@@ -69,6 +70,7 @@ class Activation:
         store: CheckpointStore,
         dedupe_window: int = 128,
         offload_sync: bool = False,
+        clear_stale_alarm: bool = False,
     ) -> None:
         self.agent_cls = agent_cls
         self.agent_id = agent_id
@@ -80,6 +82,9 @@ class Activation:
         #: Run sync `@callable` methods in a worker thread (pooled hosting: they would otherwise
         #: block every host-mate's turns on the shared event loop).
         self.offload_sync = offload_sync
+        #: Woken for an alarm: publish its next due time at start even if it never scheduled
+        #: (a stale index entry would otherwise wake it again and again).
+        self.clear_stale_alarm = clear_stale_alarm
         self.codec = StateCodec(agent_cls)
         self.state = ActivationState.STARTING
         self.last_activity = time.monotonic()
@@ -135,8 +140,10 @@ class Activation:
             # checkpoint), which would otherwise wake this agent again and again. An agent that
             # never scheduled anything has no entry to correct (and skips a store write).
             due = self.scheduler.next_due()
-            if self.scheduler.in_use():
+            if self.scheduler.in_use() or self.clear_stale_alarm:
                 await self.checkpointer.force_publish_alarm(due)
+            if self.state is not ActivationState.STARTING:  # dropped or replaced while starting
+                raise AgentUnavailableError(f"{self.key}: stopped while starting ({self.state.value})")
             self._alarm.arm(due)
             self.state = ActivationState.SERVING
 
@@ -200,7 +207,7 @@ class Activation:
         function, agent = spec.function, self.agent
         if self.offload_sync and not inspect.iscoroutinefunction(function):
             return await self.run_hook(
-                lambda: asyncio.to_thread(function, agent, *args, **kwargs),
+                lambda: run_user_sync(function, agent, *args, **kwargs),
                 request_id,
                 chain,
                 spec.readonly,
@@ -489,8 +496,10 @@ class Activation:
 
     async def close(self) -> None:
         """Take no more turns: wait for the current one, then release the database."""
+        if self.state in (ActivationState.SERVING, ActivationState.STARTING):
+            self.state = ActivationState.CLOSED  # no new turn starts while this waits for the lock
+        self._alarm.cancel()
         async with self._lock:
-            if self.state.serving or self.state is ActivationState.STARTING:
-                self.state = ActivationState.CLOSED
             self._alarm.cancel()
-            self.db.close()
+            if "db" in self.__dict__:  # not if it was closed before its start restored it
+                self.db.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from cluster.database import AgentDatabase
 from cluster.outcome import Outcome
 from cluster.state import pack
 from cluster.stores import CheckpointStore
+from cluster.threads import run_to_completion
 
 log = logging.getLogger("ray_agents.activation")
 T = TypeVar("T")
@@ -82,19 +83,19 @@ class Checkpointer:
     def result(self, request_id: str) -> Outcome | None:
         """The kept outcome of a call already applied (a retry after a crash), if any."""
         packed = self.results.get(request_id)
-        return outcome.unpack(packed) if packed is not None else None
+        return outcome.decode(packed) if packed is not None else None
 
     def remember(self, request_id: str, result: Outcome) -> None:
         """Keep the result for a retry of this request after a crash. A result too large to keep
         in every checkpoint (or unpicklable) is replaced by ResultNotKeptError: a retry learns the
         call was applied, and it never runs twice."""
         try:
-            packed: bytes | None = outcome.pack(result)
+            packed: bytes | None = outcome.encode(result)
         except Exception:
             packed = None
         if packed is None or len(packed) > MAX_KEPT_RESULT:
             lost = ResultNotKeptError(f"{self.key}: call applied; its result was not kept for retries")
-            packed = outcome.pack(outcome.failure(lost))
+            packed = outcome.encode(outcome.failure(lost))
         self.results[request_id] = packed
         while len(self.results) > self.window:
             self.results.popitem(last=False)
@@ -158,20 +159,3 @@ class Checkpointer:
 
 def _earliest(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
-
-
-async def run_to_completion(coro: Coroutine[Any, Any, T]) -> T:
-    """Await `coro` to its end even if the caller is cancelled meanwhile (then re-raise the
-    cancellation): for steps that must not stop half-way, like writing a checkpoint."""
-    task = asyncio.ensure_future(coro)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.cancelled():
-                raise
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return task.result()

@@ -118,11 +118,15 @@ class PlacementController:
             results = await asyncio.gather(
                 *(self._adopt_dedicated(name, key, epoch) for name, (key, epoch) in dedicated),
                 *(self._adopt_pooled(name) for name in pooled),
+                return_exceptions=True,  # one host that fails to answer must not stop the rebuild
             )
+            for failure in [r for r in results if isinstance(r, BaseException)]:
+                log.warning("rebuild: could not adopt a host: %r", failure)
+            adopted = sum(r for r in results if isinstance(r, int))
             self._rebuilt = True
             self._wake_task = asyncio.get_running_loop().create_task(self._wake_loop())
-            if sum(results):
-                log.info("rebuilt the directory: adopted %d live agents", sum(results))
+            if adopted:
+                log.info("rebuilt the directory: adopted %d live agents", adopted)
 
     async def _adopt_dedicated(self, name: str, key: str, epoch: int) -> int:
         """Adopt one agent actor found by name if it is the current, ready activation; else kill it."""
@@ -151,9 +155,9 @@ class PlacementController:
         try:
             actor = ray.get_actor(name, namespace=self.config.namespace)
             held = await asyncio.wait_for(actor.held.remote(), timeout=ADOPT_TIMEOUT)
+            node_id = held[0]["node_id"] if held else (await actor.load.remote())["node_id"]
         except (ValueError, TimeoutError, RayActorError):
             return 0
-        node_id = held[0]["node_id"] if held else (await actor.load.remote())["node_id"]
         host = self._pool.adopt(name, actor, node_id)
         adopted = 0
         for info in held:
@@ -220,7 +224,9 @@ class PlacementController:
         except Exception as exc:
             return outcome.failure(exc)
 
-    async def _activate(self, agent_cls: type[Agent], agent_id: str, stale: int | None) -> tuple[Any, int]:
+    async def _activate(
+        self, agent_cls: type[Agent], agent_id: str, stale: int | None, for_alarm: bool = False
+    ) -> tuple[Any, int]:
         key = agent_key(class_name(agent_cls), agent_id)
         async with self._locks[key]:
             current = self._placements.get(key)
@@ -231,14 +237,15 @@ class PlacementController:
                 if current.host is None:
                     ray.kill(current.actor, no_restart=True)
                 else:
+                    await self._check_host(current)
                     current.actor.drop.remote(key, current.epoch)
             hosting = self._hosting(agent_cls)
             started = time.perf_counter()
             if hosting == "pooled":
-                placement = await self._start_pooled(agent_cls, agent_id, key)
+                placement = await self._start_pooled(agent_cls, agent_id, key, for_alarm)
             else:
                 epoch = await asyncio.to_thread(self.store.bump_epoch, key)
-                placement = await self._start_dedicated(agent_cls, agent_id, key, epoch)
+                placement = await self._start_dedicated(agent_cls, agent_id, key, epoch, for_alarm)
             epoch = placement.epoch
             self._placements[key] = placement
             self.activations += 1
@@ -257,7 +264,7 @@ class PlacementController:
             return placement.actor, epoch
 
     async def _start_dedicated(
-        self, agent_cls: type[Agent], agent_id: str, key: str, epoch: int
+        self, agent_cls: type[Agent], agent_id: str, key: str, epoch: int, for_alarm: bool
     ) -> Placement:
         node_id = await self._choose_node()
         name = actor_name(key, epoch)
@@ -268,9 +275,9 @@ class PlacementController:
             max_restarts=0,
             num_cpus=self.config.agent_num_cpus,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True) if node_id else None,
-        ).remote(self.config, name, 1)
+        ).remote(self.config, name, "dedicated", 1)
         try:
-            info = (await actor.activate.remote(agent_cls, agent_id, epoch)).unwrap()
+            info = (await actor.activate.remote(agent_cls, agent_id, epoch, for_alarm)).unwrap()
         except ActivationError:
             ray.kill(actor, no_restart=True)
             raise
@@ -281,7 +288,9 @@ class PlacementController:
             raise ActivationError(f"{key}: activation failed: {exc!r}") from exc
         return Placement(actor, epoch, info["node_id"], time.time())
 
-    async def _start_pooled(self, agent_cls: type[Agent], agent_id: str, key: str) -> Placement:
+    async def _start_pooled(
+        self, agent_cls: type[Agent], agent_id: str, key: str, for_alarm: bool
+    ) -> Placement:
         """Activate on a pooled host, which takes the new epoch from the store itself (under this
         controller's per-key lock, so still one activation at a time): the store round trip is
         spread over the hosts instead of queueing in the controller."""
@@ -292,7 +301,7 @@ class PlacementController:
             )
             self._pool.place(host, key, cls_name)  # counted at once, so concurrent choices spread
             try:
-                info = (await host.actor.activate.remote(agent_cls, agent_id, None)).unwrap()
+                info = (await host.actor.activate.remote(agent_cls, agent_id, None, for_alarm)).unwrap()
             except RayActorError:
                 self._pool.unplace(host.name, key, cls_name)
                 self._drop_host(host.name)
@@ -308,6 +317,17 @@ class PlacementController:
         placement = self._placements.pop(key, None)
         if placement is not None and placement.host is not None:
             self._pool.unplace(placement.host, key, split_key(key)[0])
+
+    async def _check_host(self, placement: Placement) -> None:
+        """A caller reported a pooled activation as dead: if its whole host is, drop the host (and
+        every placement on it) at once, instead of when it is next chosen."""
+        try:
+            await asyncio.wait_for(placement.actor.load.remote(), 5)
+        except RayActorError:
+            if placement.host is not None:
+                self._drop_host(placement.host)
+        except TimeoutError:
+            pass  # alive but busy: never kill on a hunch
 
     def _drop_host(self, name: str) -> None:
         """A pooled host died: forget it and every placement on it (their next call re-activates)."""
@@ -394,7 +414,7 @@ class PlacementController:
                     if stale is None:
                         self._wake_cooldown[key] = time.time() + 5
                         return
-                await self._activate(agent_cls, agent_id, stale)
+                await self._activate(agent_cls, agent_id, stale, for_alarm=True)
                 self.alarm_wakes += 1
         except InvalidHostingError:
             log.exception("cannot wake %s for its alarm", key)

@@ -22,6 +22,7 @@ import ray
 
 from agents.agent import Agent
 from agents.errors import AgentUnavailableError, HostFullError
+from agents.hosting import Hosting
 from agents.requests import Request
 from cluster import outcome, routing
 from cluster.activation import Activation
@@ -48,12 +49,12 @@ class AgentHost:
     """A Ray actor carrying activations; its methods are what routers and Serve replicas call,
     each naming the agent (key, epoch) and returning an `Outcome`."""
 
-    def __init__(self, config: RuntimeConfig, name: str, capacity: int) -> None:
+    def __init__(self, config: RuntimeConfig, name: str, hosting: Hosting, capacity: int) -> None:
         configure_actor_logging()
         self._config = config
         self.name = name
         self.capacity = capacity
-        self.pooled = capacity > 1
+        self.pooled = hosting == "pooled"
         routing.configure(config)  # calls these agents make go to the same cluster and store
         self._store = open_store(config.store_url, config.namespace)
         #: key -> activation, least recently activated first (eviction looks at last use).
@@ -65,13 +66,18 @@ class AgentHost:
         self._shorter = asyncio.Event()
         self._watchdog = LoopWatchdog()
         self._controller: Any = None
+        #: Closes of retired activations still running (the loop keeps only weak references).
+        self._closing: set[asyncio.Task[None]] = set()
         self.evictions = 0
 
     # ---- what the controller asks --------------------------------------------------------------
 
-    async def activate(self, agent_cls: type[Agent], agent_id: str, epoch: int | None) -> Outcome:
+    async def activate(
+        self, agent_cls: type[Agent], agent_id: str, epoch: int | None, for_alarm: bool = False
+    ) -> Outcome:
         """Restore an agent here and run its `on_start`; the controller publishes it only after.
-        `epoch` None: take the next epoch from the store here (pooled hosts do, for the controller)."""
+        `epoch` None: take the next epoch from the store here (pooled hosts do, for the controller).
+        `for_alarm`: the controller woke it for its alarm (its index entry is re-published)."""
         use_io_threads()
         key = agent_key(class_name(agent_cls), agent_id)
         if epoch is None:
@@ -89,8 +95,17 @@ class AgentHost:
                 )
             )
         activation = Activation(
-            agent_cls, agent_id, epoch, self._store, self._config.dedupe_window, offload_sync=self.pooled
+            agent_cls,
+            agent_id,
+            epoch,
+            self._store,
+            self._config.dedupe_window,
+            offload_sync=self.pooled,
+            clear_stale_alarm=for_alarm,
         )
+        raced = self._activations.get(key)
+        if raced is not None:  # another activate of this key got in during the awaits above
+            self._retire(key, raced, "replaced")
         self._activations[key] = activation
         try:
             await activation.start()
@@ -300,21 +315,27 @@ class AgentHost:
             for key in keys
             if (a := self._activations[key]).state.serving and a.idle_seconds() > 0
         )
+        evicted = 0
         for _, key in idle[:count]:
-            activation = self._activations[key]
-            await activation.close()
-            self.evictions += 1
+            activation = self._activations.get(key)
+            if activation is None or not activation.state.serving or activation.idle_seconds() == 0:
+                continue  # retired, or called, while an earlier eviction awaited
             self._retire(key, activation, "evicted")
-        if idle:
-            log.info("host %s: evicted %d least recently used idle agents", self.name, min(count, len(idle)))
-        return min(count, len(idle))
+            evicted += 1
+        self.evictions += evicted
+        if evicted:
+            log.info("host %s: evicted %d least recently used idle agents", self.name, evicted)
+        return evicted
 
     def _retire(self, key: str, activation: Activation, reason: str) -> None:
         """Forget an activation and tell the controller (which stops a dedicated host). Once."""
         if activation.state is ActivationState.RETIRED:
             return
-        if activation.state.serving:  # closed by no one yet (replaced): take no more turns
-            asyncio.get_running_loop().create_task(activation.close())
+        # Close it whatever its state (idempotent): no turn starts, its alarm timer no longer
+        # holds it in memory, its database is released once any running turn has ended.
+        closing = asyncio.get_running_loop().create_task(activation.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
         activation.state = ActivationState.RETIRED
         if self._activations.get(key) is activation:
             del self._activations[key]

@@ -72,21 +72,13 @@ def decode_call(data: bytes) -> tuple[Any, ...]:
 
 
 def encode(outcome: Outcome) -> bytes:
-    """An outcome as the hot path's reply (cloudpickle: values of classes defined by value too)."""
+    """An outcome as bytes: the hot path's reply, and the checkpoint's result table (idempotent
+    retries). cloudpickle, so values of classes defined by value travel too."""
     return cloudpickle.dumps(outcome)
 
 
 def decode(data: bytes) -> Outcome:
-    return pickle.loads(data)
-
-
-def pack(outcome: Outcome) -> bytes:
-    """Bytes for the checkpoint's result table (idempotent retries)."""
-    return cloudpickle.dumps(outcome)
-
-
-def unpack(data: bytes) -> Outcome:
-    """Inverse of `pack`; also reads the `("ok", value)` / `("err", exc)` tuples of older checkpoints."""
+    """Inverse of `encode`; also reads the `("ok", value)` / `("err", exc)` tuples of older checkpoints."""
     value = pickle.loads(data)
     if isinstance(value, tuple):
         kind, payload = value

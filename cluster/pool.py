@@ -11,6 +11,7 @@ the store), so live agents are bounded by the hosts' capacity, not by how many I
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
@@ -18,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from cluster.config import RuntimeConfig
@@ -57,9 +59,14 @@ class HostPool:
             host.per_class[cls_name] -= 1
 
     def drop(self, name: str) -> None:
-        """Forget a host that died (its agents are re-activated by their next call or alarm)."""
-        if self.hosts.pop(name, None) is not None:
+        """Forget a host that died or stopped answering, and make sure it is gone: an unreachable
+        host that came back must not serve its (replaced) agents. Its agents are re-activated
+        elsewhere by their next call or alarm."""
+        host = self.hosts.pop(name, None)
+        if host is not None:
             log.warning("pooled host %s is gone; its agents will be re-activated elsewhere", name)
+            with contextlib.suppress(Exception):
+                ray.kill(host.actor, no_restart=True)
 
     def adopt(self, name: str, actor: Any, node_id: str) -> PooledHost:
         host = self.hosts.get(name)
@@ -98,7 +105,7 @@ class HostPool:
             max_concurrency=100_000,  # every agent's calls and push streams share this actor
             num_cpus=self._config.agent_num_cpus,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True),
-        ).remote(self._config, name, self._config.max_agents_per_host)
+        ).remote(self._config, name, "pooled", self._config.max_agents_per_host)
         host = self.hosts[name] = PooledHost(name, actor, node_id)
         log.info("started pooled host %s on node %s (%d hosts)", name, node_id[:8], len(self.hosts))
         return host
