@@ -97,7 +97,6 @@ async def bench_checkpoints(report: Report, tmp: Path) -> None:
         ledger = get_agent(Ledger, agent_id)
         await ledger.size()  # activate
         info = await ledger.describe()
-        report.pids.add(info["pid"])
         directory = store._dir(info["key"])
         if agent_id == "ledger-big":
             before = store_files(directory)
