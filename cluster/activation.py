@@ -141,7 +141,7 @@ class Activation:
             # never scheduled anything has no entry to correct (and skips a store write).
             due = self.scheduler.next_due()
             if self.scheduler.in_use() or self.clear_stale_alarm:
-                await self.checkpointer.force_publish_alarm(due)
+                await self.checkpointer.publish_alarm(due, force=True)
             if self.state is not ActivationState.STARTING:  # dropped or replaced while starting
                 raise AgentUnavailableError(f"{self.key}: stopped while starting ({self.state.value})")
             self._alarm.arm(due)
@@ -500,6 +500,6 @@ class Activation:
             self.state = ActivationState.CLOSED  # no new turn starts while this waits for the lock
         self._alarm.cancel()
         async with self._lock:
-            self._alarm.cancel()
+            self._alarm.cancel()  # again: a turn that was running when close() began re-armed it
             if "db" in self.__dict__:  # not if it was closed before its start restored it
                 self.db.close()

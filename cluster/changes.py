@@ -145,16 +145,12 @@ class Checkpointer:
         self.count += 1
         await self.publish_alarm(due)
 
-    async def publish_alarm(self, due: float | None) -> None:
-        """Tell the cluster's alarm index when to wake this agent (None: never)."""
-        if due != self.published_alarm:
+    async def publish_alarm(self, due: float | None, force: bool = False) -> None:
+        """Tell the cluster's alarm index when to wake this agent (None: never). `force`: even if
+        it seems published already (at start, the index may hold a stale time)."""
+        if force or due != self.published_alarm:
             await asyncio.to_thread(self.store.set_alarm, self.key, due)
             self.published_alarm = due
-
-    async def force_publish_alarm(self, due: float | None) -> None:
-        """Publish `due` even if it seems published already (the index may hold a stale time)."""
-        await asyncio.to_thread(self.store.set_alarm, self.key, due)
-        self.published_alarm = due
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:

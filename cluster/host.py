@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import ray
@@ -55,6 +55,7 @@ class AgentHost:
         self.name = name
         self.capacity = capacity
         self.pooled = hosting == "pooled"
+        self._node_id = ray.get_runtime_context().get_node_id()  # fixed for the process
         routing.configure(config)  # calls these agents make go to the same cluster and store
         self._store = open_store(config.store_url, config.namespace)
         #: key -> activation, least recently activated first (eviction looks at last use).
@@ -128,7 +129,7 @@ class AgentHost:
             "capacity": self.capacity,
             "evictions": self.evictions,
             "pid": os.getpid(),
-            "node_id": ray.get_runtime_context().get_node_id(),
+            "node_id": self._node_id,
         }
 
     async def drop(self, key: str, epoch: int) -> None:
@@ -153,10 +154,9 @@ class AgentHost:
         """A method call: `outcome.encode_call((key, epoch, method, args, kwargs, request_id,
         chain))` in, an encoded `Outcome` out (the hot path: one bytes argument, one bytes reply)."""
         key, epoch, method, args, kwargs, request_id, chain = outcome.decode_call(call)
-        a = self._live(key, epoch)
-        if a is None:
-            return outcome.encode(self._not_here(key, epoch))
-        return outcome.encode(self._after(key, a, await a.invoke(method, args, kwargs, request_id, chain)))
+        return outcome.encode(
+            await self._on(key, epoch, lambda a: a.invoke(method, args, kwargs, request_id, chain))
+        )
 
     async def stream(
         self, key: str, epoch: int, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...]
@@ -171,64 +171,32 @@ class AgentHost:
     # ---- client connections and HTTP, from Serve replicas (`cluster.sockets.SocketHub`) -------
 
     async def connect(self, key: str, epoch: int, request: Request, conn_id: str, replica: str) -> Outcome:
-        a = self._live(key, epoch)
-        return (
-            self._not_here(key, epoch)
-            if a is None
-            else self._after(key, a, await a.sockets.connect(request, conn_id, replica))
-        )
+        return await self._on(key, epoch, lambda a: a.sockets.connect(request, conn_id, replica))
 
     async def message(
         self, key: str, epoch: int, conn_id: str, replica: str, data: str | bytes, request_id: str
     ) -> Outcome:
-        a = self._live(key, epoch)
-        return (
-            self._not_here(key, epoch)
-            if a is None
-            else self._after(key, a, await a.sockets.message(conn_id, replica, data, request_id))
-        )
+        return await self._on(key, epoch, lambda a: a.sockets.message(conn_id, replica, data, request_id))
 
     async def disconnect(self, key: str, epoch: int, conn_id: str, code: int, reason: str) -> Outcome:
-        a = self._live(key, epoch)
-        return (
-            self._not_here(key, epoch)
-            if a is None
-            else self._after(key, a, await a.sockets.disconnect(conn_id, code, reason))
-        )
+        return await self._on(key, epoch, lambda a: a.sockets.disconnect(conn_id, code, reason))
 
     async def set_client_state(self, key: str, epoch: int, conn_id: str, state: Any) -> Outcome:
-        a = self._live(key, epoch)
-        return (
-            self._not_here(key, epoch)
-            if a is None
-            else self._after(key, a, await a.sockets.set_state(conn_id, state))
-        )
+        return await self._on(key, epoch, lambda a: a.sockets.set_state(conn_id, state))
 
     async def resync(self, key: str, epoch: int, conn_id: str) -> Outcome:
-        a = self._live(key, epoch)
-        return self._not_here(key, epoch) if a is None else self._after(key, a, await a.sockets.sync(conn_id))
+        return await self._on(key, epoch, lambda a: a.sockets.sync(conn_id))
 
     async def request(self, key: str, epoch: int, request: Request) -> Outcome:
-        a = self._live(key, epoch)
-        return (
-            self._not_here(key, epoch) if a is None else self._after(key, a, await a.sockets.request(request))
-        )
+        return await self._on(key, epoch, lambda a: a.sockets.request(request))
 
     async def authorize(self, key: str, epoch: int, request: Request) -> Outcome:
-        a = self._live(key, epoch)
-        return (
-            self._not_here(key, epoch)
-            if a is None
-            else self._after(key, a, await a.sockets.authorize(request))
-        )
+        return await self._on(key, epoch, lambda a: a.sockets.authorize(request))
 
     async def rpc(
         self, key: str, epoch: int, request: Request, method: str, args: tuple, kwargs: dict, request_id: str
     ) -> Outcome:
-        a = self._live(key, epoch)
-        if a is None:
-            return self._not_here(key, epoch)
-        return self._after(key, a, await a.sockets.rpc(request, method, args, kwargs, request_id))
+        return await self._on(key, epoch, lambda a: a.sockets.rpc(request, method, args, kwargs, request_id))
 
     async def subscribe(
         self, key: str, epoch: int, replica: str, conn_ids: list[str]
@@ -251,7 +219,13 @@ class AgentHost:
             error=AgentUnavailableError(f"{key} epoch {epoch} is not live on host {self.name}")
         )
 
-    def _after(self, key: str, activation: Activation, result: Outcome) -> Outcome:
+    async def _on(self, key: str, epoch: int, call: Callable[[Activation], Awaitable[Outcome]]) -> Outcome:
+        """Run `call` on the activation key@epoch if this host holds it (else refuse, retriably);
+        retire the activation at once if the call destroyed it."""
+        activation = self._live(key, epoch)
+        if activation is None:
+            return self._not_here(key, epoch)
+        result = await call(activation)
         if activation.state is ActivationState.DESTROYED:
             self._retire(key, activation, "destroyed")
         return result
@@ -358,7 +332,7 @@ class AgentHost:
             "host": self.name,
             "hosting": "pooled" if self.pooled else "dedicated",
             "pid": os.getpid(),
-            "node_id": ray.get_runtime_context().get_node_id(),
+            "node_id": self._node_id,
             "state": a.state.value,
             "ready": a.state.serving,
             "checkpoints": a.checkpoints,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ray
 
+from agents import list_agents
 from cluster.naming import ACTOR_PREFIX, HOST_PREFIX
+from tests.waiting import pid_alive
 
 
 async def live_activations(namespace: str, key: str) -> list[tuple[str, int]]:
@@ -29,9 +31,6 @@ async def live_activations(namespace: str, key: str) -> list[tuple[str, int]]:
 async def hibernated(namespace: str, info: dict) -> bool:
     """Whether the activation `info` (from `describe()`) is gone: no live activation of its agent,
     and, if it was dedicated, its process exited too."""
-    from agents import list_agents
-    from tests.waiting import pid_alive
-
     key = info["key"]
     if key in (await list_agents())["live"] or await live_activations(namespace, key):
         return False
