@@ -138,7 +138,8 @@ class InvalidHostingError(AgentError):
 
 
 class HostFullError(AgentError):
-    """A pooled host has no room: every agent on it is busy, so none could be evicted."""
+    """No room for another live agent: a pooled host whose agents are all busy (none could be
+    evicted), or every alive node at its cap of dedicated agents (`max_dedicated_per_node`)."""
 
     code, status, retriable = "host_full", 503, True
 

@@ -1,9 +1,10 @@
 """Density benchmark: pooled vs dedicated hosting vs raw Ray actors, measured side by side in one run.
 
-    .venv/bin/python bench/bench_density.py [--agents 10000] [--max-agents 0]
+    .venv/bin/python bench/bench_density.py [--agents 10000] [--max-agents 0] [--only wakes,calls]
 
-1. Wake of a hibernated agent (p50/p99): pooled, dedicated, and creating a raw Ray actor plus its
-   first call (what any design that starts an actor per wake pays).
+1. Wake of a hibernated agent (p50/p99): pooled; dedicated onto a spare host started ahead, and
+   with spares off; and creating a raw Ray actor plus its first call (what any design that starts
+   an actor per wake pays).
 2. Activation throughput through one controller: new pooled agents activated concurrently.
 3. Memory: pooled hosts' RSS/USS with 1,000 and `--agents` live agents (KiB per agent beyond a
    host's own), and, with `--max-agents N`, as many as N (the 100,000-agent figure).
@@ -43,6 +44,8 @@ from bench.agents_under_bench import (  # noqa: E402
 from bench.measure import interleaved, memory_of  # noqa: E402
 from bench.raw_actors import RawCounter  # noqa: E402
 from bench.stats import Table, ms, rate, ratio, size, summarize  # noqa: E402
+from cluster import routing  # noqa: E402
+from cluster.config import RuntimeConfig  # noqa: E402
 from cluster.naming import agent_key  # noqa: E402
 
 NAMESPACE = "bench-density"
@@ -84,17 +87,15 @@ async def bench_wakes() -> Table:
     table.add("pooled agent", str(len(samples)), ms(s.p50), ms(s.p99))
     pooled_p50 = s.p50
 
-    dedicated = [get_agent(SleepyCounter, f"wake-{i}") for i in range(WAKES["dedicated"])]
-    samples = []
-    for h in dedicated:
-        await h.add(1)
-        while agent_key("SleepyCounter", handle_of(h).id) in (await list_agents())["live"]:
-            await asyncio.sleep(0.05)  # idle_timeout 0.5 s: it hibernates by itself
-        start = time.perf_counter()
-        assert await h.get() == 1
-        samples.append(time.perf_counter() - start)
-    s = summarize(samples)
-    table.add("dedicated agent", str(len(samples)), ms(s.p50), ms(s.p99))
+    s = summarize(await dedicated_wakes())
+    table.add("dedicated agent (onto a spare host started ahead)", str(s.n), ms(s.p50), ms(s.p99))
+    store = routing.router().config.store_url
+    routing.configure(
+        RuntimeConfig(namespace=f"{NAMESPACE}-cold", store_url=store, dedicated_spares_per_node=0)
+    )
+    s = summarize(await dedicated_wakes())
+    table.add("dedicated agent, no spares (a new process)", str(s.n), ms(s.p50), ms(s.p99))
+    configure(namespace=NAMESPACE, store=store)
 
     raw = ray.remote(RawCounter)
     samples = []
@@ -108,6 +109,20 @@ async def bench_wakes() -> Table:
     table.add("raw Ray actor: create + first call", str(len(samples)), ms(s.p50), ms(s.p99))
     table.add("raw new actor / pooled wake (p50)", "", f"{s.p50 / pooled_p50:.0f}x", "")
     return table
+
+
+async def dedicated_wakes() -> list[float]:
+    """Wake times of dedicated agents that hibernated by themselves (idle_timeout 0.5 s)."""
+    samples = []
+    for i in range(WAKES["dedicated"]):
+        h = get_agent(SleepyCounter, f"wake-{i}")
+        await h.add(1)
+        while agent_key("SleepyCounter", handle_of(h).id) in (await list_agents())["live"]:
+            await asyncio.sleep(0.05)
+        start = time.perf_counter()
+        assert await h.get() == 1
+        samples.append(time.perf_counter() - start)
+    return samples
 
 
 async def bench_activations() -> Table:
@@ -202,10 +217,15 @@ async def main(args: argparse.Namespace) -> None:
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=NAMESPACE)
     configure(namespace=NAMESPACE, store=f"file://{tmp / 'store'}")
     try:
-        for section in (bench_wakes, bench_activations, bench_calls):
-            print((await section()).text(), flush=True)
         sizes = sorted({1000, args.agents, *([args.max_agents] if args.max_agents else [])})
-        print((await bench_memory(sizes)).text(), flush=True)
+        sections = {
+            "wakes": bench_wakes,
+            "activations": bench_activations,
+            "calls": bench_calls,
+            "memory": lambda: bench_memory(sizes),
+        }
+        for name in args.only.split(",") if args.only else sections:
+            print((await sections[name]()).text(), flush=True)
     finally:
         ray.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -215,4 +235,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=10_000, help="live pooled agents for the memory figure")
     parser.add_argument("--max-agents", type=int, default=0, help="also measure this many (e.g. 100000)")
+    parser.add_argument("--only", default="", help="comma-separated sections: wakes,activations,calls,memory")
     asyncio.run(main(parser.parse_args()))

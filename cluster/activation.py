@@ -44,6 +44,24 @@ log = logging.getLogger("ray_agents.activation")
 
 
 @dataclass
+class Snapshot:
+    """An agent's latest checkpoint as read from the store (`manifest` None: it has none yet)."""
+
+    manifest: Manifest | None
+    image: ChunkedImage
+
+
+def read_snapshot(store: CheckpointStore, key: str) -> Snapshot:
+    """Read an agent's latest checkpoint (blocking: run it in a thread)."""
+    raw = store.load_manifest(key)
+    if raw is None:
+        return Snapshot(None, ChunkedImage())
+    manifest = Manifest.unpack(raw)
+    chunks = store.load_chunks(key, manifest.db_chunks)
+    return Snapshot(manifest, ChunkedImage.assemble(manifest.db_size, manifest.db_chunks, chunks))
+
+
+@dataclass
 class Turn:
     """The turn in progress: who may change what, and what it already checkpointed."""
 
@@ -102,17 +120,16 @@ class Activation:
 
     # ---- start -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Restore state and SQL from the latest checkpoint, then run `on_start` as a turn."""
+    async def start(self, snapshot: Snapshot | None = None) -> None:
+        """Restore state and SQL from the latest checkpoint (`snapshot`, if the host read it
+        already), then run `on_start` as a turn."""
         try:
-            raw = await asyncio.to_thread(self.store.load_manifest, self.key)
-            if raw is None:
-                manifest = Manifest(epoch=self.epoch, state=self.codec.encode(self.codec.initial()))
-                image = ChunkedImage()
-            else:
-                manifest = Manifest.unpack(raw)
-                chunks = await asyncio.to_thread(self.store.load_chunks, self.key, manifest.db_chunks)
-                image = ChunkedImage.assemble(manifest.db_size, manifest.db_chunks, chunks)
+            if snapshot is None:
+                snapshot = await asyncio.to_thread(read_snapshot, self.store, self.key)
+            image = snapshot.image
+            manifest = snapshot.manifest or Manifest(
+                epoch=self.epoch, state=self.codec.encode(self.codec.initial())
+            )
             self._state = self.codec.decode(manifest.state)
         except Exception as exc:
             raise ActivationError(f"{self.key}: cannot restore checkpoint: {exc!r}") from exc
@@ -265,7 +282,7 @@ class Activation:
                 except (asyncio.CancelledError, GeneratorExit):  # the caller cancelled the stream
                     self._rollback()
                     raise
-                result = await run_to_completion(self._commit(None, END_OF_STREAM))
+                result = await self._commit(None, END_OF_STREAM)
                 yield result
         finally:
             self.in_flight -= 1
@@ -305,9 +322,7 @@ class Activation:
         except asyncio.CancelledError:  # the call was cancelled mid-turn: undo it, then stop
             self._rollback()
             raise
-        # Past its body a turn is not undone: a cancellation now waits for the checkpoint, so
-        # memory never runs ahead of the store and the lock is never released mid-commit.
-        return await run_to_completion(self._commit(request_id, outcome.success(value), notify))
+        return await self._commit(request_id, outcome.success(value), notify)
 
     def _rollback(self) -> None:
         self.sockets.end_turn(committed=False)
@@ -334,7 +349,10 @@ class Activation:
         self._db_unsaved = False
 
     async def _commit(self, request_id: str | None, result: Outcome, notify: bool = True) -> Outcome:
-        """End the turn: persist what it changed (if anything) before its result is returned."""
+        """End the turn: persist what it changed (if anything) before its result is returned.
+        Past its body a turn is not undone: what awaits here runs to completion even if the call
+        is cancelled, so memory never runs ahead of the store and the lock is never released
+        mid-commit. A turn that changed nothing (every read) returns without awaiting at all."""
         turn = self._turn_record
         try:
             changes = self._changes(self._db_unsaved or self.db.changed())
@@ -351,10 +369,18 @@ class Activation:
         self._db_unsaved = changes.db_changed
         if turn.destroy:
             self.sockets.end_turn(committed=True)
-            return await self._destroy(result)
+            return await run_to_completion(self._destroy(result))
         if not (state_changed or db_changed or changes.sections_changed):
             self.sockets.end_turn(committed=True)
             return result
+        return await run_to_completion(
+            self._checkpoint_turn(request_id, result, changes, turn, notify and state_changed)
+        )
+
+    async def _checkpoint_turn(
+        self, request_id: str | None, result: Outcome, changes: ChangeSet, turn: Turn, notify: bool
+    ) -> Outcome:
+        """Persist a committed turn's changes, then release what it pushed and tell listeners."""
         if not self._in_batch:  # a batch of due work checkpoints once, at its end (run_due)
             if request_id is not None:
                 self.checkpointer.remember(request_id, result)
@@ -363,10 +389,10 @@ class Activation:
             except AgentUnavailableError as exc:
                 self.sockets.end_turn(committed=False)
                 return outcome.failure(exc)
-            if db_changed:
+            if changes.db_changed or turn.saved_db:
                 self._alarm.arm(self.checkpointer.published_alarm)
         self.sockets.end_turn(committed=True)
-        if state_changed and notify:
+        if notify:
             await self._notify_state(turn.sources[-1] if turn.sources else "server")
         return result
 

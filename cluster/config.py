@@ -12,6 +12,11 @@ def _default_store_url() -> str:
     return f"file://{home / 'checkpoints'}"
 
 
+#: What one dedicated agent's process takes, for the default `max_dedicated_per_node` (measured:
+#: ~50 MiB private memory each, rounded up for the agent's own data).
+DEDICATED_AGENT_BYTES = 64 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     """Where agents live and where their checkpoints go. Read from the environment by default."""
@@ -32,6 +37,17 @@ class RuntimeConfig:
     )
     #: Pooled host actors per node: one event loop each, so about one per core is the most useful.
     hosts_per_node: int = field(default_factory=lambda: int(os.environ.get("RAY_AGENTS_HOSTS_PER_NODE") or 2))
+    #: Dedicated hosting: empty dedicated hosts kept started per node (each an idle process of
+    #: ~50 MiB), so waking a dedicated agent takes a call instead of a process start.
+    dedicated_spares_per_node: int = field(
+        default_factory=lambda: int(os.environ.get("RAY_AGENTS_DEDICATED_SPARES") or 1)
+    )
+    #: Dedicated hosting: live dedicated agents (processes) one node may carry; past it, new
+    #: activations get HostFullError instead of exhausting the node's memory. 0: the node's Ray
+    #: `memory` resource over DEDICATED_AGENT_BYTES (~250 on a 24 GiB node).
+    max_dedicated_per_node: int = field(
+        default_factory=lambda: int(os.environ.get("RAY_AGENTS_MAX_DEDICATED_PER_NODE") or 0)
+    )
     #: CPU share reserved per agent actor (and per pooled host): non-zero so placement hints are
     #: honoured, tiny so thousands of mostly idle agents fit on a node.
     agent_num_cpus: float = 0.001

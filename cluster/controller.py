@@ -1,7 +1,7 @@
 """The placement controller: the only creator of activations; one live activation per agent ID.
 
 It keeps the directory key -> (host actor, epoch). A dedicated agent gets a host actor of its own
-(`agent:Key@epoch`); a pooled agent goes to a shared host (`cluster.pool`). Callers cache what
+(`cluster.spares`); a pooled agent goes to a shared host (`cluster.pool`). Callers cache what
 `activate` returns and call the host directly; they come back only on a miss or when the
 activation they had died or moved.
 """
@@ -9,6 +9,7 @@ activation they had died or moved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import pickle
 import random
@@ -20,19 +21,34 @@ from typing import Any
 import ray
 from ray import cloudpickle
 from ray.exceptions import RayActorError
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from agents.agent import Agent
-from agents.errors import ActivationError, AgentUnavailableError, InvalidHostingError, UnknownAgentClassError
+from agents.errors import (
+    ActivationError,
+    AgentUnavailableError,
+    HostFullError,
+    InvalidHostingError,
+    UnknownAgentClassError,
+)
 from agents.hosting import Hosting, validate_hosting
 from agents.ids import validate_agent_id
 from cluster import outcome
-from cluster.config import RuntimeConfig
-from cluster.host import AgentHost
+from cluster.batching import Coalescer
+from cluster.config import DEDICATED_AGENT_BYTES, RuntimeConfig
+from cluster.host import ActivationOrder, AgentHost
 from cluster.logs import configure_actor_logging
-from cluster.naming import HOST_PREFIX, actor_name, agent_key, class_name, parse_actor_name, split_key
+from cluster.naming import (
+    DEDICATED_PREFIX,
+    HOST_PREFIX,
+    LEGACY_ACTOR_PREFIX,
+    agent_key,
+    class_name,
+    split_key,
+)
 from cluster.outcome import Outcome
 from cluster.pool import HostPool, PooledHost
+from cluster.routing import ActivationRequest
+from cluster.spares import DedicatedHosts
 from cluster.stores import open_store
 from cluster.threads import use_io_threads
 
@@ -80,7 +96,10 @@ class PlacementController:
         self._saved_classes: dict[str, bytes] = {}
         self._host = ray.remote(AgentHost)
         self._pool = HostPool(config, self._host)
-        self._nodes: tuple[float, set[str]] = (0.0, set())
+        self._host_orders: dict[str, Coalescer[ActivationOrder, Outcome]] = {}
+        self._dedicated = DedicatedHosts(config, self._host)
+        #: When fetched, and the alive nodes' IDs with their Ray `memory` resource (bytes).
+        self._nodes: tuple[float, dict[str, float]] = (0.0, {})
         self._rebuild_lock = asyncio.Lock()
         self._rebuilt = False
         self.activations = 0
@@ -113,10 +132,13 @@ class PlacementController:
                 return
             entries = await asyncio.to_thread(ray.util.list_named_actors, all_namespaces=True)
             names = [e["name"] for e in entries if e["namespace"] == self.config.namespace]
-            dedicated = [(n, parsed) for n in names if (parsed := parse_actor_name(n)) is not None]
+            for legacy in [n for n in names if n.startswith(LEGACY_ACTOR_PREFIX)]:
+                with contextlib.suppress(ValueError):
+                    ray.kill(ray.get_actor(legacy, namespace=self.config.namespace), no_restart=True)
+            dedicated = [n for n in names if n.startswith(DEDICATED_PREFIX)]
             pooled = [n for n in names if n.startswith(HOST_PREFIX)]
             results = await asyncio.gather(
-                *(self._adopt_dedicated(name, key, epoch) for name, (key, epoch) in dedicated),
+                *(self._adopt_dedicated(name) for name in dedicated),
                 *(self._adopt_pooled(name) for name in pooled),
                 return_exceptions=True,  # one host that fails to answer must not stop the rebuild
             )
@@ -128,26 +150,30 @@ class PlacementController:
             if adopted:
                 log.info("rebuilt the directory: adopted %d live agents", adopted)
 
-    async def _adopt_dedicated(self, name: str, key: str, epoch: int) -> int:
-        """Adopt one agent actor found by name if it is the current, ready activation; else kill it."""
+    async def _adopt_dedicated(self, name: str) -> int:
+        """Adopt a dedicated host found by name: as the agent it carries if that is the current,
+        ready activation; as a spare if it carries none; else (a zombie) stop it."""
         try:
             actor = ray.get_actor(name, namespace=self.config.namespace)
         except ValueError:
             return 0
-        current = await asyncio.to_thread(self.store.current_epoch, key)
-        if epoch != current:
-            ray.kill(actor, no_restart=True)
-            log.warning("killed zombie %s epoch %d (current epoch %d)", key, epoch, current)
-            return 0
         try:
             held = await asyncio.wait_for(actor.held.remote(), timeout=ADOPT_TIMEOUT)
+            if not held:
+                self._dedicated.adopt(name, actor, (await actor.load.remote())["node_id"])
+                return 0
         except (TimeoutError, RayActorError):
             held = []
-        info = next((i for i in held if i["key"] == key and i["epoch"] == epoch and i["ready"]), None)
-        if info is None:  # half-started by the previous controller, retiring, or unresponsive
+        info = held[0] if len(held) == 1 else None
+        if info is not None:
+            current = await asyncio.to_thread(self.store.current_epoch, info["key"])
+            if info["epoch"] != current or not info["ready"]:
+                info = None  # fenced off, half-started by the previous controller, or retiring
+        if info is None:
             ray.kill(actor, no_restart=True)
+            log.warning("stopped dedicated host %s: it carried no current activation", name)
             return 0
-        self._placements[key] = Placement(actor, epoch, info["node_id"], time.time())
+        self._placements[info["key"]] = Placement(actor, info["epoch"], info["node_id"], time.time())
         return 1
 
     async def _adopt_pooled(self, name: str) -> int:
@@ -202,11 +228,16 @@ class PlacementController:
 
     # ---- activation --------------------------------------------------------------------------
 
-    async def activate(
-        self, agent_cls: type[Agent] | str, agent_id: str, stale_epoch: int | None = None
+    async def activate(self, requests: list[ActivationRequest]) -> list[Outcome]:
+        """The live activation of each agent asked for: (host actor, epoch). A request is (class
+        or its registered name, agent ID, stale epoch): the activation is created if there is
+        none, or if the caller reports the one it had (`stale epoch`) as dead or going away.
+        Callers batch concurrent requests; each succeeds or fails on its own."""
+        return list(await asyncio.gather(*(self._activate_request(*r) for r in requests)))
+
+    async def _activate_request(
+        self, agent_cls: type[Agent] | str, agent_id: str, stale_epoch: int | None
     ) -> Outcome:
-        """The live activation of an agent: (host actor, epoch). Creates it if there is none, or
-        if the caller reports the one it had (`stale_epoch`) as dead or going away."""
         try:
             validate_agent_id(agent_id)
             if isinstance(agent_cls, str):
@@ -244,8 +275,7 @@ class PlacementController:
             if hosting == "pooled":
                 placement = await self._start_pooled(agent_cls, agent_id, key, for_alarm)
             else:
-                epoch = await asyncio.to_thread(self.store.bump_epoch, key)
-                placement = await self._start_dedicated(agent_cls, agent_id, key, epoch, for_alarm)
+                placement = await self._start_dedicated(agent_cls, agent_id, key, for_alarm)
             epoch = placement.epoch
             self._placements[key] = placement
             self.activations += 1
@@ -264,29 +294,28 @@ class PlacementController:
             return placement.actor, epoch
 
     async def _start_dedicated(
-        self, agent_cls: type[Agent], agent_id: str, key: str, epoch: int, for_alarm: bool
+        self, agent_cls: type[Agent], agent_id: str, key: str, for_alarm: bool
     ) -> Placement:
-        node_id = await self._choose_node()
-        name = actor_name(key, epoch)
-        actor = self._host.options(
-            name=name,
-            namespace=self.config.namespace,
-            lifetime="detached",
-            max_restarts=0,
-            num_cpus=self.config.agent_num_cpus,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True) if node_id else None,
-        ).remote(self.config, name, "dedicated", 1)
-        try:
-            info = (await actor.activate.remote(agent_cls, agent_id, epoch, for_alarm)).unwrap()
-        except ActivationError:
-            ray.kill(actor, no_restart=True)
-            raise
-        except RayActorError as exc:  # the new process died while starting: worth a retry
-            raise AgentUnavailableError(f"{key}: activation died while starting: {exc}") from exc
-        except Exception as exc:
-            ray.kill(actor, no_restart=True)
-            raise ActivationError(f"{key}: activation failed: {exc!r}") from exc
-        return Placement(actor, epoch, info["node_id"], time.time())
+        """Activate on a dedicated host of its own (a spare started ahead, if one is ready). The
+        host takes the new epoch from the store, as a pooled one does: a retry on another host
+        (this one died) gets a newer epoch, never the same one twice."""
+        node_id = await self._choose_node(key)
+        for _ in range(3):
+            name, actor = self._dedicated.take(node_id)
+            try:
+                info = (await actor.activate.remote([(agent_cls, agent_id, None, for_alarm)]))[0].unwrap()
+            except RayActorError as exc:  # a spare that died (its node, an operator): take another
+                log.warning("%s: dedicated host %s died while activating it: %s", key, name, exc)
+                ray.kill(actor, no_restart=True)
+                continue
+            except ActivationError:
+                ray.kill(actor, no_restart=True)
+                raise
+            except Exception as exc:
+                ray.kill(actor, no_restart=True)
+                raise ActivationError(f"{key}: activation failed: {exc!r}") from exc
+            return Placement(actor, info["epoch"], info["node_id"], time.time())
+        raise AgentUnavailableError(f"{key}: dedicated hosts kept dying while it was being activated")
 
     async def _start_pooled(
         self, agent_cls: type[Agent], agent_id: str, key: str, for_alarm: bool
@@ -301,7 +330,8 @@ class PlacementController:
             )
             self._pool.place(host, key, cls_name)  # counted at once, so concurrent choices spread
             try:
-                info = (await host.actor.activate.remote(agent_cls, agent_id, None, for_alarm)).unwrap()
+                order = (agent_cls, agent_id, None, for_alarm)
+                info = (await self._orders_to(host).submit(order)).unwrap()
             except RayActorError:
                 self._pool.unplace(host.name, key, cls_name)
                 self._drop_host(host.name)
@@ -312,6 +342,17 @@ class PlacementController:
             host.node_id = info["node_id"]
             return Placement(host.actor, info["epoch"], info["node_id"], time.time(), host=host.name)
         raise AgentUnavailableError(f"{key}: pooled hosts kept dying while it was being activated")
+
+    def _orders_to(self, host: PooledHost) -> Coalescer[ActivationOrder, Outcome]:
+        """Activations for `host` sent together: a burst of new agents costs one call per host."""
+        orders = self._host_orders.get(host.name)
+        if orders is None:
+
+            async def send(batch: list[ActivationOrder]) -> list[Outcome]:
+                return await host.actor.activate.remote(batch)
+
+            orders = self._host_orders[host.name] = Coalescer(send)
+        return orders
 
     def _forget(self, key: str) -> None:
         placement = self._placements.pop(key, None)
@@ -332,26 +373,42 @@ class PlacementController:
     def _drop_host(self, name: str) -> None:
         """A pooled host died: forget it and every placement on it (their next call re-activates)."""
         self._pool.drop(name)
+        self._host_orders.pop(name, None)
         for key in [k for k, p in self._placements.items() if p.host == name]:
             del self._placements[key]
 
     async def _alive(self) -> set[str]:
         """IDs of alive nodes, refreshed at most every NODES_TTL (not per activation)."""
+        return set(await self._alive_memory())
+
+    async def _alive_memory(self) -> dict[str, float]:
+        """Alive nodes' IDs and their Ray `memory` resource, refreshed at most every NODES_TTL."""
         fetched, alive = self._nodes
         if time.monotonic() - fetched > NODES_TTL:
             nodes = await asyncio.to_thread(ray.nodes)
-            alive = {n["NodeID"] for n in nodes if n["Alive"]}
+            alive = {n["NodeID"]: n["Resources"].get("memory", 0.0) for n in nodes if n["Alive"]}
             self._nodes = (time.monotonic(), alive)
             for key in [k for k, p in self._placements.items() if p.node_id not in alive]:
                 self._forget(key)  # its node is gone; the next call re-activates it
+            self._dedicated.forget_nodes(set(alive))
         return alive
 
-    async def _choose_node(self) -> str | None:
-        alive = await self._alive()
+    async def _choose_node(self, key: str) -> str | None:
+        """The alive node with the fewest dedicated agents among those under their cap."""
+        alive = await self._alive_memory()
         if not alive:
             return None
-        load = Counter(p.node_id for p in self._placements.values())
-        return min(alive, key=lambda n: (load[n], random.random()))
+        load = Counter(p.node_id for p in self._placements.values() if p.host is None)
+        roomy = [n for n, memory in alive.items() if load[n] < self._dedicated_cap(memory)]
+        if not roomy:
+            raise HostFullError(
+                f"{key}: every node carries its cap of live dedicated agents; retry when some "
+                "hibernate, raise RAY_AGENTS_MAX_DEDICATED_PER_NODE, or host the class pooled"
+            )
+        return min(roomy, key=lambda n: (load[n], random.random()))
+
+    def _dedicated_cap(self, node_memory: float) -> int:
+        return self.config.max_dedicated_per_node or max(1, int(node_memory // DEDICATED_AGENT_BYTES))
 
     # ---- alarms ------------------------------------------------------------------------------
 
@@ -425,20 +482,20 @@ class PlacementController:
         finally:
             self._waking.discard(key)
 
-    async def release(self, key: str, epoch: int, reason: str, own_process: bool = True) -> None:
-        """An activation retires (idle hibernation, eviction, destroy, failure): forget it, and stop
-        its process if it had one of its own, whether or not this controller knew it (it may have
-        restarted meanwhile)."""
+    async def release(self, key: str, epoch: int, reason: str, dedicated_host: str | None = None) -> None:
+        """An activation retires (idle hibernation, eviction, destroy, failure): forget it, and
+        stop its dedicated host if it had one, whether or not this controller knew it (it may
+        have restarted meanwhile)."""
         await self._ensure_rebuilt()
         async with self._locks[key]:
             current = self._placements.get(key)
             if current is not None and current.epoch == epoch:
                 self._forget(key)
         self.retirements[reason] += 1
-        if not own_process:
+        if dedicated_host is None:
             return
         try:
-            actor = ray.get_actor(actor_name(key, epoch), namespace=self.config.namespace)
+            actor = ray.get_actor(dedicated_host, namespace=self.config.namespace)
         except ValueError:
             return  # already gone
         log.info("released %s epoch %d (%s)", key, epoch, reason)
@@ -477,4 +534,5 @@ class PlacementController:
             "hosts": {
                 name: {"node_id": h.node_id, "agents": len(h.agents)} for name, h in self._pool.hosts.items()
             },
+            "spares": self._dedicated.spares(),
         }

@@ -23,37 +23,51 @@ class AgentDatabase:
         if image:
             self._conn.deserialize(image)
         self._conn.row_factory = sqlite3.Row
+        #: A turn is open; its transaction begins at its first statement (most turns run none).
+        self._in_turn = False
+        #: (total changes, schema version) when the turn's transaction began; None: not begun.
         self._mark: tuple[int, int] | None = None
 
     def execute(self, query: str, params: SqlParams = ()) -> list[dict[str, Any]]:
         """Run one statement; return its rows as dicts."""
+        self._begin_if_needed()
         cursor = self._conn.execute(query, params)
         return [dict(row) for row in cursor.fetchall()]
 
     def executemany(self, query: str, rows: Iterable[SqlParams]) -> int:
         """Run one INSERT, UPDATE or DELETE once per row of values; return the number of rows it
         changed in all (`sqlite3.Cursor.rowcount`)."""
+        self._begin_if_needed()
         return self._conn.executemany(query, rows).rowcount
 
     def _version(self) -> tuple[int, int]:
         schema = self._conn.execute("PRAGMA schema_version").fetchone()[0]
         return self._conn.total_changes, schema
 
+    def _begin_if_needed(self) -> None:
+        if self._in_turn and self._mark is None:
+            self._conn.execute("BEGIN")
+            self._mark = self._version()
+
     def begin(self) -> None:
-        self._conn.execute("BEGIN")
-        self._mark = self._version()
+        """Open a turn: what it runs is one transaction, begun at its first statement."""
+        self._in_turn = True
+        self._mark = None
 
     def changed(self) -> bool:
         """Whether the open turn changed rows or schema."""
-        return self._version() != self._mark
+        return self._mark is not None and self._version() != self._mark
 
     def commit(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("COMMIT")
+        self._end_turn("COMMIT")
 
     def rollback(self) -> None:
+        self._end_turn("ROLLBACK")
+
+    def _end_turn(self, statement: str) -> None:
+        self._in_turn, self._mark = False, None
         if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+            self._conn.execute(statement)
 
     def image(self) -> bytes:
         """The committed database as the bytes of a database file (empty if it has no pages)."""

@@ -1,11 +1,11 @@
 """The Ray actor that carries agent activations: one (dedicated hosting) or many (pooled).
 
-A dedicated host is named after its one agent (`agent:Key@epoch`) and stops when that agent
-retires. A pooled host (`ray-agents-host:...`) carries many agents side by side; it retires them
-one by one (idle, evicted, destroyed, closed) and lives on. Either way, every call names the
-agent's key and epoch: a host that does not hold that activation refuses the call with a
-retriable error, so the caller asks the controller again. Only the controller creates hosts and
-tells them what to activate.
+A dedicated host (`ray-agents-dedicated:...`, started ahead by `cluster.spares`) carries one
+agent and stops when that agent retires. A pooled host (`ray-agents-host:...`) carries many
+agents side by side; it retires them one by one (idle, evicted, destroyed, closed) and lives
+on. Either way, every call names the agent's key and epoch: a host that does not hold that
+activation refuses the call with a retriable error, so the caller asks the controller again.
+Only the controller creates hosts and tells them what to activate.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from agents.errors import AgentUnavailableError, HostFullError
 from agents.hosting import Hosting
 from agents.requests import Request
 from cluster import outcome, routing
-from cluster.activation import Activation
+from cluster.activation import Activation, Snapshot, read_snapshot
 from cluster.config import RuntimeConfig
 from cluster.lifecycle import ActivationState
 from cluster.logs import configure_actor_logging
@@ -37,6 +37,9 @@ from cluster.threads import use_io_threads
 from cluster.watchdog import LoopWatchdog
 
 log = logging.getLogger("ray_agents.host")
+
+#: What the controller asks a host to activate: (class, agent ID, epoch or None, for_alarm).
+ActivationOrder = tuple[type[Agent], str, int | None, bool]
 
 #: How often a host looks for idle and closed activations at most / at least.
 SWEEP_MIN, SWEEP_MAX = 0.05, 10.0
@@ -73,19 +76,43 @@ class AgentHost:
 
     # ---- what the controller asks --------------------------------------------------------------
 
-    async def activate(
-        self, agent_cls: type[Agent], agent_id: str, epoch: int | None, for_alarm: bool = False
-    ) -> Outcome:
-        """Restore an agent here and run its `on_start`; the controller publishes it only after.
-        `epoch` None: take the next epoch from the store here (pooled hosts do, for the controller).
-        `for_alarm`: the controller woke it for its alarm (its index entry is re-published)."""
+    async def activate(self, orders: list[ActivationOrder]) -> list[Outcome]:
+        """Restore these agents here and run their `on_start`; the controller publishes each only
+        after. An order is (class, agent ID, epoch, for_alarm): epoch None takes the next epoch
+        from the store here (pooled hosts do, for the controller); `for_alarm`, the controller
+        woke it for its alarm (its index entry is re-published). The batch's store reads (epoch
+        bumps, checkpoints) share one thread hop; each order succeeds or fails on its own."""
         use_io_threads()
+        prepared = await asyncio.to_thread(self._prepare, orders)
+        return list(
+            await asyncio.gather(
+                *(self._activate(o, epoch, snap) for o, (epoch, snap) in zip(orders, prepared, strict=True))
+            )
+        )
+
+    def _prepare(self, orders: list[ActivationOrder]) -> list[tuple[int | Exception, Snapshot | None]]:
+        """Each order's epoch (bumped in the store, for the batch at once, if not given) and then
+        its latest checkpoint: read after the bump, which fences off every older activation."""
+        keys = [agent_key(class_name(agent_cls), agent_id) for agent_cls, agent_id, _, _ in orders]
+        to_bump = [key for key, (_, _, epoch, _) in zip(keys, orders, strict=True) if epoch is None]
+        bumped = dict(zip(to_bump, self._store.bump_epochs(to_bump), strict=True))
+        prepared: list[tuple[int | Exception, Snapshot | None]] = []
+        for key, (_, _, given, _) in zip(keys, orders, strict=True):
+            epoch = bumped[key] if given is None else given
+            snapshot: Snapshot | None = None
+            if not isinstance(epoch, Exception):
+                with contextlib.suppress(Exception):  # else the activation reads it again, and says why
+                    snapshot = read_snapshot(self._store, key)
+            prepared.append((epoch, snapshot))
+        return prepared
+
+    async def _activate(
+        self, order: ActivationOrder, epoch: int | Exception, snapshot: Snapshot | None
+    ) -> Outcome:
+        agent_cls, agent_id, _, for_alarm = order
+        if isinstance(epoch, Exception):
+            return outcome.failure(epoch)
         key = agent_key(class_name(agent_cls), agent_id)
-        if epoch is None:
-            try:
-                epoch = await asyncio.to_thread(self._store.bump_epoch, key)
-            except Exception as exc:
-                return outcome.failure(exc)
         old = self._activations.get(key)
         if old is not None:  # an older epoch the controller has replaced: fenced, drop it
             self._retire(key, old, "replaced")
@@ -109,7 +136,7 @@ class AgentHost:
             self._retire(key, raced, "replaced")
         self._activations[key] = activation
         try:
-            await activation.start()
+            await activation.start(snapshot)
         except Exception as exc:
             if self._activations.get(key) is activation:
                 del self._activations[key]
@@ -323,7 +350,7 @@ class AgentHost:
         with contextlib.suppress(Exception):
             if self._controller is None:  # looked up once: hosts retire agents by the thousand
                 self._controller = ray.get_actor(CONTROLLER_NAME, namespace=self._config.namespace)
-            self._controller.release.remote(key, activation.epoch, reason, not self.pooled)
+            self._controller.release.remote(key, activation.epoch, reason, None if self.pooled else self.name)
 
     def _info(self, a: Activation) -> dict[str, Any]:
         return {

@@ -5,9 +5,12 @@ from __future__ import annotations
 from urllib.parse import quote, unquote
 
 CONTROLLER_NAME = "ray-agents-controller"
-ACTOR_PREFIX = "agent:"
 #: Names of pooled host actors (each carries many agents): `ray-agents-host:<id>`.
 HOST_PREFIX = "ray-agents-host:"
+#: Names of dedicated host actors (one agent each, started ahead: `cluster.spares`).
+DEDICATED_PREFIX = "ray-agents-dedicated:"
+#: Names of an older version's dedicated actors (`agent:Key@epoch`): a controller stops them.
+LEGACY_ACTOR_PREFIX = "agent:"
 
 
 def class_name(agent_cls: type) -> str:
@@ -24,17 +27,3 @@ def split_key(key: str) -> tuple[str, str]:
     """Inverse of `agent_key`."""
     cls_name, _, escaped = key.partition("/")
     return cls_name, unquote(escaped)
-
-
-def actor_name(key: str, epoch: int) -> str:
-    """Ray actor name of one activation. The epoch makes a re-activation never collide with a
-    dying predecessor's name, and lets a restarted controller tell current actors from zombies."""
-    return f"{ACTOR_PREFIX}{key}@{epoch}"
-
-
-def parse_actor_name(name: str) -> tuple[str, int] | None:
-    """(key, epoch) of an agent actor name, or None for other actors."""
-    if not name.startswith(ACTOR_PREFIX) or "@" not in name:
-        return None
-    key, _, epoch = name[len(ACTOR_PREFIX) :].rpartition("@")
-    return (key, int(epoch)) if epoch.isdigit() else None

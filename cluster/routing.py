@@ -17,11 +17,18 @@ from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from agents.agent import Agent
-from agents.errors import ActivationError, AgentError, AgentUnavailableError, ReentrantCallError
+from agents.errors import (
+    ActivationError,
+    AgentError,
+    AgentUnavailableError,
+    HostFullError,
+    ReentrantCallError,
+)
 from agents.hosting import validate_hosting
 from agents.ids import validate_agent_id
 from agents.wire.retry import backoff
 from cluster import outcome
+from cluster.batching import Coalescer
 from cluster.config import RuntimeConfig
 from cluster.context import CALL_CHAIN
 from cluster.naming import CONTROLLER_NAME, agent_key
@@ -30,6 +37,8 @@ log = logging.getLogger("ray_agents.routing")
 T = TypeVar("T")
 
 AgentClass = type[Agent] | str
+#: What a caller asks the controller for: (class or its name, agent ID, the epoch it saw die or None).
+ActivationRequest = tuple[AgentClass, str, int | None]
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,8 @@ class Router:
         self.config = config or RuntimeConfig()
         self._controller: Any = None
         self._placements: dict[str, Target] = {}
+        #: Concurrent first calls to different agents ask the controller in one call.
+        self._activations: Coalescer[ActivationRequest, outcome.Outcome] = Coalescer(self._activate)
 
     # ---- controller --------------------------------------------------------------------------
 
@@ -85,13 +96,22 @@ class Router:
         cached = self._placements.get(key)
         if cached is not None and (stale is None or cached.epoch > stale):
             return cached
-        try:
-            pending = self.controller().activate.remote(agent, agent_id, stale)
-        except (TypeError, pickle.PicklingError) as exc:  # Ray pickles the class when it sends it
-            raise ActivationError(f"{key}: the agent class cannot be pickled to the cluster: {exc}") from exc
-        actor, epoch = (await pending).unwrap()
+        actor, epoch = (await self._activations.submit((agent, agent_id, stale))).unwrap()
         target = self._placements[key] = Target(actor, key, epoch)
         return target
+
+    async def _activate(self, requests: list[ActivationRequest]) -> list[outcome.Outcome]:
+        """Ask the controller for these activations in one call (`PlacementController.activate`)."""
+        try:
+            pending = self.controller().activate.remote(requests)
+        except (TypeError, pickle.PicklingError) as exc:  # Ray pickles the classes when it sends them
+            if len(requests) > 1:  # find whose class it is: the others must not fail with it
+                return [r for one in requests for r in await self._activate([one])]
+            agent, agent_id, _ = requests[0]
+            key = agent_key(_class_name(agent), agent_id)
+            error = ActivationError(f"{key}: the agent class cannot be pickled to the cluster: {exc}")
+            return [outcome.failure(error)]
+        return await pending
 
     # ---- calls -------------------------------------------------------------------------------
 
@@ -149,6 +169,8 @@ class Router:
             stale = epoch if epoch is not None else stale
             log.info("%s epoch %s unavailable (%s); retrying", key, epoch, type(last_error).__name__)
             await asyncio.sleep(backoff(attempt, first_free=True))
+        if isinstance(last_error, HostFullError):
+            raise last_error  # no room anywhere, still: say so, in its own words
         raise AgentUnavailableError(
             f"{key}: no live activation after {self.config.call_attempts} attempts: {last_error}"
         ) from last_error

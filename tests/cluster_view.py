@@ -5,21 +5,19 @@ from __future__ import annotations
 import ray
 
 from agents import list_agents
-from cluster.naming import ACTOR_PREFIX, HOST_PREFIX
+from cluster.naming import DEDICATED_PREFIX, HOST_PREFIX
 from tests.waiting import pid_alive
 
 
 async def live_activations(namespace: str, key: str) -> list[tuple[str, int]]:
-    """(host actor name, epoch) of every activation of `key` that exists: dedicated actors named
-    after it, and pooled hosts that hold it."""
+    """(host actor name, epoch) of every activation of `key` that exists, on any host (dedicated
+    or pooled) that holds it."""
     found: list[tuple[str, int]] = []
     for entry in ray.util.list_named_actors(all_namespaces=True):
         name = entry["name"]
         if entry["namespace"] != namespace:
             continue
-        if name.startswith(f"{ACTOR_PREFIX}{key}@"):
-            found.append((name, int(name.rpartition("@")[2])))
-        elif name.startswith(HOST_PREFIX):
+        if name.startswith((DEDICATED_PREFIX, HOST_PREFIX)):
             try:
                 held = await ray.get_actor(name, namespace=namespace).held.remote()
             except (ValueError, ray.exceptions.RayActorError):

@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 import ray  # noqa: E402
 
 from agents import configure  # noqa: E402
-from cluster.naming import ACTOR_PREFIX  # noqa: E402
+from cluster.naming import DEDICATED_PREFIX  # noqa: E402
 
 
 def free_port() -> int:
@@ -108,15 +108,17 @@ def hosting(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def runtime(ray_runtime: None, store_url: str, hosting: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """Agents in a namespace of their own per deployment; live dedicated agents are stopped after
-    each test (pooled hosts carry on: they are shared, like in production)."""
+    each test (spare dedicated hosts and pooled hosts carry on, as in production)."""
     namespace = f"t-{request.node.callspec.params.get('store_url', 'file')}"
     configure(namespace=namespace, store=store_url, hosting=hosting)
     yield namespace
     for entry in ray.util.list_named_actors(all_namespaces=True):
-        if entry["namespace"] == namespace and entry["name"].startswith(ACTOR_PREFIX):
+        if entry["namespace"] == namespace and entry["name"].startswith(DEDICATED_PREFIX):
             try:
-                ray.kill(ray.get_actor(entry["name"], namespace=namespace), no_restart=True)
-            except ValueError:
+                host = ray.get_actor(entry["name"], namespace=namespace)
+                if ray.get(host.held.remote(), timeout=10):
+                    ray.kill(host, no_restart=True)
+            except (ValueError, ray.exceptions.RayError):
                 pass
 
 

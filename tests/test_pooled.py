@@ -148,3 +148,10 @@ async def test_a_pooled_class_that_cannot_be_pickled_is_refused_clearly(runtime:
     with pytest.raises(ActivationError, match="cannot be pickled"):
         await get_agent(Locked, "l").ping()
     assert await get_agent(Cell, f"after-{random.randrange(10**9)}").add(1) == 1  # nothing broke
+    # Activations asked for at once travel in one call: the bad class must fail only its own.
+    fresh = [get_agent(Cell, f"batch-{random.randrange(10**9)}-{i}") for i in range(5)]
+    results = await asyncio.gather(
+        get_agent(Locked, "l2").ping(), *(h.add(1) for h in fresh), return_exceptions=True
+    )
+    assert isinstance(results[0], ActivationError)
+    assert results[1:] == [1] * 5

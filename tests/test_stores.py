@@ -31,6 +31,29 @@ def test_epochs_increase_and_fence_older_writers(store_url: str, key: str) -> No
     assert store.load_manifest(key) == b"new"
 
 
+def test_a_batch_of_epoch_bumps_is_the_same_as_bumping_each(store_url: str) -> None:
+    store = open_store(store_url, "t-stores")
+    keys = [f"Counter/{uuid.uuid4().hex}" for _ in range(5)]
+    store.bump_epoch(keys[0])
+    assert store.bump_epochs(keys) == [2, 1, 1, 1, 1]
+    assert store.bump_epochs(keys[:2]) == [3, 2]
+    assert [store.current_epoch(k) for k in keys] == [3, 2, 1, 1, 1]
+    with pytest.raises(StaleEpochError):
+        store.save(keys[0], 2, b"zombie", {}, ())
+    assert store.bump_epochs([]) == []
+
+
+def test_epoch_files_of_an_older_version_are_read_and_bumped(tmp_path: Path) -> None:
+    store = open_store(f"file://{tmp_path}", "t-stores")
+    key = "Counter/old"
+    store.bump_epoch(key)
+    epoch_file = next(tmp_path.rglob("epoch"))
+    epoch_file.write_bytes(b"41")  # written whole (and shorter) by an older version
+    assert store.current_epoch(key) == 41
+    assert store.bump_epoch(key) == 42
+    assert epoch_file.read_bytes() == b"42".zfill(20)
+
+
 def test_checkpoint_roundtrip_with_chunks_and_drops(store_url: str, key: str) -> None:
     store = open_store(store_url, "t-stores")
     epoch = store.bump_epoch(key)

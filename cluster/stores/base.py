@@ -19,6 +19,17 @@ class CheckpointStore(ABC):
     def bump_epoch(self, key: str) -> int:
         """Atomically increment and return the agent's epoch; older epochs are fenced from now on."""
 
+    def bump_epochs(self, keys: list[str]) -> list[int | Exception]:
+        """`bump_epoch` for each key (a burst of activations), each succeeding or failing on its
+        own; stores override it to share round trips and fsyncs."""
+        bumped: list[int | Exception] = []
+        for key in keys:
+            try:
+                bumped.append(self.bump_epoch(key))
+            except Exception as exc:
+                bumped.append(exc)
+        return bumped
+
     @abstractmethod
     def current_epoch(self, key: str) -> int:
         """The newest epoch handed out for the agent (0 if none)."""

@@ -74,6 +74,13 @@ class RedisStore(CheckpointStore):
     def bump_epoch(self, key: str) -> int:
         return int(self._redis.incr(self._names(key)[0]))
 
+    def bump_epochs(self, keys: list[str]) -> list[int | Exception]:
+        """One round trip for the batch (INCR is atomic per key; no transaction is needed)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.incr(self._names(key)[0])
+        return [r if isinstance(r, Exception) else int(r) for r in pipe.execute(raise_on_error=False)]
+
     def current_epoch(self, key: str) -> int:
         return int(self._redis.get(self._names(key)[0]) or 0)
 
