@@ -5,7 +5,8 @@
 1. Wake of a hibernated agent (p50/p99): pooled; dedicated onto a spare host started ahead, and
    with spares off; and creating a raw Ray actor plus its first call (what any design that starts
    an actor per wake pays).
-2. Activation throughput through one controller: new pooled agents activated concurrently.
+2. Activation throughput through one controller: new pooled agents activated concurrently, in
+   bursts (a fan-out: many new IDs at once) and steadily (each caller on to its next new ID).
 3. Memory: pooled hosts' RSS/USS with 1,000 and `--agents` live agents (KiB per agent beyond a
    host's own), and, with `--max-agents N`, as many as N (the 100,000-agent figure).
 4. Call latency, read and write, p50/p99, against raw actor calls in the same run, both modes:
@@ -54,7 +55,7 @@ from cluster.naming import agent_key  # noqa: E402
 
 NAMESPACE = "bench-density"
 WAKES = {"pooled": 200, "dedicated": 20, "raw": 20}
-THROUGHPUT_AGENTS = 2000
+THROUGHPUT_AGENTS = 4000
 CONCURRENCY = 200
 
 
@@ -131,18 +132,36 @@ async def dedicated_wakes() -> list[float]:
 
 async def bench_activations() -> Table:
     table = Table(
-        "2. Activation throughput through one controller (new IDs)", ["what", "agents", "seconds", "rate"]
+        "2. Activation throughput through one controller (new IDs, first call each)",
+        ["what", "agents", "seconds", "rate"],
     )
-    handles = [get_agent(PooledCounter, f"act-{uuid.uuid4().hex[:8]}-{i}") for i in range(THROUGHPUT_AGENTS)]
-    start = time.perf_counter()
-    await in_batches([h.get() for h in handles])
-    elapsed = time.perf_counter() - start
-    table.add(
-        f"pooled, {CONCURRENCY} concurrent callers",
-        str(len(handles)),
-        f"{elapsed:.2f}",
-        rate(len(handles) / elapsed),
-    )
+
+    def fresh() -> list[Any]:
+        return [get_agent(PooledCounter, f"act-{uuid.uuid4().hex[:8]}-{i}") for i in range(THROUGHPUT_AGENTS)]
+
+    async def waves(handles: list[Any]) -> None:  # bursts: CONCURRENCY new IDs at once, then the next
+        await in_batches([h.get() for h in handles])
+
+    async def steady(handles: list[Any]) -> None:  # CONCURRENCY callers, each on to its next ID at once
+        slots = asyncio.Semaphore(CONCURRENCY)
+
+        async def first_call(h: Any) -> None:
+            async with slots:
+                await h.get()
+
+        await asyncio.gather(*(first_call(h) for h in handles))
+
+    for label, pattern in (("bursts of", waves), ("steady,", steady)):
+        handles = fresh()
+        start = time.perf_counter()
+        await pattern(handles)
+        elapsed = time.perf_counter() - start
+        table.add(
+            f"pooled, {label} {CONCURRENCY} concurrent callers",
+            str(len(handles)),
+            f"{elapsed:.2f}",
+            rate(len(handles) / elapsed),
+        )
     return table
 
 
