@@ -21,6 +21,7 @@ chaos:  ## long fault-injection runs: kills and node loss under load
 bench:  ## latency, throughput, activation, checkpoint cost, memory; pooled vs dedicated (ratios vs raw Ray)
 	$(BIN)/python bench/bench_core.py
 	$(BIN)/python bench/bench_density.py
+	$(BIN)/python bench/bench_writes.py
 
 lint:  ## style, formatting, the import layering (wire <- SDK <- runtime <- ingress), typed handles
 	$(BIN)/ruff check .

@@ -26,16 +26,17 @@ from agents.errors import (
 )
 from cluster import outcome
 from cluster.alarms import AlarmTimer
-from cluster.changes import ChangeSet, Checkpointer
+from cluster.changes import ChangeSet, Checkpointer, PendingCheckpoint
 from cluster.checkpoint import ChunkedImage, Manifest
 from cluster.context import CALL_CHAIN
 from cluster.database import AgentDatabase
+from cluster.group_commit import GroupCommit
 from cluster.lifecycle import ActivationState
 from cluster.methods import MethodSpec, lookup_method
 from cluster.naming import agent_key, class_name
 from cluster.outcome import END_OF_STREAM, Outcome
 from cluster.scheduler import Scheduler, WorkItem
-from cluster.sockets import SocketHub
+from cluster.sockets import Push, SocketHub
 from cluster.state import StateCodec, unpack
 from cluster.stores import CheckpointStore
 from cluster.threads import run_to_completion, run_user_sync
@@ -113,6 +114,8 @@ class Activation:
         self._in_batch = False
         #: SQL committed by turns but not yet in a checkpoint (the turns of a batch).
         self._db_unsaved = False
+        #: Pushes of the turns of a batch of due work, sent with the batch's checkpoint.
+        self._batch_pushes: list[Push] = []
         self._state_listeners: list[Callable[[Any, Any], None]] = []
         self._alarm = AlarmTimer(self.run_due)
         #: Client connections and HTTP entry points (`cluster.sockets`).
@@ -136,6 +139,9 @@ class Activation:
         self.checkpointer = Checkpointer(
             self.key, self.epoch, self.store, manifest, image, self.dedupe_window
         )
+        self._group: GroupCommit[PendingCheckpoint, Push] = GroupCommit(
+            self.checkpointer.write, self.sockets.release, self._checkpoint_failed
+        )
         self.sections: dict[str, Any] = manifest.sections
         self.db = AgentDatabase(image.image)
         self.scheduler = Scheduler(self.agent_cls, self.sql)
@@ -153,6 +159,9 @@ class Activation:
                 recovered = await self._turn(lambda: agent.on_recover(unfinished), None, name="on_recover")
                 if not recovered.ok:
                     log.error("%s: on_recover failed: %r", self.key, recovered.error)
+            failed = await self._durable()
+            if failed is not None:
+                raise ActivationError(f"{self.key}: on_start failed: {failed!r}") from failed
             # Publish on start: the index may hold a stale time (a crash between index and
             # checkpoint), which would otherwise wake this agent again and again. An agent that
             # never scheduled anything has no entry to correct (and skips a store write).
@@ -220,7 +229,7 @@ class Activation:
             return outcome.failure(exc)
         kept = self.checkpointer.result(request_id) if request_id is not None else None
         if kept is not None:
-            return kept
+            return await self._gated(kept)
         function, agent = spec.function, self.agent
         if self.offload_sync and not inspect.iscoroutinefunction(function):
             return await self.run_hook(
@@ -249,9 +258,10 @@ class Activation:
                 if not self.state.serving:
                     return outcome.failure(AgentUnavailableError(f"{self.key} is shutting down"))
                 kept = self.checkpointer.result(request_id) if request_id is not None else None
-                if kept is not None:
-                    return kept
-                return await self._turn(body, request_id, chain, readonly=readonly, name=name)
+                result = kept or await self._turn(body, request_id, chain, readonly=readonly, name=name)
+            # The next turn runs while this one's checkpoint is written (group commit); its
+            # result leaves once a checkpoint covering it has landed (the output gate).
+            return await self._gated(result)
         finally:
             self.in_flight -= 1
             self.last_activity = time.monotonic()
@@ -282,7 +292,7 @@ class Activation:
                 except (asyncio.CancelledError, GeneratorExit):  # the caller cancelled the stream
                     self._rollback()
                     raise
-                result = await self._commit(None, END_OF_STREAM)
+                result = await self._gated(await self._commit(None, END_OF_STREAM))
                 yield result
         finally:
             self.in_flight -= 1
@@ -325,41 +335,63 @@ class Activation:
         return await self._commit(request_id, outcome.success(value), notify)
 
     def _rollback(self) -> None:
-        self.sockets.end_turn(committed=False)
+        self.sockets.drop_held()
         self.db.rollback()
         self._state = self.codec.decode(self.checkpointer.committed_state)
         self.sections = unpack(self.checkpointer.committed_sections)
         self._turn_record = Turn()
 
     def _changes(self, db_changed: bool) -> ChangeSet:
-        """What differs from the last checkpoint (state changed in place included). Raises
+        """What differs from the last committed turn (state changed in place included). Raises
         InvalidStateError when the state can no longer be encoded."""
         return self.checkpointer.changes(self.codec.encode(self._state), self.sections, db_changed)
 
-    async def _persist(self, changes: ChangeSet) -> None:
-        """Checkpoint `changes`. If that fails, memory is ahead of the store: this activation takes
-        no more turns, and the error is retriable (callers retry, by request id, on a fresh
-        activation restored from the store)."""
-        try:
-            await self.checkpointer.save(changes, self.sections, self.db, self.scheduler.next_due)
-        except Exception as exc:
-            self.state = ActivationState.CLOSED
-            log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
-            raise AgentUnavailableError(f"{self.key}: checkpoint failed: {exc}") from exc
+    def _request_checkpoint(self, changes: ChangeSet, pushes: list[Push]) -> None:
+        """Queue a checkpoint of everything committed so far (captured now), and the pushes to
+        send once it has landed (`cluster.group_commit`)."""
+        capture = self.checkpointer.capture(changes, self.db, self.scheduler.next_due)
         self._db_unsaved = False
+        self._group.request(capture, pushes)
+
+    def after_gate(self, pushes: list[Push]) -> None:
+        """Send pushes once every checkpoint queued so far has landed (at once if none is)."""
+        if "_group" in self.__dict__:
+            self._group.request(None, pushes)
+        else:
+            self.sockets.release(pushes)
+
+    async def _gated(self, result: Outcome) -> Outcome:
+        """`result` once every checkpoint queued so far has landed (the output gate), or the
+        failure of the one that did not."""
+        failed = await self._durable()
+        return result if failed is None else outcome.failure(failed)
+
+    async def _durable(self) -> AgentUnavailableError | None:
+        """Wait until every checkpoint queued so far has landed. If one failed, the retriable
+        error to answer instead (memory was ahead of the store; callers retry, by request id,
+        on a fresh activation restored from the store)."""
+        try:
+            await self._group.drain()
+        except Exception as exc:
+            return AgentUnavailableError(f"{self.key}: checkpoint failed: {exc}")
+        return None
+
+    def _checkpoint_failed(self, exc: BaseException) -> None:
+        """A checkpoint write failed: this activation takes no more turns (its host retires it)."""
+        self.state = ActivationState.CLOSED
+        log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
 
     async def _commit(self, request_id: str | None, result: Outcome, notify: bool = True) -> Outcome:
-        """End the turn: persist what it changed (if anything) before its result is returned.
-        Past its body a turn is not undone: what awaits here runs to completion even if the call
-        is cancelled, so memory never runs ahead of the store and the lock is never released
-        mid-commit. A turn that changed nothing (every read) returns without awaiting at all."""
+        """End the turn: queue a checkpoint of what it changed (if anything), with its pushes.
+        The result is returned to the caller once that checkpoint has landed (`_gated`); the
+        next turn may start before. Past its body a turn is not undone."""
         turn = self._turn_record
         try:
             changes = self._changes(self._db_unsaved or self.db.changed())
         except AgentError as exc:
             self._rollback()
             return outcome.failure(exc)
-        # Changes already persisted mid-turn by commit_progress() count as this turn's changes.
+        # Changes already checkpointed mid-turn by commit_progress() count as this turn's changes.
         state_changed = changes.state_changed or turn.saved_state
         db_changed = changes.db_changed or turn.saved_db
         if turn.readonly and (state_changed or db_changed or changes.sections_changed):
@@ -368,49 +400,47 @@ class Activation:
         self.db.commit()
         self._db_unsaved = changes.db_changed
         if turn.destroy:
-            self.sockets.end_turn(committed=True)
+            self.after_gate(self.sockets.take_held())
             return await run_to_completion(self._destroy(result))
         if not (state_changed or db_changed or changes.sections_changed):
-            self.sockets.end_turn(committed=True)
+            self.after_gate(self.sockets.take_held())
             return result
-        return await run_to_completion(
-            self._checkpoint_turn(request_id, result, changes, turn, notify and state_changed)
-        )
-
-    async def _checkpoint_turn(
-        self, request_id: str | None, result: Outcome, changes: ChangeSet, turn: Turn, notify: bool
-    ) -> Outcome:
-        """Persist a committed turn's changes, then release what it pushed and tell listeners."""
-        if not self._in_batch:  # a batch of due work checkpoints once, at its end (run_due)
-            if request_id is not None:
-                self.checkpointer.remember(request_id, result)
-            try:
-                await self._persist(changes)
-            except AgentUnavailableError as exc:
-                self.sockets.end_turn(committed=False)
-                return outcome.failure(exc)
+        if request_id is not None:
+            self.checkpointer.remember(request_id, result)
+        if notify and state_changed:  # state sync: pushed with the turn's own pushes, when durable
+            self._tell_listeners(turn.sources[-1] if turn.sources else "server")
+        pushes = self.sockets.take_held()
+        if self._in_batch:  # a batch of due work checkpoints once, at its end (run_due)
+            self._batch_pushes += pushes
+        else:
+            self._request_checkpoint(changes, pushes)
             if changes.db_changed or turn.saved_db:
-                self._alarm.arm(self.checkpointer.published_alarm)
-        self.sockets.end_turn(committed=True)
-        if notify:
-            await self._notify_state(turn.sources[-1] if turn.sources else "server")
+                self._alarm.arm(self.scheduler.next_due())
+        if notify and state_changed:
+            await run_to_completion(self._state_update_hook(turn.sources[-1] if turn.sources else "server"))
         return result
 
     async def commit_progress(self) -> None:
-        """Checkpoint what the current turn changed so far (durable steps); the turn goes on."""
+        """Checkpoint what the current turn changed so far (durable steps) and wait for it; the
+        turn goes on. What it pushed so far leaves once that checkpoint has landed."""
         turn = self._turn_record
         if turn.readonly:
             raise ReadOnlyError(f"{self.key}: a read-only call cannot checkpoint changes")
         changes = self._changes(self._db_unsaved or self.db.changed())
         self.db.commit()
         try:
-            if not changes.empty:
-                await self._persist(changes)
+            pushes = self.sockets.take_held()
+            if changes.empty:
+                self.after_gate(pushes)
+            else:
+                self._request_checkpoint(changes, pushes)
                 turn.saved_state |= changes.state_changed
                 turn.saved_db |= changes.db_changed
-            self.sockets.end_turn(committed=True)  # what was pushed so far is durable now
-            self.sockets.begin_turn()
+            failed = await run_to_completion(self._durable())
+            if failed is not None:
+                raise failed
         finally:
+            self.sockets.begin_turn()
             self.db.begin()
 
     # ---- due work ----------------------------------------------------------------------------
@@ -439,15 +469,14 @@ class Activation:
             self.last_activity = time.monotonic()
 
     async def _persist_batch(self) -> None:
+        pushes, self._batch_pushes = self._batch_pushes, []
         if not self.state.serving:  # destroyed or closed by a turn of the batch: nothing to save
             return
         changes = self._changes(self._db_unsaved)
         if changes.empty:
-            return
-        try:
-            await self._persist(changes)
-        except AgentUnavailableError:
-            pass  # logged; the activation is closed and its host retires it
+            self.after_gate(pushes)
+        else:
+            self._request_checkpoint(changes, pushes)
 
     async def _run_work(self, item: WorkItem) -> None:
         async def body() -> Any:
@@ -473,14 +502,16 @@ class Activation:
                 "; will retry" if retried.ok and retried.value is True else "; giving up",
             )
 
-    async def _notify_state(self, source: Any) -> None:
+    def _tell_listeners(self, source: Any) -> None:
         for listener in self._state_listeners:
             try:
                 listener(self._state, source)
             except Exception:
                 log.exception("%s: state listener failed", self.key)
-        # on_state_update runs as its own turn: what it changes is persisted too (without
-        # re-notifying, so a hook that always writes cannot loop).
+
+    async def _state_update_hook(self, source: Any) -> None:
+        """on_state_update runs as its own turn: what it changes is checkpointed too (without
+        re-notifying, so a hook that always writes cannot loop)."""
         hook = await self._turn(
             lambda: self.agent.on_state_update(self._state, source),
             None,
@@ -497,6 +528,9 @@ class Activation:
         Either way it takes no more turns: its memory no longer matches the store."""
         self.state = ActivationState.CLOSED
         self._alarm.cancel()
+        failed = await self._durable()  # a checkpoint landing after the delete would revive it
+        if failed is not None:
+            return outcome.failure(failed)
         try:
             await run_to_completion(asyncio.to_thread(self.store.delete, self.key, self.epoch))
         except Exception as exc:
@@ -527,5 +561,7 @@ class Activation:
         self._alarm.cancel()
         async with self._lock:
             self._alarm.cancel()  # again: a turn that was running when close() began re-armed it
+            if "_group" in self.__dict__:
+                await self._durable()  # queued checkpoints land (or fail) before it hibernates
             if "db" in self.__dict__:  # not if it was closed before its start restored it
                 self.db.close()

@@ -1,9 +1,10 @@
 """What a turn changed, and the one path that writes it to the store.
 
 A `ChangeSet` is the encoded state and sections plus whether each (and the SQLite database)
-differs from the last checkpoint. A `Checkpointer` keeps the activation's view of what the store
-holds (committed state, database image and chunk hashes, the results of recent calls, the
-published alarm) and writes checkpoints; every commit path of an activation goes through it.
+differs from the last committed turn. A `Checkpointer` keeps the activation's view of what was
+committed (state, sections, the results of recent calls) and of what the store holds (database
+image and chunk hashes, the published alarm); it captures a `PendingCheckpoint` at the end of a
+turn and writes it later (`cluster.group_commit` decides when). Every commit path goes through it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from cluster import outcome
 from cluster.checkpoint import ChunkedImage, Manifest
 from cluster.database import AgentDatabase
 from cluster.outcome import Outcome
-from cluster.state import pack
+from cluster.state import pack, unpack
 from cluster.stores import CheckpointStore
-from cluster.threads import run_to_completion
 
 log = logging.getLogger("ray_agents.activation")
 T = TypeVar("T")
@@ -44,6 +44,18 @@ class ChangeSet:
     @property
     def empty(self) -> bool:
         return not (self.state_changed or self.sections_changed or self.db_changed)
+
+
+@dataclass(frozen=True)
+class PendingCheckpoint:
+    """A checkpoint captured at the end of a turn, waiting for its write."""
+
+    state: bytes
+    sections: bytes
+    #: The database image (the same object as the store's last one if no turn changed it since).
+    image: bytes
+    due: float | None
+    results: dict[str, bytes]
 
 
 class Checkpointer:
@@ -68,6 +80,9 @@ class Checkpointer:
         #: request id -> packed outcome of recent state-changing calls (idempotent retries).
         self.results: OrderedDict[str, bytes] = OrderedDict(manifest.results)
         self.published_alarm: float | None = None
+        #: The database image and next alarm as of the last turn that changed the database.
+        self._captured_image = image.image
+        self._captured_due: float | None = None
         self.count = 0
 
     def changes(self, state: bytes, sections: dict[str, Any], db_changed: bool) -> ChangeSet:
@@ -100,35 +115,39 @@ class Checkpointer:
         while len(self.results) > self.window:
             self.results.popitem(last=False)
 
-    async def save(
-        self,
-        changes: ChangeSet,
-        sections: dict[str, Any],
-        db: AgentDatabase,
-        next_due: Callable[[], float | None],
-    ) -> None:
-        """Write one checkpoint. Never abandoned half-way: a cancellation waits for it to finish,
-        so the in-memory view of what is stored (image, hashes, state) always matches the store."""
-        await run_to_completion(self._write(changes, sections, db, next_due))
-
-    async def _write(
-        self, changes: ChangeSet, sections: dict[str, Any], db: AgentDatabase, next_due: Any
-    ) -> None:
-        image, diff, due = self.image.image, None, self.published_alarm
+    def capture(
+        self, changes: ChangeSet, db: AgentDatabase, next_due: Callable[[], float | None]
+    ) -> PendingCheckpoint:
+        """What the store must hold once every turn committed so far is durable: taken at the end
+        of a turn (the next one may change the database at once), written later by `write`."""
         if changes.db_changed:
-            image = await asyncio.to_thread(db.image)
+            self._captured_image = db.image()
+            self._captured_due = next_due()
+        self.committed_state = changes.state
+        self.committed_sections = changes.sections
+        return PendingCheckpoint(
+            state=changes.state,
+            sections=changes.sections,
+            image=self._captured_image,
+            due=self._captured_due,
+            results=dict(self.results),
+        )
+
+    async def write(self, pending: PendingCheckpoint) -> None:
+        """Write one checkpoint (one at a time: `cluster.group_commit`)."""
+        image, diff = pending.image, None
+        if image is not self.image.image:
             diff = await asyncio.to_thread(self.image.diff, image)
-            due = next_due()
             # Before the save, the index may only move earlier (a crash then costs a spurious
             # wake-up, never a missed alarm); the exact time is published once the save landed.
-            await self.publish_alarm(_earliest(self.published_alarm, due))
+            await self.publish_alarm(_earliest(self.published_alarm, pending.due))
         manifest = Manifest(
             epoch=self.epoch,
-            state=changes.state,
+            state=pending.state,
             db_size=len(image),
             db_chunks=diff.hashes if diff else self.image.hashes,
-            results=dict(self.results),
-            sections=sections,
+            results=pending.results,
+            sections=unpack(pending.sections),
         )
         await asyncio.to_thread(
             self.store.save,
@@ -138,12 +157,10 @@ class Checkpointer:
             diff.new_chunks if diff else {},
             diff.dropped if diff else (),
         )
+        self.count += 1
         if diff:
             self.image.advance(image, diff)
-        self.committed_state = changes.state
-        self.committed_sections = changes.sections
-        self.count += 1
-        await self.publish_alarm(due)
+            await self.publish_alarm(pending.due)
 
     async def publish_alarm(self, due: float | None, force: bool = False) -> None:
         """Tell the cluster's alarm index when to wake this agent (None: never). `force`: even if

@@ -97,17 +97,28 @@ class SocketHub:
         """Hold pushes made by the turn starting now: they leave only if it commits."""
         self._held = []
 
-    def end_turn(self, committed: bool) -> None:
-        """Release the turn's pushes (it committed) or drop them (it was rolled back)."""
+    def take_held(self) -> list[Push]:
+        """End the turn and hand over its pushes: they leave once a checkpoint covering the turn
+        has landed (`release`), or never, if it fails (`cluster.group_commit`)."""
         held, self._held = self._held, None
-        if committed and held:
-            for kind, conn_ids, payload in held:
-                self._enqueue(kind, conn_ids, payload)
+        return held or []
+
+    def drop_held(self) -> None:
+        """End a rolled-back turn: its pushes never leave."""
+        self._held = None
+
+    def release(self, pushes: list[Push]) -> None:
+        """Send pushes whose turns are durable now, in the order they were made."""
+        for kind, conn_ids, payload in pushes:
+            self._deliver(kind, conn_ids, payload)
 
     def _enqueue(self, kind: str, conn_ids: Iterable[str], payload: Any) -> None:
         if self._held is not None:
             self._held.append((kind, tuple(conn_ids), payload))
-            return
+        else:  # outside turns: after what turns already pushed, once that is durable
+            self._a.after_gate([(kind, tuple(conn_ids), payload)])
+
+    def _deliver(self, kind: str, conn_ids: tuple[str, ...], payload: Any) -> None:
         records = self._records()
         by_replica: dict[str, list[str]] = {}
         for conn_id in conn_ids:

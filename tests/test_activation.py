@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from agents import Agent, callable
+from agents import Agent, AgentUnavailableError, callable
+from agents.requests import Request
 from cluster.activation import Activation
 from cluster.stores import LocalDirectoryStore
 
@@ -150,3 +151,60 @@ async def test_a_failed_checkpoint_never_loses_the_alarm_index_entry(
     fresh = activation(store)
     await fresh.start()
     assert [s.id for s in await fresh.agent.list_schedules()] == [schedule_id]
+
+
+async def _until_state(live: Activation, n: int) -> None:
+    """Yield to the event loop until the turns queued so far have run (no timing involved)."""
+    for _ in range(10_000):
+        if live.get_state()["n"] == n:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"state never reached n={n}: {live.get_state()}")
+
+
+async def test_consecutive_turns_share_one_checkpoint_and_each_result_waits_for_it(
+    live: Activation, store: GatedStore
+) -> None:
+    store.gate, store.saving = threading.Event(), threading.Event()
+    first = asyncio.ensure_future(live.invoke("bump", (), {}, "r1"))
+    await asyncio.to_thread(store.saving.wait, 30)  # the first turn's checkpoint is being written
+    written = live.checkpoints
+    rest = [asyncio.ensure_future(live.invoke("bump", (), {}, f"r{i}")) for i in range(2, 7)]
+    await _until_state(live, 6)  # the next turns ran while that checkpoint was in flight
+    assert not any(call.done() for call in (first, *rest))  # no result before it is durable
+    store.gate.set()
+    assert [(await call).unwrap() for call in (first, *rest)] == [1, 2, 3, 4, 5, 6]
+    assert live.checkpoints == written + 2  # the first turn's, then ONE for the five after it
+    await live.close()
+    fresh = activation(store)
+    await fresh.start()
+    assert fresh.get_state()["n"] == 6
+    assert all(fresh.checkpointer.result(f"r{i}") is not None for i in range(1, 7))  # no rerun on retry
+
+
+async def test_a_failed_group_checkpoint_fails_every_turn_it_covered_and_sends_none_of_their_pushes(
+    live: Activation, store: GatedStore
+) -> None:
+    assert (await live.sockets.connect(Request("GET", "ws://test"), "c1", "replica")).ok
+    pushes = live.sockets._outboxes["replica"].pushes  # what would go to the replica, in order
+    greeted = len(pushes)
+    store.gate, store.saving = threading.Event(), threading.Event()
+    first = asyncio.ensure_future(live.invoke("bump", (), {}, "r1"))
+    await asyncio.to_thread(store.saving.wait, 30)
+    store.failing = True  # the next write (the group covering the turns below) fails
+    rest = [asyncio.ensure_future(live.invoke("bump", (), {}, f"r{i}")) for i in (2, 3)]
+    await _until_state(live, 3)
+    assert len(pushes) == greeted  # not even the first turn's state sync has left: not durable yet
+    store.gate.set()
+    assert (await first).unwrap() == 1
+    assert len(pushes) == greeted + 1  # the first turn's state sync, once its checkpoint landed
+    for call in rest:
+        failed = await call
+        assert isinstance(failed.error, AgentUnavailableError) and failed.retriable
+    assert len(pushes) == greeted + 1  # nothing of the failed turns left
+    assert not live.state.serving  # memory is ahead of the store: it takes no more turns
+    store.failing, store.gate = False, None
+    fresh = activation(store)
+    await fresh.start()
+    assert fresh.get_state()["n"] == 1
+    assert fresh.checkpointer.result("r2") is None  # a retry runs it for real, once

@@ -19,12 +19,15 @@ from tests.agents_under_test import Counter
 pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("runtime")]
 
 DURATION = float(os.environ.get("CHAOS_SECONDS", "60"))
-AGENTS = 6
-WRITERS_PER_AGENT = 2
+#: (agents, writers per agent): spread over a few agents, and 16 writers on ONE agent, so
+#: consecutive turns share checkpoints (group commit) when its process is killed mid-batch.
+SHAPES = {"spread": (6, 2), "one-agent": (1, 16)}
 
 
-async def test_acked_writes_survive_random_kills(runtime: str, agent_id: str) -> None:
-    handles = [get_agent(Counter, f"{agent_id}-{i}") for i in range(AGENTS)]
+@pytest.mark.parametrize("shape", list(SHAPES))
+async def test_acked_writes_survive_random_kills(runtime: str, agent_id: str, shape: str) -> None:
+    agents, writers_per_agent = SHAPES[shape]
+    handles = [get_agent(Counter, f"{agent_id}-{i}") for i in range(agents)]
     acked: dict[str, list[int]] = {h.id: [] for h in handles}
     refused = 0
     stop = time.monotonic() + DURATION
@@ -57,7 +60,7 @@ async def test_acked_writes_survive_random_kills(runtime: str, agent_id: str) ->
             kills += 1
         return kills
 
-    tasks = [writer(h, 1_000_000 * w) for h in handles for w in range(1, WRITERS_PER_AGENT + 1)]
+    tasks = [writer(h, 1_000_000 * w) for h in handles for w in range(1, writers_per_agent + 1)]
     *_, kills = await asyncio.gather(*tasks, killer())
     total_acked = 0
     for handle in handles:
@@ -67,6 +70,6 @@ async def test_acked_writes_survive_random_kills(runtime: str, agent_id: str) ->
         assert not missing, f"{handle.id}: acknowledged writes lost: {sorted(missing)[:5]}"
         total_acked += len(acked[handle.id])
     print(
-        f"\nchaos[{runtime}]: {DURATION:.0f} s, {kills} kills, {total_acked} acked writes, "
+        f"\nchaos[{runtime}, {shape}]: {DURATION:.0f} s, {kills} kills, {total_acked} acked writes, "
         f"{refused} refused after retries, 0 lost, 0 duplicated"
     )
