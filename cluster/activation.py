@@ -58,6 +58,8 @@ def read_snapshot(store: CheckpointStore, key: str) -> Snapshot:
     if raw is None:
         return Snapshot(None, ChunkedImage())
     manifest = Manifest.unpack(raw)
+    if manifest.db_segments:
+        manifest.with_chunks(store.load_chunks(key, manifest.db_segments))
     chunks = store.load_chunks(key, manifest.db_chunks)
     return Snapshot(manifest, ChunkedImage.assemble(manifest.db_size, manifest.db_chunks, chunks))
 
@@ -417,7 +419,7 @@ class Activation:
             if changes.db_changed or turn.saved_db:
                 self._alarm.arm(self.scheduler.next_due())
         if notify and state_changed:
-            await run_to_completion(self._state_update_hook(turn.sources[-1] if turn.sources else "server"))
+            await self._state_update_hook(turn.sources[-1] if turn.sources else "server")
         return result
 
     async def commit_progress(self) -> None:

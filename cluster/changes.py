@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from agents.errors import ResultNotKeptError
 from cluster import outcome
-from cluster.checkpoint import ChunkedImage, Manifest
+from cluster.checkpoint import ChunkedImage, Manifest, segment
 from cluster.database import AgentDatabase
 from cluster.outcome import Outcome
 from cluster.state import pack, unpack
@@ -83,6 +83,8 @@ class Checkpointer:
         #: The database image and next alarm as of the last turn that changed the database.
         self._captured_image = image.image
         self._captured_due: float | None = None
+        #: Hashes of the segment chunks listing the stored chunk list (`cluster.checkpoint`).
+        self.segments = list(manifest.db_segments)
         self.count = 0
 
     def changes(self, state: bytes, sections: dict[str, Any], db_changed: bool) -> ChangeSet:
@@ -134,30 +136,35 @@ class Checkpointer:
         )
 
     async def write(self, pending: PendingCheckpoint) -> None:
-        """Write one checkpoint (one at a time: `cluster.group_commit`)."""
+        """Write one checkpoint (one at a time: `cluster.group_commit`): the database chunks that
+        changed, the segments of the chunk list that changed, and the (small) manifest."""
         image, diff = pending.image, None
         if image is not self.image.image:
             diff = await asyncio.to_thread(self.image.diff, image)
             # Before the save, the index may only move earlier (a crash then costs a spurious
             # wake-up, never a missed alarm); the exact time is published once the save landed.
             await self.publish_alarm(_earliest(self.published_alarm, pending.due))
+        hashes = diff.hashes if diff else self.image.hashes
+        new_chunks = dict(diff.new_chunks) if diff else {}
+        dropped: set[str] = set(diff.dropped) if diff else set()
+        segments = self.segments
+        if diff is not None or (hashes and not segments):  # a version 1 checkpoint gets its segments
+            listed = segment(hashes)
+            segments = [h for h, _ in listed]
+            new_chunks.update((h, packed) for h, packed in listed if h not in self.segments)
+            dropped |= set(self.segments) - set(segments)
+            dropped -= set(segments) | set(hashes)  # never drop what the new checkpoint references
         manifest = Manifest(
             epoch=self.epoch,
             state=pending.state,
             db_size=len(image),
-            db_chunks=diff.hashes if diff else self.image.hashes,
             results=pending.results,
             sections=unpack(pending.sections),
+            db_segments=segments,
         )
-        await asyncio.to_thread(
-            self.store.save,
-            self.key,
-            self.epoch,
-            manifest.pack(),
-            diff.new_chunks if diff else {},
-            diff.dropped if diff else (),
-        )
+        await asyncio.to_thread(self.store.save, self.key, self.epoch, manifest.pack(), new_chunks, dropped)
         self.count += 1
+        self.segments = segments
         if diff:
             self.image.advance(image, diff)
             await self.publish_alarm(pending.due)

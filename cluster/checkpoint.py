@@ -8,7 +8,13 @@ from typing import Any
 
 import msgpack
 
-FORMAT_VERSION = 1
+#: 2: the chunk list lives in segment chunks (`db_segments`), so the manifest stays small;
+#: version 1 manifests (the chunk list inline) still load, and the next write upgrades them.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+#: Chunk hashes per segment: a 1 GiB database (~32k chunks) has a manifest of 64 segment hashes,
+#: and a one-row write rewrites one segment (~17 KiB) besides its chunks.
+SEGMENT_SIZE = 512
 #: Chunk size of the SQLite image: 8 pages of 4 KiB. Small enough that a one-row write rewrites
 #: tens of KiB, large enough that a 10 MB database is ~300 chunks.
 CHUNK_SIZE = 32 * 1024
@@ -26,7 +32,9 @@ def chunk_bounds(size: int) -> list[tuple[int, int]]:
 
 @dataclass
 class Manifest:
-    """Everything in a checkpoint except the database chunks themselves."""
+    """Everything in a checkpoint except the database chunks themselves. The database's chunk
+    list is stored in segments (chunks of their own, `db_segments`); `db_chunks` is filled in
+    from them when a checkpoint is read (`with_chunks`)."""
 
     epoch: int
     state: bytes
@@ -36,6 +44,8 @@ class Manifest:
     results: dict[str, bytes] = field(default_factory=dict)
     #: Named sections other subsystems add (schedules, connections, ...): name -> msgpack data.
     sections: dict[str, Any] = field(default_factory=dict)
+    #: Hashes of the segment chunks that list `db_chunks`, SEGMENT_SIZE hashes each.
+    db_segments: list[str] = field(default_factory=list)
 
     def pack(self) -> bytes:
         return msgpack.packb(
@@ -44,7 +54,7 @@ class Manifest:
                 "epoch": self.epoch,
                 "state": self.state,
                 "db_size": self.db_size,
-                "db_chunks": self.db_chunks,
+                "db_segments": self.db_segments,
                 "results": self.results,
                 "sections": self.sections,
             },
@@ -53,17 +63,31 @@ class Manifest:
 
     @classmethod
     def unpack(cls, data: bytes) -> Manifest:
+        """A manifest as stored; for version 2, `db_chunks` is empty until `with_chunks`."""
         raw = msgpack.unpackb(data, raw=False)
-        if raw.get("v") != FORMAT_VERSION:
+        if raw.get("v") not in READABLE_VERSIONS:
             raise ValueError(f"unsupported checkpoint format version {raw.get('v')!r}")
         return cls(
             epoch=raw["epoch"],
             state=raw["state"],
             db_size=raw["db_size"],
-            db_chunks=list(raw["db_chunks"]),
+            db_chunks=list(raw.get("db_chunks", [])),
             results=dict(raw["results"]),
             sections=dict(raw["sections"]),
+            db_segments=list(raw.get("db_segments", [])),
         )
+
+    def with_chunks(self, segments: dict[str, bytes]) -> Manifest:
+        """Fill in `db_chunks` from the segment chunks (`segments`: hash -> bytes)."""
+        if self.db_segments:
+            self.db_chunks = [h for s in self.db_segments for h in msgpack.unpackb(segments[s], raw=False)]
+        return self
+
+
+def segment(hashes: list[str]) -> list[tuple[str, bytes]]:
+    """The segment chunks listing `hashes`, in order: (segment hash, packed hash list)."""
+    packed = [msgpack.packb(hashes[i : i + SEGMENT_SIZE]) for i in range(0, len(hashes), SEGMENT_SIZE)]
+    return [(chunk_hash(p), p) for p in packed]
 
 
 def chunk_hash(data: bytes) -> str:

@@ -12,14 +12,10 @@ after) fails, and none of their pushes is sent.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from cluster.threads import run_to_completion
-
-log = logging.getLogger("ray_agents.activation")
 C = TypeVar("C")  # what is written: the latest capture covers the earlier ones
 P = TypeVar("P")  # a push
 
@@ -90,7 +86,9 @@ class GroupCommit(Generic[C, P]):
         while self._queue and self._error is None:
             self._writing, self._queue = self._queue, []
             try:
-                await run_to_completion(self._write(self._writing[-1].capture))
+                # Callers wait on futures (shielded), so cancelling a call never stops a write
+                # half-way: only this task runs it.
+                await self._write(self._writing[-1].capture)
             except Exception as exc:
                 self._fail(exc)
                 return

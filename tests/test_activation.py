@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
 from agents import Agent, AgentUnavailableError, callable
 from agents.requests import Request
 from cluster.activation import Activation
+from cluster.checkpoint import Manifest
 from cluster.stores import LocalDirectoryStore
 
 
@@ -24,10 +26,14 @@ class GatedStore(LocalDirectoryStore):
         self.gate: threading.Event | None = None
         self.saving = threading.Event()
         self.failing = False
+        #: (manifest bytes, new chunk bytes) of every save.
+        self.written: list[tuple[int, int]] = []
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.failing:
             raise OSError("disk hiccup")
+        _key, _epoch, manifest, new_chunks, _dropped = args
+        self.written.append((len(manifest), sum(len(c) for c in new_chunks.values())))
         self.saving.set()
         if self.gate is not None:
             self.gate.wait(30)
@@ -51,6 +57,15 @@ class Notes(Agent):
         self.sql("DELETE FROM t")
         self.sql("INSERT INTO t SELECT randomblob(30000) FROM (SELECT 1 UNION SELECT 2 UNION SELECT 3)")
         await self.checkpoint()
+
+    @callable
+    async def fill(self, megabytes: int) -> None:
+        self.sql("CREATE TABLE IF NOT EXISTS big(id INTEGER PRIMARY KEY, body BLOB)")
+        self.sql_many("INSERT INTO big(body) VALUES (randomblob(1000))", [()] * (megabytes * 1000))
+
+    @callable
+    async def touch_row(self, row: int) -> None:
+        self.sql("UPDATE big SET body = randomblob(1000) WHERE id = :row", {"row": row})
 
     @callable
     async def bump(self) -> int:
@@ -208,3 +223,44 @@ async def test_a_failed_group_checkpoint_fails_every_turn_it_covered_and_sends_n
     await fresh.start()
     assert fresh.get_state()["n"] == 1
     assert fresh.checkpointer.result("r2") is None  # a retry runs it for real, once
+
+
+async def test_a_one_row_write_on_a_large_database_writes_a_small_manifest_and_few_chunks(
+    live: Activation, store: GatedStore
+) -> None:
+    assert (await live.invoke("fill", (20,), {}, "f")).ok  # ~20 MiB: more than one chunk-list segment
+    assert len(live.checkpointer.segments) >= 2
+    before = len(store.written)
+    assert (await live.invoke("touch_row", (10_000,), {}, "t")).ok
+    [(manifest_bytes, chunk_bytes)] = store.written[before:]
+    assert manifest_bytes < 4096  # a root over segments, not ~640 chunk hashes
+    assert chunk_bytes < 200_000  # the changed chunks and one segment, not 20 MiB
+    await live.close()
+    fresh = activation(store)
+    await fresh.start()
+    assert fresh.sql("SELECT COUNT(*) AS c FROM big", ()) == [{"c": 20_000}]
+    assert fresh.db.image() == live.checkpointer.image.image  # byte for byte what was written
+
+
+async def test_a_checkpoint_of_the_previous_format_loads_and_is_upgraded_by_the_next_write(
+    live: Activation, store: GatedStore
+) -> None:
+    assert (await live.invoke("fill", (1,), {}, "f")).ok
+    await live.close()
+    manifest = Manifest.unpack(store.load_manifest("Notes/a") or b"").with_chunks(
+        store.load_chunks("Notes/a", live.checkpointer.segments)
+    )
+    old = msgpack.unpackb(manifest.pack(), raw=False)
+    old.update(v=1, db_chunks=manifest.db_chunks)  # what version 1 wrote: the chunk list inline
+    del old["db_segments"]
+    store.save("Notes/a", store.bump_epoch("Notes/a"), msgpack.packb(old, use_bin_type=True), {}, ())
+    fresh = Activation(Notes, "a", store.bump_epoch("Notes/a"), store)
+    await fresh.start()
+    assert fresh.sql("SELECT COUNT(*) AS c FROM big", ()) == [{"c": 1000}]
+    assert (await fresh.invoke("bump", (), {}, "b")).ok
+    assert Manifest.unpack(store.load_manifest("Notes/a") or b"").db_segments  # upgraded
+    await fresh.close()
+    again = Activation(Notes, "a", store.bump_epoch("Notes/a"), store)
+    await again.start()
+    assert again.sql("SELECT COUNT(*) AS c FROM big", ()) == [{"c": 1000}]
+    await again.close()

@@ -6,10 +6,19 @@ import sqlite3
 import uuid
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from agents import StaleEpochError
-from cluster.checkpoint import CHUNK_SIZE, HEAD_SIZE, ChunkedImage, Manifest, chunk_bounds
+from cluster.checkpoint import (
+    CHUNK_SIZE,
+    HEAD_SIZE,
+    SEGMENT_SIZE,
+    ChunkedImage,
+    Manifest,
+    chunk_bounds,
+    segment,
+)
 from cluster.stores import open_store
 
 
@@ -76,9 +85,37 @@ def test_delete_removes_everything_but_keeps_the_fence(store_url: str, key: str)
 
 def test_manifest_roundtrip() -> None:
     manifest = Manifest(
-        epoch=3, state=b"\x81", db_size=5, db_chunks=["h"], results={"r": b"x"}, sections={"s": [1, 2]}
+        epoch=3, state=b"\x81", db_size=5, db_segments=["s"], results={"r": b"x"}, sections={"s": [1, 2]}
     )
     assert Manifest.unpack(manifest.pack()) == manifest
+
+
+def test_the_chunk_list_lives_in_segments_and_reads_back_in_order() -> None:
+    hashes = [f"{i:032x}" for i in range(SEGMENT_SIZE * 2 + 7)] + ["0" * 32] * 3  # repeats too
+    listed = segment(hashes)
+    assert len(listed) == 3
+    manifest = Manifest(epoch=1, state=b"", db_segments=[h for h, _ in listed])
+    assert len(manifest.pack()) < 200  # the manifest does not grow with the database
+    again = Manifest.unpack(manifest.pack()).with_chunks(dict(listed))
+    assert again.db_chunks == hashes
+
+
+def test_a_version_1_manifest_still_loads() -> None:
+    old = msgpack.packb(
+        {
+            "v": 1,
+            "epoch": 2,
+            "state": b"s",
+            "db_size": 3,
+            "db_chunks": ["a", "b"],
+            "results": {},
+            "sections": {},
+        },
+        use_bin_type=True,
+    )
+    manifest = Manifest.unpack(old)
+    assert (manifest.epoch, manifest.db_chunks, manifest.db_segments) == (2, ["a", "b"], [])
+    assert manifest.with_chunks({}).db_chunks == ["a", "b"]
 
 
 def _database(path: Path, megabytes: int) -> bytes:
