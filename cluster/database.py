@@ -27,12 +27,28 @@ class AgentDatabase:
         self._in_turn = False
         #: (total changes, schema version) when the turn's transaction began; None: not begun.
         self._mark: tuple[int, int] | None = None
+        #: The open turn ran VACUUM (the image changed, though no row did).
+        self._vacuumed = False
 
     def execute(self, query: str, params: SqlParams = ()) -> list[dict[str, Any]]:
-        """Run one statement; return its rows as dicts."""
+        """Run one statement; return its rows as dicts. VACUUM cannot run inside a transaction,
+        so it is taken only as a turn's first statement, and runs on its own: it changes pages,
+        never content, so rolling the rest of the turn back stays exact."""
+        if query.lstrip()[:6].upper() == "VACUUM":
+            return self._vacuum(query, params)
         self._begin_if_needed()
         cursor = self._conn.execute(query, params)
         return [dict(row) for row in cursor.fetchall()]
+
+    def _vacuum(self, query: str, params: SqlParams) -> list[dict[str, Any]]:
+        if self._mark is not None:
+            raise sqlite3.OperationalError(
+                "VACUUM must be a turn's first statement: it cannot run inside the turn's transaction "
+                "(call it from a method of its own)"
+            )
+        self._conn.execute(query, params)
+        self._vacuumed = self._in_turn
+        return []
 
     def executemany(self, query: str, rows: Iterable[SqlParams]) -> int:
         """Run one INSERT, UPDATE or DELETE once per row of values; return the number of rows it
@@ -51,12 +67,11 @@ class AgentDatabase:
 
     def begin(self) -> None:
         """Open a turn: what it runs is one transaction, begun at its first statement."""
-        self._in_turn = True
-        self._mark = None
+        self._in_turn, self._mark, self._vacuumed = True, None, False
 
     def changed(self) -> bool:
         """Whether the open turn changed rows or schema."""
-        return self._mark is not None and self._version() != self._mark
+        return self._vacuumed or (self._mark is not None and self._version() != self._mark)
 
     def commit(self) -> None:
         self._end_turn("COMMIT")
@@ -65,7 +80,7 @@ class AgentDatabase:
         self._end_turn("ROLLBACK")
 
     def _end_turn(self, statement: str) -> None:
-        self._in_turn, self._mark = False, None
+        self._in_turn, self._mark, self._vacuumed = False, None, False
         if self._conn.in_transaction:
             self._conn.execute(statement)
 

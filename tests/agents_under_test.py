@@ -256,3 +256,41 @@ class Reminders(Agent):
         except InvalidScheduleError as exc:
             error = str(exc)
         return {"error": error, "stored": len(await self.list_schedules()) + len(await self.list_queue())}
+
+
+class Archive(Agent):
+    """A database that grows past several chunk-list segments, changes schema, and shrinks."""
+
+    async def on_start(self) -> None:
+        self.sql("CREATE TABLE IF NOT EXISTS blobs(id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+
+    @callable
+    def grow(self, megabytes: int) -> None:
+        self.sql_many("INSERT INTO blobs(body) VALUES (randomblob(1000))", [()] * (megabytes * 1000))
+
+    @callable
+    def reshape(self) -> None:
+        self.sql("ALTER TABLE blobs ADD COLUMN tag TEXT DEFAULT 'new'")
+        self.sql("CREATE INDEX blobs_tag ON blobs(tag)")
+        self.sql("UPDATE blobs SET tag = 'even' WHERE id % 2 = 0")
+
+    @callable
+    def shrink(self, keep: int) -> None:
+        self.sql("DELETE FROM blobs WHERE id > :keep", {"keep": keep})
+
+    @callable
+    def compact(self) -> None:
+        self.sql("VACUUM")
+
+    @callable
+    def delete_then_vacuum(self) -> None:
+        self.sql("DELETE FROM blobs")
+        self.sql("VACUUM")  # refused: the turn's transaction has begun (and the DELETE is rolled back)
+
+    @callable(readonly=True)
+    def summary(self) -> dict:
+        [row] = self.sql("SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM blobs")
+        columns = [c["name"] for c in self.sql("PRAGMA table_info(blobs)")]
+        indexes = [i["name"] for i in self.sql("PRAGMA index_list(blobs)")]
+        [pages] = self.sql("PRAGMA page_count")
+        return {**row, "columns": columns, "indexes": indexes, "pages": pages["page_count"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 
 import pytest
 import ray
@@ -13,7 +14,7 @@ from agents import ActivationError, get_agent, list_agents
 from cluster import routing
 from cluster.naming import CONTROLLER_NAME, agent_key
 from cluster.stores import open_store
-from tests.agents_under_test import BrokenStart, Counter, Sleepy
+from tests.agents_under_test import Archive, BrokenStart, Counter, Sleepy
 from tests.cluster_view import live_activations
 from tests.waiting import eventually, pid_alive
 
@@ -134,3 +135,34 @@ async def test_failing_on_start_is_a_clear_error_and_leaves_nothing_running(
         with pytest.raises(ActivationError, match="cannot start"):
             await broken.ping()
     assert await live_activations(runtime, agent_key("BrokenStart", agent_id)) == []
+
+
+async def test_a_database_that_grows_changes_schema_and_shrinks_survives_sigkill_at_each_step(
+    agent_id: str,
+) -> None:
+    archive = get_agent(Archive, agent_id)
+
+    async def kill_and_summarize() -> dict:
+        before = await archive.summary()
+        info = await archive.describe()
+        os.kill(info["pid"], signal.SIGKILL)  # what the store holds is all there is now
+        after = await archive.summary()
+        assert (await archive.describe())["epoch"] > info["epoch"]
+        assert after == before
+        return after
+
+    await archive.grow(20)  # ~20 MiB: its chunk list spans several segments
+    grown = await kill_and_summarize()
+    assert (grown["n"], grown["bytes"]) == (20_000, 20_000_000)
+    await archive.reshape()
+    reshaped = await kill_and_summarize()
+    assert reshaped["columns"] == ["id", "body", "tag"] and reshaped["indexes"] == ["blobs_tag"]
+    await archive.shrink(500)
+    with pytest.raises(sqlite3.OperationalError, match="VACUUM must be a turn's first statement"):
+        await archive.delete_then_vacuum()
+    assert (await archive.summary())["n"] == 500  # that turn was rolled back whole
+    await archive.compact()
+    shrunk = await kill_and_summarize()
+    assert shrunk["n"] == 500 and shrunk["pages"] < grown["pages"] // 10  # VACUUM gave the pages back
+    await archive.grow(1)  # and it keeps growing from the smaller image
+    assert (await kill_and_summarize())["n"] == 1500
