@@ -28,7 +28,7 @@ from cluster import outcome
 from cluster.alarms import AlarmTimer
 from cluster.changes import ChangeSet, Checkpointer, PendingCheckpoint
 from cluster.checkpoint import ChunkedImage, Manifest
-from cluster.context import CALL_CHAIN
+from cluster.context import CALL_CHAIN, OUTPUT_GATE
 from cluster.database import AgentDatabase
 from cluster.group_commit import GroupCommit
 from cluster.lifecycle import ActivationState
@@ -280,8 +280,9 @@ class Activation:
         self.in_flight += 1
         try:
             async with self._lock:
-                if not self.state.serving:
-                    yield outcome.failure(AgentUnavailableError(f"{self.key} is shutting down"))
+                failed = await self._durable()  # its items leave at once: what they show is stored
+                if failed is not None or not self.state.serving:
+                    yield outcome.failure(failed or AgentUnavailableError(f"{self.key} is shutting down"))
                     return
                 self._enter_turn(chain, spec.readonly, method)
                 try:
@@ -310,6 +311,7 @@ class Activation:
     def _enter_turn(self, chain: tuple[str, ...], readonly: bool, name: str) -> None:
         # Each Ray call runs in its own task, so setting the chain here is local to this call.
         CALL_CHAIN.set((*chain, self.key))
+        OUTPUT_GATE.set(self._durable)  # calls to other agents wait until what they saw is stored
         self._turn_record = Turn(method=name, readonly=readonly)
         self.sockets.begin_turn()
         self.db.begin()
@@ -350,8 +352,13 @@ class Activation:
 
     def _request_checkpoint(self, changes: ChangeSet, pushes: list[Push]) -> None:
         """Queue a checkpoint of everything committed so far (captured now), and the pushes to
-        send once it has landed (`cluster.group_commit`)."""
-        capture = self.checkpointer.capture(changes, self.db, self.scheduler.next_due)
+        send once it has landed (`cluster.group_commit`), after those of a batch in progress."""
+        pushes, self._batch_pushes = self._batch_pushes + pushes, []
+        try:
+            capture = self.checkpointer.capture(changes, self.db, self.scheduler.next_due)
+        except Exception as exc:  # memory is ahead of what can be stored: give up, send nothing
+            self._group.fail(exc)
+            return
         self._db_unsaved = False
         self._group.request(capture, pushes)
 
@@ -380,7 +387,8 @@ class Activation:
 
     def _checkpoint_failed(self, exc: BaseException) -> None:
         """A checkpoint write failed: this activation takes no more turns (its host retires it)."""
-        self.state = ActivationState.CLOSED
+        if self.state.serving or self.state is ActivationState.STARTING:
+            self.state = ActivationState.CLOSED
         log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
 
     async def _commit(self, request_id: str | None, result: Outcome, notify: bool = True) -> Outcome:
@@ -552,8 +560,10 @@ class Activation:
         return self.checkpointer.count if "checkpointer" in self.__dict__ else 0
 
     def idle_seconds(self) -> float:
-        """Seconds since the last turn ended (0 while a call waits or a turn runs)."""
-        busy = self.in_flight or self._lock.locked()
+        """Seconds since the last turn ended (0 while a call waits, a turn runs or a checkpoint
+        is being written)."""
+        writing = "_group" in self.__dict__ and self._group.gate() is not None
+        busy = self.in_flight or self._lock.locked() or writing
         return 0.0 if busy else time.monotonic() - self.last_activity
 
     async def close(self) -> None:

@@ -98,6 +98,8 @@ class PlacementController:
         self._pool = HostPool(config, self._host)
         self._host_orders: dict[str, Coalescer[ActivationOrder, Outcome]] = {}
         self._dedicated = DedicatedHosts(config, self._host)
+        #: Dedicated activations under way per node (counted against the node's cap).
+        self._starting_on: Counter[str] = Counter()
         #: When fetched, and the alive nodes' IDs with their Ray `memory` resource (bytes).
         self._nodes: tuple[float, dict[str, float]] = (0.0, {})
         self._rebuild_lock = asyncio.Lock()
@@ -160,8 +162,12 @@ class PlacementController:
         try:
             held = await asyncio.wait_for(actor.held.remote(), timeout=ADOPT_TIMEOUT)
             if not held:
-                self._dedicated.adopt(name, actor, (await actor.load.remote())["node_id"])
-                return 0
+                load = await asyncio.wait_for(actor.load.remote(), timeout=ADOPT_TIMEOUT)
+                if load["activating"]:
+                    held = []  # half-started by the previous controller: stopped below
+                else:
+                    self._dedicated.adopt(name, actor, load["node_id"])
+                    return 0
         except (TimeoutError, RayActorError):
             held = []
         info = held[0] if len(held) == 1 else None
@@ -300,6 +306,15 @@ class PlacementController:
         host takes the new epoch from the store, as a pooled one does: a retry on another host
         (this one died) gets a newer epoch, never the same one twice."""
         node_id = await self._choose_node(key)
+        self._starting_on[node_id or ""] += 1
+        try:
+            return await self._start_dedicated_on(node_id, agent_cls, agent_id, key, for_alarm)
+        finally:
+            self._starting_on[node_id or ""] -= 1
+
+    async def _start_dedicated_on(
+        self, node_id: str | None, agent_cls: type[Agent], agent_id: str, key: str, for_alarm: bool
+    ) -> Placement:
         for _ in range(3):
             name, actor = self._dedicated.take(node_id)
             try:
@@ -399,6 +414,7 @@ class PlacementController:
         if not alive:
             return None
         load = Counter(p.node_id for p in self._placements.values() if p.host is None)
+        load.update(self._starting_on)  # activations under way count: a burst must not overshoot
         roomy = [n for n, memory in alive.items() if load[n] < self._dedicated_cap(memory)]
         if not roomy:
             raise HostFullError(
@@ -500,6 +516,12 @@ class PlacementController:
             return  # already gone
         log.info("released %s epoch %d (%s)", key, epoch, reason)
         await asyncio.sleep(RETIRE_GRACE)
+        try:  # a restarted controller may have taken it as a spare since: then it lives on
+            load = await asyncio.wait_for(actor.load.remote(), 5)
+            if load["agents"] or load["activating"]:
+                return
+        except (TimeoutError, RayActorError):
+            pass
         ray.kill(actor, no_restart=True)
 
     # ---- introspection -----------------------------------------------------------------------

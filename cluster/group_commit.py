@@ -51,7 +51,10 @@ class GroupCommit(Generic[C, P]):
         """Queue a checkpoint of `capture` (everything committed up to now) and the pushes to send
         once it has landed; the future resolves then (or fails with the write's error). With no
         capture (the turn changed nothing), the pushes go with the last checkpoint queued, or at
-        once if none is; None is returned then if nothing is pending."""
+        once if none is; None is returned then if nothing is pending. After a failed write,
+        nothing is sent any more: what memory holds was never stored."""
+        if self._error is not None:
+            return self._failed_future()
         pending = self._queue or self._writing
         if capture is None:
             if not pending:
@@ -60,13 +63,22 @@ class GroupCommit(Generic[C, P]):
             pending[-1].pushes.extend(pushes)
             return pending[-1].landed
         queued: _Queued[C, P] = _Queued(capture, pushes)
-        if self._error is not None:
-            queued.landed.set_exception(self._error)
-            return queued.landed
         self._queue.append(queued)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._run())
         return queued.landed
+
+    def fail(self, exc: BaseException) -> None:
+        """Give up: what is queued (and anything requested later) fails with `exc`, unsent (a
+        checkpoint could not even be captured)."""
+        if self._error is None:
+            self._fail(exc)
+
+    def _failed_future(self) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_exception(self._error or RuntimeError("checkpoint failed"))
+        future.exception()  # retrieved: callers learn of it through drain()
+        return future
 
     def gate(self) -> asyncio.Future[None] | None:
         """The checkpoint covering everything committed so far, if it has not landed yet: a turn's
@@ -83,21 +95,22 @@ class GroupCommit(Generic[C, P]):
             raise self._error
 
     async def _run(self) -> None:
-        while self._queue and self._error is None:
-            self._writing, self._queue = self._queue, []
-            try:
+        try:
+            while self._queue and self._error is None:
+                self._writing, self._queue = self._queue, []
                 # Callers wait on futures (shielded), so cancelling a call never stops a write
                 # half-way: only this task runs it.
                 await self._write(self._writing[-1].capture)
-            except Exception as exc:
-                self._fail(exc)
-                return
-            self.writes += 1
-            self.covered += len(self._writing)
-            done, self._writing = self._writing, []
-            for queued in done:
-                self._release(queued.pushes)
-                queued.landed.set_result(None)
+                self.writes += 1
+                self.covered += len(self._writing)
+                done, self._writing = self._writing, []
+                for queued in done:
+                    self._release(queued.pushes)
+                    queued.landed.set_result(None)
+        except BaseException as exc:  # nothing queued may wait forever, whatever went wrong
+            self._fail(exc)
+            if not isinstance(exc, Exception):
+                raise
 
     def _fail(self, exc: BaseException) -> None:
         self._error = exc

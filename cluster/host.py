@@ -73,6 +73,8 @@ class AgentHost:
         #: Closes of retired activations still running (the loop keeps only weak references).
         self._closing: set[asyncio.Task[None]] = set()
         self.evictions = 0
+        #: Activations under way (not yet in `held()`): a dedicated host doing one is not empty.
+        self.activating = 0
 
     # ---- what the controller asks --------------------------------------------------------------
 
@@ -83,12 +85,16 @@ class AgentHost:
         woke it for its alarm (its index entry is re-published). The batch's store reads (epoch
         bumps, checkpoints) share one thread hop; each order succeeds or fails on its own."""
         use_io_threads()
-        prepared = await asyncio.to_thread(self._prepare, orders)
-        return list(
-            await asyncio.gather(
-                *(self._activate(o, epoch, snap) for o, (epoch, snap) in zip(orders, prepared, strict=True))
+        self.activating += len(orders)
+        try:
+            prepared = await asyncio.to_thread(self._prepare, orders)
+            results = await asyncio.gather(
+                *(self._activate(o, epoch, snap) for o, (epoch, snap) in zip(orders, prepared, strict=True)),
+                return_exceptions=True,  # each order succeeds or fails on its own
             )
-        )
+        finally:
+            self.activating -= len(orders)
+        return [r if isinstance(r, Outcome) else outcome.failure(r) for r in results]
 
     def _prepare(self, orders: list[ActivationOrder]) -> list[tuple[int | Exception, Snapshot | None]]:
         """Each order's epoch (bumped in the store, for the batch at once, if not given) and then
@@ -153,6 +159,7 @@ class AgentHost:
         return {
             "name": self.name,
             "agents": len(self._activations),
+            "activating": self.activating,
             "capacity": self.capacity,
             "evictions": self.evictions,
             "pid": os.getpid(),

@@ -30,7 +30,7 @@ from agents.wire.retry import backoff
 from cluster import outcome
 from cluster.batching import Coalescer
 from cluster.config import RuntimeConfig
-from cluster.context import CALL_CHAIN
+from cluster.context import CALL_CHAIN, OUTPUT_GATE
 from cluster.naming import CONTROLLER_NAME, agent_key
 
 log = logging.getLogger("ray_agents.routing")
@@ -148,6 +148,7 @@ class Router:
     ) -> Any:
         """Run `submit(target)` on the live activation, re-resolving after it died or moved."""
         key = _checked_key(agent, agent_id)
+        await _output_gate()
         stale: int | None = None
         last_error: Exception | None = None
         for attempt in range(self.config.call_attempts):
@@ -180,6 +181,7 @@ class Router:
     ) -> AsyncIterator[Any]:
         """Iterate a streaming method. Failover is retried only before the first item arrives."""
         key = _checked_key(agent, agent_id)
+        await _output_gate()
         chain = CALL_CHAIN.get()
         stale: int | None = None
         for attempt in range(self.config.call_attempts):
@@ -227,6 +229,16 @@ async def _cancellable(pending: Awaitable[outcome.Outcome]) -> outcome.Outcome:
         if isinstance(pending, ray.ObjectRef):
             ray.cancel(pending)
         raise
+
+
+async def _output_gate() -> None:
+    """Inside a turn, wait until what the calling agent committed so far is stored (and fail if
+    it could not be): the callee must not act on state that could still be lost."""
+    gate = OUTPUT_GATE.get()
+    if gate is not None:
+        failed = await gate()
+        if failed is not None:
+            raise failed
 
 
 def _checked_key(agent: AgentClass, agent_id: str) -> str:

@@ -68,6 +68,10 @@ class Notes(Agent):
         self.sql("UPDATE big SET body = randomblob(1000) WHERE id = :row", {"row": row})
 
     @callable
+    async def watch(self):
+        yield self.state["n"]
+
+    @callable
     async def bump(self) -> int:
         self.set_state({"n": self.state["n"] + 1})
         return self.state["n"]
@@ -217,6 +221,8 @@ async def test_a_failed_group_checkpoint_fails_every_turn_it_covered_and_sends_n
         failed = await call
         assert isinstance(failed.error, AgentUnavailableError) and failed.retriable
     assert len(pushes) == greeted + 1  # nothing of the failed turns left
+    live.after_gate([("send", ("c1",), "late")])  # nor anything after: memory was never stored
+    assert len(pushes) == greeted + 1
     assert not live.state.serving  # memory is ahead of the store: it takes no more turns
     store.failing, store.gate = False, None
     fresh = activation(store)
@@ -264,3 +270,20 @@ async def test_a_checkpoint_of_the_previous_format_loads_and_is_upgraded_by_the_
     await again.start()
     assert again.sql("SELECT COUNT(*) AS c FROM big", ()) == [{"c": 1000}]
     await again.close()
+
+
+async def test_a_stream_shows_nothing_before_the_turns_it_follows_are_stored(
+    live: Activation, store: GatedStore
+) -> None:
+    store.gate, store.saving = threading.Event(), threading.Event()
+    bumped = asyncio.ensure_future(live.invoke("bump", (), {}, "r1"))
+    await asyncio.to_thread(store.saving.wait, 30)
+    items = live.stream("watch", (), {})
+    first = asyncio.ensure_future(items.__anext__())
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert not first.done()  # it would show n=1, which is not stored yet
+    store.gate.set()
+    assert (await first).unwrap() == 1
+    assert (await bumped).unwrap() == 1
+    assert (await items.__anext__()).end
