@@ -122,6 +122,10 @@ class Activation:
         self._alarm = AlarmTimer(self.run_due)
         #: Client connections and HTTP entry points (`cluster.sockets`).
         self.sockets = SocketHub(self)
+        #: Checkpoint writes and the output gate (the checkpointer exists once `start` restored it).
+        self._group: GroupCommit[PendingCheckpoint, Push] = GroupCommit(
+            lambda capture: self.checkpointer.write(capture), self.sockets.release, self._checkpoint_failed
+        )
 
     # ---- start -------------------------------------------------------------------------------
 
@@ -140,9 +144,6 @@ class Activation:
             raise ActivationError(f"{self.key}: cannot restore checkpoint: {exc!r}") from exc
         self.checkpointer = Checkpointer(
             self.key, self.epoch, self.store, manifest, image, self.dedupe_window
-        )
-        self._group: GroupCommit[PendingCheckpoint, Push] = GroupCommit(
-            self.checkpointer.write, self.sockets.release, self._checkpoint_failed
         )
         self.sections: dict[str, Any] = manifest.sections
         self.db = AgentDatabase(image.image)
@@ -364,10 +365,7 @@ class Activation:
 
     def after_gate(self, pushes: list[Push]) -> None:
         """Send pushes once every checkpoint queued so far has landed (at once if none is)."""
-        if "_group" in self.__dict__:
-            self._group.request(None, pushes)
-        else:
-            self.sockets.release(pushes)
+        self._group.request(None, pushes)
 
     async def _gated(self, result: Outcome) -> Outcome:
         """`result` once every checkpoint queued so far has landed (the output gate), or the
@@ -417,8 +415,10 @@ class Activation:
             return result
         if request_id is not None:
             self.checkpointer.remember(request_id, result)
-        if notify and state_changed:  # state sync: pushed with the turn's own pushes, when durable
-            self._tell_listeners(turn.sources[-1] if turn.sources else "server")
+        notify = notify and state_changed
+        source = turn.sources[-1] if turn.sources else "server"
+        if notify:  # state sync: pushed with the turn's own pushes, when durable
+            self._tell_listeners(source)
         pushes = self.sockets.take_held()
         if self._in_batch:  # a batch of due work checkpoints once, at its end (run_due)
             self._batch_pushes += pushes
@@ -426,8 +426,8 @@ class Activation:
             self._request_checkpoint(changes, pushes)
             if changes.db_changed or turn.saved_db:
                 self._alarm.arm(self.scheduler.next_due())
-        if notify and state_changed:
-            await self._state_update_hook(turn.sources[-1] if turn.sources else "server")
+        if notify:
+            await self._state_update_hook(source)
         return result
 
     async def commit_progress(self) -> None:
@@ -562,8 +562,7 @@ class Activation:
     def idle_seconds(self) -> float:
         """Seconds since the last turn ended (0 while a call waits, a turn runs or a checkpoint
         is being written)."""
-        writing = "_group" in self.__dict__ and self._group.gate() is not None
-        busy = self.in_flight or self._lock.locked() or writing
+        busy = self.in_flight or self._lock.locked() or self._group.gate() is not None
         return 0.0 if busy else time.monotonic() - self.last_activity
 
     async def close(self) -> None:
@@ -573,7 +572,6 @@ class Activation:
         self._alarm.cancel()
         async with self._lock:
             self._alarm.cancel()  # again: a turn that was running when close() began re-armed it
-            if "_group" in self.__dict__:
-                await self._durable()  # queued checkpoints land (or fail) before it hibernates
+            await self._durable()  # queued checkpoints land (or fail) before it hibernates
             if "db" in self.__dict__:  # not if it was closed before its start restored it
                 self.db.close()

@@ -43,9 +43,6 @@ class GroupCommit(Generic[C, P]):
         self._writing: list[_Queued[C, P]] = []
         self._writer: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
-        #: Checkpoints written, and how many turns' captures they covered in all.
-        self.writes = 0
-        self.covered = 0
 
     def request(self, capture: C | None, pushes: list[P]) -> asyncio.Future[None] | None:
         """Queue a checkpoint of `capture` (everything committed up to now) and the pushes to send
@@ -101,8 +98,6 @@ class GroupCommit(Generic[C, P]):
                 # Callers wait on futures (shielded), so cancelling a call never stops a write
                 # half-way: only this task runs it.
                 await self._write(self._writing[-1].capture)
-                self.writes += 1
-                self.covered += len(self._writing)
                 done, self._writing = self._writing, []
                 for queued in done:
                     self._release(queued.pushes)
