@@ -18,10 +18,11 @@ test:  ## the whole suite (real Ray, real Redis, real Serve)
 chaos:  ## long fault-injection runs: kills and node loss under load
 	$(BIN)/python -m pytest -q -s -p no:cacheprovider -m chaos -o addopts=""
 
-bench:  ## latency, throughput, activation, checkpoint cost, memory; pooled vs dedicated (ratios vs raw Ray)
+bench:  ## latency, throughput, activation, checkpoints by size, restore/fork, memory; pooled vs dedicated (ratios vs raw Ray)
 	$(BIN)/python bench/bench_core.py
 	$(BIN)/python bench/bench_density.py
 	$(BIN)/python bench/bench_writes.py
+	$(BIN)/python bench/bench_sizes.py
 
 lint:  ## style, formatting, the import layering (wire <- SDK <- runtime <- ingress), typed handles
 	$(BIN)/ruff check .

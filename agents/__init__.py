@@ -18,10 +18,14 @@ await get_agent(Counter, "alice").add(5)
 from __future__ import annotations
 
 from agents.agent import Agent
+from agents.checkpoints import CheckpointInfo
 from agents.errors import (
     ActivationError,
+    AgentDestroyedError,
     AgentError,
+    AgentExistsError,
     AgentUnavailableError,
+    CheckpointNotFoundError,
     HostFullError,
     InvalidAgentIdError,
     InvalidArgumentsError,
@@ -43,9 +47,13 @@ from agents.runtime import configure, list_agents, start
 __all__ = [
     "ActivationError",
     "Agent",
+    "AgentDestroyedError",
     "AgentError",
+    "AgentExistsError",
     "AgentHandle",
     "AgentUnavailableError",
+    "CheckpointInfo",
+    "CheckpointNotFoundError",
     "HostFullError",
     "InvalidAgentIdError",
     "InvalidArgumentsError",

@@ -54,6 +54,9 @@ class Agent(WebHooks):
     idle_timeout: ClassVar[float] = 300.0
     #: Retries of failing scheduled and queued runs, unless a call passes its own `retry=`.
     schedule_retry: ClassVar[RetryPolicy] = RetryPolicy()
+    #: Seconds each checkpoint stays restorable (`restore`, `fork`, `list_checkpoints`); 0 keeps
+    #: no history (each checkpoint replaces the last).
+    checkpoint_retention: ClassVar[float] = 7 * 24 * 3600.0
     #: Where activations live: "dedicated" (a Ray actor, an OS process, of its own) or "pooled"
     #: (one of many in a shared host actor: ~KiB each, millisecond wakes, but host-mates share an
     #: event loop). None: the deployment's default (`agents.configure(hosting=...)`,

@@ -144,6 +144,27 @@ class HostFullError(AgentError):
     code, status, retriable = "host_full", 503, True
 
 
+class CheckpointNotFoundError(AgentError):
+    """No restore point matches: the agent has no kept checkpoints, the time is outside its
+    retention window (`checkpoint_retention`) or in the future, or no checkpoint has that number.
+    Nothing was changed."""
+
+    code, status = "checkpoint_not_found", 404
+
+
+class AgentExistsError(AgentError):
+    """`fork` onto an ID that already has an agent (live, or with a checkpoint). Nothing was changed."""
+
+    code, status = "agent_exists", 409
+
+
+class AgentDestroyedError(AgentError):
+    """The agent was destroyed (`Agent.destroy`): its history went with it, so it cannot be
+    restored or forked. Nothing was changed."""
+
+    code, status = "agent_destroyed", 410
+
+
 class InvalidScheduleError(AgentError):
     """A schedule or queue item was refused at creation time (nothing was stored)."""
 

@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar, cast, overload
 
 from agents import runtime
 from agents.agent import Agent
+from agents.checkpoints import CheckpointInfo, RestorePoint
 from agents.ids import validate_agent_id
 
 A = TypeVar("A", bound=Agent)
@@ -56,6 +57,24 @@ class AgentHandle(Generic[A]):
         """Where this agent runs now: key, epoch, pid, node ID (activates it if needed)."""
         return await runtime.router().describe(self._agent, self._id)
 
+    async def list_checkpoints(self) -> list[CheckpointInfo]:
+        """The agent's restore points, oldest first (kept for its class's `checkpoint_retention`)."""
+        return await runtime.router().manage("checkpoints", self._agent, self._id)
+
+    async def restore(self, at: RestorePoint) -> CheckpointInfo:
+        """Take the agent's state and SQL back to a restore point (an id from `list_checkpoints`,
+        or a time: the latest checkpoint at or before it). The restore is itself a new checkpoint
+        (it can be undone); connections and the results of acknowledged calls are kept.
+        Raises CheckpointNotFoundError (outside the window, unknown id) or AgentDestroyedError."""
+        return await runtime.router().manage("restore", self._agent, self._id, at)
+
+    async def fork(self, new_id: str, at: RestorePoint | None = None) -> AgentHandle[A]:
+        """A new agent of the same class, `new_id`, started from this one's restore point `at`
+        (None: its latest checkpoint), with its own copy of the state and SQL. Raises
+        AgentExistsError if `new_id` exists."""
+        await runtime.router().manage("fork", self._agent, self._id, validate_agent_id(new_id), at)
+        return AgentHandle(self._agent, new_id)
+
     @property
     def sync(self) -> SyncAgentHandle[A]:
         """The same agent with blocking methods, for scripts."""
@@ -86,6 +105,15 @@ class SyncAgentHandle(Generic[A]):
     def describe(self) -> dict[str, Any]:
         return runtime.run_sync(self._handle.describe())
 
+    def list_checkpoints(self) -> list[CheckpointInfo]:
+        return runtime.run_sync(self._handle.list_checkpoints())
+
+    def restore(self, at: RestorePoint) -> CheckpointInfo:
+        return runtime.run_sync(self._handle.restore(at))
+
+    def fork(self, new_id: str, at: RestorePoint | None = None) -> AgentHandle[A]:
+        return runtime.run_sync(self._handle.fork(new_id, at))
+
 
 def _blocking_iter(items: AsyncIterator[Any]) -> Iterator[Any]:
     while True:
@@ -107,8 +135,9 @@ def get_agent(agent: type[A] | str, agent_id: str) -> A | AgentHandle[Any]:
     error. For precise types, make `@callable` methods `async def` (a sync one is still awaited
     through a handle, which its declared type does not say) and streaming ones async generators.
     The type checker also accepts the class's other attributes, which a handle refuses at run
-    time (`UnknownMethodError`, `NotCallableError`). For `.id`, `.sync` and `.describe()` in
-    type-checked code, use `handle_of(h)`. Given a name, the handle is an `AgentHandle[Any]`.
+    time (`UnknownMethodError`, `NotCallableError`). For `.id`, `.sync`, `.describe()` and the
+    restore points (`.list_checkpoints()`, `.restore(at)`, `.fork(new_id)`) in type-checked code,
+    use `handle_of(h)`. Given a name, the handle is an `AgentHandle[Any]`.
     """
     return AgentHandle(agent, agent_id)
 

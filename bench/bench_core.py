@@ -6,7 +6,7 @@
    callers), read-only and state-changing; and one turn driven in process, without Ray.
 2. Memory per live agent process vs a raw actor (RSS, USS, PSS).
 3. Checkpoint cost: small state, one-row turns on an empty vs a 10 MiB SQLite database (time and
-   bytes written), and the in-process cost of `ChunkedImage.diff` on a 10 MiB image.
+   bytes written), and the in-process cost of capturing the pages a one-row write changed.
 4. Activation of a new agent vs creating a raw actor, and waking a hibernated agent.
 
 Starts its own local Ray (2 CPUs) with a temporary file store, and removes both at the end.

@@ -1,5 +1,5 @@
 """Core benchmark, part 3: checkpoint cost of small state and of a 10 MiB SQLite database, and the
-in-process cost of diffing its image (see bench_core.py for how the run is set up)."""
+in-process cost of capturing the pages a turn changed (see bench_core.py for how the run is set up)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from agents import get_agent
 from bench.agents_under_bench import FILL_ROW_BYTES, FILL_SQL, Ledger
 from bench.measure import io_of, store_files, written_between
 from bench.stats import Report, Summary, Table, ms, percentile, ratio, size, summarize
-from cluster.checkpoint import CHUNK_SIZE, ChunkedImage, ImageDiff
-from cluster.database import AgentDatabase
+from cluster.database import AgentDatabase, new_database_path
+from cluster.images import StoredDatabase
 from cluster.stores.local import LocalDirectoryStore
 
 #: The namespace the benchmark's agents run in (checkpoint stores are scoped by namespace).
@@ -21,20 +21,20 @@ NAMESPACE = "bench"
 
 LEDGER_TURNS = 60  # one-row turns per database size
 DB_BYTES = 10 * 1024 * 1024
-DIFF_RUNS = 10
+CAPTURE_RUNS = 50
 
 
-def sqlite_images(n_bytes: int) -> tuple[AgentDatabase, bytes, bytes]:
-    """A ~n_bytes agent database, and its image before and after a one-row insert."""
-    db = AgentDatabase(b"")
+def sqlite_database(n_bytes: int) -> AgentDatabase:
+    """An agent database of ~n_bytes, its pages captured."""
+    db = AgentDatabase(new_database_path())
     db.execute("CREATE TABLE rows(id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
-    db.execute(FILL_SQL, (n_bytes // FILL_ROW_BYTES, FILL_ROW_BYTES))
-    before = db.image()
-    db.execute("INSERT INTO rows(body) VALUES (?)", (b"one small row",))
-    return db, before, db.image()
+    if n_bytes:
+        db.execute(FILL_SQL, (n_bytes // FILL_ROW_BYTES, FILL_ROW_BYTES))
+    db.take_changes()
+    return db
 
 
-def timed(fn: Callable[[], Any], runs: int = DIFF_RUNS) -> Summary:
+def timed(fn: Callable[[], Any], runs: int = CAPTURE_RUNS) -> Summary:
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -43,31 +43,31 @@ def timed(fn: Callable[[], Any], runs: int = DIFF_RUNS) -> Summary:
     return summarize(samples)
 
 
-def bench_diff_in_process(report: Report, tmp: Path) -> None:
-    db, before, after = sqlite_images(DB_BYTES)
-    old = ChunkedImage(before)
-    diff: ImageDiff = old.diff(after)
-    hashing = timed(lambda: ChunkedImage(before))
-    reading = timed(db.image)
-    current = timed(lambda: old.diff(after))
-    unchanged = timed(lambda: old.diff(before))
-
+def bench_capture_in_process(report: Report) -> None:
+    """What a write turn costs the activation's thread at its end: read the pages it changed
+    from the WAL and fold them into the file, then add them to what the store holds."""
     table = Table(
-        f"3b. In-process cost on a {size(len(after))} image ({len(old.hashes)} chunks of "
-        f"{size(CHUNK_SIZE)}; p50 of {DIFF_RUNS})",
-        ["operation", "p50", "max"],
+        f"3b. In-process cost of capturing a one-row insert (p50 of {CAPTURE_RUNS})",
+        ["database", "capture (take_changes)", "add to the stored image", "pages"],
     )
-    table.add("serialize the in-memory database (AgentDatabase.image)", ms(reading.p50), ms(reading.max))
-    table.add(
-        f"ChunkedImage.diff after a one-row insert ({len(diff.new_chunks)} chunks changed)",
-        ms(current.p50),
-        ms(current.max),
-    )
-    table.add("ChunkedImage.diff, image unchanged", ms(unchanged.p50), ms(unchanged.max))
-    table.add("ChunkedImage(image): hash every chunk", ms(hashing.p50), ms(hashing.max))
+    figures = {}
+    for label, n_bytes in (("empty", 0), (size(DB_BYTES), DB_BYTES)):
+        db = sqlite_database(n_bytes)
+        captured = []
+
+        def capture(db: AgentDatabase = db, captured: list = captured) -> None:
+            db.execute("INSERT INTO rows(body) VALUES (?)", (b"one small row",))
+            captured.append(db.take_changes())
+
+        taking = timed(capture)
+        stored = StoredDatabase(size=len(db.image()))
+        adding = timed(lambda stored=stored, captured=captured: stored.add(captured[-1], dict))
+        table.add(label, ms(taking.p50), ms(adding.p50), len(captured[-1].pages))
+        figures[label] = taking.p50
+        db.close()
     report.add(table)
-    report.headline["ChunkedImage.diff on 10 MiB (one-row change / unchanged)"] = (
-        f"{ms(current.p50)} / {ms(unchanged.p50)}"
+    report.headline[f"capture of a one-row insert ({size(DB_BYTES)} DB / empty)"] = (
+        f"{ms(figures[size(DB_BYTES)])} / {ms(figures['empty'])}"
     )
 
 
@@ -146,4 +146,4 @@ async def bench_checkpoints(report: Report, tmp: Path) -> None:
     report.headline["one-row turn p50 (10 MiB DB / empty DB)"] = (
         f"{ms(big.p50)} / {ms(empty.p50)} = {ratio(big.p50, empty.p50)}"
     )
-    bench_diff_in_process(report, tmp)
+    bench_capture_in_process(report)

@@ -8,11 +8,14 @@ connections are `cluster.sockets`, schedules `cluster.scheduler`; this module ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agents.agent import Agent, SqlParams
@@ -27,14 +30,16 @@ from agents.errors import (
 from cluster import outcome
 from cluster.alarms import AlarmTimer
 from cluster.changes import ChangeSet, Checkpointer, PendingCheckpoint
-from cluster.checkpoint import ChunkedImage, Manifest
+from cluster.checkpoint import Manifest
 from cluster.context import CALL_CHAIN, OUTPUT_GATE
-from cluster.database import AgentDatabase
+from cluster.database import AgentDatabase, new_database_path
 from cluster.group_commit import GroupCommit
+from cluster.images import StoredDatabase, rebuild
 from cluster.lifecycle import ActivationState
 from cluster.methods import MethodSpec, lookup_method
 from cluster.naming import agent_key, class_name
 from cluster.outcome import END_OF_STREAM, Outcome
+from cluster.retention import Retention
 from cluster.scheduler import Scheduler, WorkItem
 from cluster.sockets import Push, SocketHub
 from cluster.state import StateCodec, unpack
@@ -46,22 +51,42 @@ log = logging.getLogger("ray_agents.activation")
 
 @dataclass
 class Snapshot:
-    """An agent's latest checkpoint as read from the store (`manifest` None: it has none yet)."""
+    """An agent's latest checkpoint as read from the store (`manifest` None: it has none yet),
+    its database rebuilt in the file at `path` (absent if the database is empty)."""
 
     manifest: Manifest | None
-    image: ChunkedImage
+    stored: StoredDatabase
+    path: Path
+
+    def discard(self) -> None:
+        """Delete the rebuilt database file (the snapshot will not be used)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
 
 def read_snapshot(store: CheckpointStore, key: str) -> Snapshot:
-    """Read an agent's latest checkpoint (blocking: run it in a thread)."""
+    """Read an agent's latest checkpoint and rebuild its database file (blocking: run it in a
+    thread)."""
+    path = new_database_path()
     raw = store.load_manifest(key)
     if raw is None:
-        return Snapshot(None, ChunkedImage())
-    manifest = Manifest.unpack(raw)
+        return Snapshot(None, StoredDatabase(), path)
+    return Snapshot(*read_checkpoint(store, key, Manifest.unpack(raw), path), path)
+
+
+def read_checkpoint(
+    store: CheckpointStore, key: str, manifest: Manifest, path: Path
+) -> tuple[Manifest, StoredDatabase]:
+    """Fill in a manifest's chunk list and rebuild its database at `path`."""
+    load = functools.partial(store.load_chunks, key)
     if manifest.db_segments:
-        manifest.with_chunks(store.load_chunks(key, manifest.db_segments))
-    chunks = store.load_chunks(key, manifest.db_chunks)
-    return Snapshot(manifest, ChunkedImage.assemble(manifest.db_size, manifest.db_chunks, chunks))
+        manifest.with_chunks(load(manifest.db_segments))
+    try:
+        return manifest, rebuild(manifest, load, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        raise
 
 
 @dataclass
@@ -135,7 +160,7 @@ class Activation:
         try:
             if snapshot is None:
                 snapshot = await asyncio.to_thread(read_snapshot, self.store, self.key)
-            image = snapshot.image
+            self.db = AgentDatabase(snapshot.path)
             manifest = snapshot.manifest or Manifest(
                 epoch=self.epoch, state=self.codec.encode(self.codec.initial())
             )
@@ -143,11 +168,16 @@ class Activation:
         except Exception as exc:
             raise ActivationError(f"{self.key}: cannot restore checkpoint: {exc!r}") from exc
         self.checkpointer = Checkpointer(
-            self.key, self.epoch, self.store, manifest, image, self.dedupe_window
+            self.key,
+            self.epoch,
+            self.store,
+            manifest,
+            snapshot.stored,
+            self.dedupe_window,
+            Retention(self.agent_cls.checkpoint_retention, manifest.collected),
         )
         self.sections: dict[str, Any] = manifest.sections
-        self.db = AgentDatabase(image.image)
-        self.scheduler = Scheduler(self.agent_cls, self.sql)
+        self.scheduler = Scheduler(self.agent_cls, self.sql, lambda: self.db.empty)
         agent = self.agent_cls.__new__(self.agent_cls)
         agent._runtime = self
         agent.__init__()

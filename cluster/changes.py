@@ -2,25 +2,30 @@
 
 A `ChangeSet` is the encoded state and sections plus whether each (and the SQLite database)
 differs from the last committed turn. A `Checkpointer` keeps the activation's view of what was
-committed (state, sections, the results of recent calls) and of what the store holds (database
-image and chunk hashes, the published alarm); it captures a `PendingCheckpoint` at the end of a
-turn and writes it later (`cluster.group_commit` decides when). Every commit path goes through it.
+committed (state, sections, the results of recent calls) and of what the store holds (the
+database's base image and page deltas, the published alarm); it captures a `PendingCheckpoint` at
+the end of a turn and writes it later (`cluster.group_commit` decides when). Every commit path goes
+through it, and so does collecting the chunks no kept checkpoint needs (`cluster.retention`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from agents.errors import ResultNotKeptError
 from cluster import outcome
-from cluster.checkpoint import ChunkedImage, Manifest, segment
+from cluster.checkpoint import Manifest, PageDelta
 from cluster.database import AgentDatabase
+from cluster.images import StoredDatabase
 from cluster.outcome import Outcome
+from cluster.retention import Retention
 from cluster.state import pack, unpack
 from cluster.stores import CheckpointStore
 
@@ -52,8 +57,8 @@ class PendingCheckpoint:
 
     state: bytes
     sections: bytes
-    #: The database image (the same object as the store's last one if no turn changed it since).
-    image: bytes
+    #: How many database captures it covers (`Checkpointer.capture` counts them).
+    db_captures: int
     due: float | None
     results: dict[str, bytes]
 
@@ -67,8 +72,9 @@ class Checkpointer:
         epoch: int,
         store: CheckpointStore,
         manifest: Manifest,
-        image: ChunkedImage,
+        stored: StoredDatabase,
         window: int,
+        retention: Retention,
     ) -> None:
         self.key = key
         self.epoch = epoch
@@ -76,15 +82,19 @@ class Checkpointer:
         self.window = window
         self.committed_state = manifest.state
         self.committed_sections = pack(manifest.sections)
-        self.image = image
+        #: What the store's latest checkpoint holds of the database.
+        self.stored = stored
+        self.retention = retention
         #: request id -> packed outcome of recent state-changing calls (idempotent retries).
         self.results: OrderedDict[str, bytes] = OrderedDict(manifest.results)
         self.published_alarm: float | None = None
-        #: The database image and next alarm as of the last turn that changed the database.
-        self._captured_image = image.image
+        #: Database changes captured but not yet written, and how many were written before them.
+        self._captured: list[PageDelta] = []
+        self._written_captures = 0
+        #: The next alarm as of the last turn that changed the database.
         self._captured_due: float | None = None
-        #: Hashes of the segment chunks listing the stored chunk list (`cluster.checkpoint`).
-        self.segments = list(manifest.db_segments)
+        #: Number of the store's latest checkpoint (a restore point if history is kept).
+        self.seq = manifest.seq
         self.count = 0
 
     def changes(self, state: bytes, sections: dict[str, Any], db_changed: bool) -> ChangeSet:
@@ -123,51 +133,60 @@ class Checkpointer:
         """What the store must hold once every turn committed so far is durable: taken at the end
         of a turn (the next one may change the database at once), written later by `write`."""
         if changes.db_changed:
-            self._captured_image = db.image()
+            self._captured.append(db.take_changes())
             self._captured_due = next_due()
         self.committed_state = changes.state
         self.committed_sections = changes.sections
         return PendingCheckpoint(
             state=changes.state,
             sections=changes.sections,
-            image=self._captured_image,
+            db_captures=self._written_captures + len(self._captured),
             due=self._captured_due,
             results=dict(self.results),
         )
 
     async def write(self, pending: PendingCheckpoint) -> None:
-        """Write one checkpoint (one at a time: `cluster.group_commit`): the database chunks that
-        changed, the segments of the chunk list that changed, and the (small) manifest."""
-        image, diff = pending.image, None
-        if image is not self.image.image:
-            diff = await asyncio.to_thread(self.image.diff, image)
+        """Write one checkpoint (one at a time: `cluster.group_commit`): the pages its turns
+        changed (a delta, or a fold of the deltas into the base) and the (small) manifest."""
+        covered = pending.db_captures - self._written_captures
+        stored, new_chunks = self.stored, {}
+        if covered:
+            change = PageDelta.merged(self._captured[:covered])
+            assert change is not None
+            load = functools.partial(self.store.load_chunks, self.key)
+            stored, new_chunks = await asyncio.to_thread(self.stored.add, change, load)
             # Before the save, the index may only move earlier (a crash then costs a spurious
             # wake-up, never a missed alarm); the exact time is published once the save landed.
             await self.publish_alarm(_earliest(self.published_alarm, pending.due))
-        hashes = diff.hashes if diff else self.image.hashes
-        new_chunks = dict(diff.new_chunks) if diff else {}
-        dropped: set[str] = set(diff.dropped) if diff else set()
-        segments = self.segments
-        if diff is not None or (hashes and not segments):  # a version 1 checkpoint gets its segments
-            listed = segment(hashes)
-            segments = [h for h, _ in listed]
-            new_chunks.update((h, packed) for h, packed in listed if h not in self.segments)
-            dropped |= set(self.segments) - set(segments)
-            dropped -= set(segments) | set(hashes)  # never drop what the new checkpoint references
         manifest = Manifest(
             epoch=self.epoch,
             state=pending.state,
-            db_size=len(image),
+            db_size=stored.size,
             results=pending.results,
             sections=unpack(pending.sections),
-            db_segments=segments,
+            db_segments=stored.segments,
+            db_deltas=stored.deltas,
+            seq=self.seq + 1,
+            time=time.time(),
+            collected=self.retention.collected,
         )
-        await asyncio.to_thread(self.store.save, self.key, self.epoch, manifest.pack(), new_chunks, dropped)
+        await asyncio.to_thread(
+            self.store.save,
+            self.key,
+            self.epoch,
+            manifest.pack(),
+            {**stored.unsaved, **new_chunks},
+            manifest.seq if self.retention.keeps_history else None,
+        )
         self.count += 1
-        self.segments = segments
-        if diff:
-            self.image.advance(image, diff)
+        self.seq = manifest.seq
+        self.stored = replace(stored, unsaved={}) if stored.unsaved else stored
+        if covered:
+            del self._captured[:covered]
+            self._written_captures += covered
             await self.publish_alarm(pending.due)
+        if self.retention.due(folded=not stored.deltas and covered > 0):
+            await asyncio.to_thread(self.retention.collect, self.store, self.key, self.epoch)
 
     async def publish_alarm(self, due: float | None, force: bool = False) -> None:
         """Tell the cluster's alarm index when to wake this agent (None: never). `force`: even if

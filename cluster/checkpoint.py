@@ -1,4 +1,5 @@
-"""The checkpoint format (a msgpack manifest) and chunked diffs of an agent's SQLite image."""
+"""The checkpoint format: a small msgpack manifest, the database as a base image in chunks, and
+page deltas over that base."""
 
 from __future__ import annotations
 
@@ -8,33 +9,88 @@ from typing import Any
 
 import msgpack
 
-#: 2: the chunk list lives in segment chunks (`db_segments`), so the manifest stays small;
-#: version 1 manifests (the chunk list inline) still load, and the next write upgrades them.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-#: Chunk hashes per segment: a 1 GiB database (~32k chunks) has a manifest of 64 segment hashes,
-#: and a one-row write rewrites one segment (~17 KiB) besides its chunks.
+#: 3: page deltas over the base image (`db_deltas`), and a checkpoint number and time (restore).
+#: 2: the chunk list lives in segment chunks (`db_segments`), so the manifest stays small.
+#: Versions 1 and 2 still load (they have no deltas); the next write upgrades them.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+#: Chunk hashes per segment: a 1 GiB database (~32k chunks) has a manifest of 64 segment hashes.
 SEGMENT_SIZE = 512
-#: Chunk size of the SQLite image: 8 pages of 4 KiB. Small enough that a one-row write rewrites
-#: tens of KiB, large enough that a 10 MB database is ~300 chunks.
+#: Chunk size of the base image: 8 pages of 4 KiB. Small enough that folding a few changed pages
+#: into the base rewrites tens of KiB, large enough that a 10 MB database is ~300 chunks.
 CHUNK_SIZE = 32 * 1024
-#: The first chunk is one page on its own: SQLite bumps the change counter in page 1 on every
-#: write, so keeping it small keeps that always-rewritten chunk small.
+#: The first chunk is one page on its own: SQLite changes page 1 on many writes, so keeping it
+#: small keeps that often-rewritten chunk small.
 HEAD_SIZE = 4096
 
 
 def chunk_bounds(size: int) -> list[tuple[int, int]]:
     """(start, end) of each chunk of an image of `size` bytes."""
+    return [chunk_span(index, size) for index in range(chunk_count(size))]
+
+
+def chunk_count(size: int) -> int:
     if size <= HEAD_SIZE:
-        return [(0, size)] if size else []
-    return [(0, HEAD_SIZE)] + [(s, min(s + CHUNK_SIZE, size)) for s in range(HEAD_SIZE, size, CHUNK_SIZE)]
+        return 1 if size else 0
+    return 1 + -(-(size - HEAD_SIZE) // CHUNK_SIZE)
+
+
+def chunk_span(index: int, size: int) -> tuple[int, int]:
+    """(start, end) of chunk `index` of an image of `size` bytes."""
+    if index == 0:
+        return 0, min(HEAD_SIZE, size)
+    start = HEAD_SIZE + (index - 1) * CHUNK_SIZE
+    return start, min(start + CHUNK_SIZE, size)
+
+
+def chunks_under(start: int, end: int) -> range:
+    """Indexes of the chunks that bytes [start, end) fall in."""
+    first = 0 if start < HEAD_SIZE else 1 + (start - HEAD_SIZE) // CHUNK_SIZE
+    last = 0 if end <= HEAD_SIZE else 1 + (end - 1 - HEAD_SIZE) // CHUNK_SIZE
+    return range(first, last + 1)
+
+
+@dataclass(frozen=True)
+class PageDelta:
+    """Pages changed over an earlier image, applied as: cut the image to `floor` bytes, write
+    `pages` (byte offset -> bytes), set its size to `size` (bytes never written read as zeros,
+    as in a file SQLite shrank and grew again)."""
+
+    size: int
+    floor: int
+    pages: dict[int, bytes]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(p) for p in self.pages.values())
+
+    def then(self, later: PageDelta) -> PageDelta:
+        """One delta doing this one, then `later`."""
+        kept = {o: p for o, p in self.pages.items() if o + len(p) <= later.floor and o not in later.pages}
+        return PageDelta(later.size, min(self.floor, later.floor), kept | later.pages)
+
+    def pack(self) -> bytes:
+        return msgpack.packb({"size": self.size, "floor": self.floor, "pages": self.pages})
+
+    @classmethod
+    def unpack(cls, data: bytes) -> PageDelta:
+        raw = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        return cls(raw["size"], raw["floor"], dict(raw["pages"]))
+
+    @classmethod
+    def merged(cls, deltas: list[PageDelta]) -> PageDelta | None:
+        result = None
+        for delta in deltas:
+            result = delta if result is None else result.then(delta)
+        return result
 
 
 @dataclass
 class Manifest:
-    """Everything in a checkpoint except the database chunks themselves. The database's chunk
+    """Everything in a checkpoint except the database chunks themselves. The base image's chunk
     list is stored in segments (chunks of their own, `db_segments`); `db_chunks` is filled in
-    from them when a checkpoint is read (`with_chunks`)."""
+    from them when a checkpoint is read (`with_chunks`). The database is the base image (`db_size`
+    bytes) with the page deltas `db_deltas` (chunk hashes, oldest first) applied in order."""
 
     epoch: int
     state: bytes
@@ -46,6 +102,18 @@ class Manifest:
     sections: dict[str, Any] = field(default_factory=dict)
     #: Hashes of the segment chunks that list `db_chunks`, SEGMENT_SIZE hashes each.
     db_segments: list[str] = field(default_factory=list)
+    db_deltas: list[str] = field(default_factory=list)
+    #: Checkpoint number (1, 2, ... per agent) and when it was written (Unix time).
+    seq: int = 0
+    time: float = 0.0
+    #: The checkpoint this one restored (`restore`), if it is a restore.
+    restored_from: int | None = None
+    #: When unreferenced chunks were last collected (Unix time; `cluster.retention`).
+    collected: float = 0.0
+
+    def chunk_refs(self) -> set[str]:
+        """Every chunk this checkpoint needs (call `with_chunks` first)."""
+        return set(self.db_chunks) | set(self.db_segments) | set(self.db_deltas)
 
     def pack(self) -> bytes:
         return msgpack.packb(
@@ -55,6 +123,11 @@ class Manifest:
                 "state": self.state,
                 "db_size": self.db_size,
                 "db_segments": self.db_segments,
+                "db_deltas": self.db_deltas,
+                "seq": self.seq,
+                "time": self.time,
+                "restored_from": self.restored_from,
+                "collected": self.collected,
                 "results": self.results,
                 "sections": self.sections,
             },
@@ -75,12 +148,17 @@ class Manifest:
             results=dict(raw["results"]),
             sections=dict(raw["sections"]),
             db_segments=list(raw.get("db_segments", [])),
+            db_deltas=list(raw.get("db_deltas", [])),
+            seq=raw.get("seq", 0),
+            time=raw.get("time", 0.0),
+            restored_from=raw.get("restored_from"),
+            collected=raw.get("collected", 0.0),
         )
 
     def with_chunks(self, segments: dict[str, bytes]) -> Manifest:
         """Fill in `db_chunks` from the segment chunks (`segments`: hash -> bytes)."""
         if self.db_segments:
-            self.db_chunks = [h for s in self.db_segments for h in msgpack.unpackb(segments[s], raw=False)]
+            self.db_chunks = [h for s in self.db_segments for h in segment_hashes(segments[s])]
         return self
 
 
@@ -90,55 +168,10 @@ def segment(hashes: list[str]) -> list[tuple[str, bytes]]:
     return [(chunk_hash(p), p) for p in packed]
 
 
+def segment_hashes(packed: bytes) -> list[str]:
+    """The chunk hashes a segment chunk lists."""
+    return msgpack.unpackb(packed, raw=False)
+
+
 def chunk_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-@dataclass
-class ImageDiff:
-    """What a new checkpoint must write and may drop."""
-
-    hashes: list[str]
-    new_chunks: dict[str, bytes]
-    dropped: set[str]
-
-
-class ChunkedImage:
-    """The last checkpointed SQLite image, to find which chunks a new image changed."""
-
-    def __init__(self, image: bytes = b"", hashes: list[str] | None = None) -> None:
-        self.image = image
-        self.hashes = (
-            hashes if hashes is not None else [chunk_hash(image[s:e]) for s, e in chunk_bounds(len(image))]
-        )
-
-    @classmethod
-    def assemble(cls, size: int, hashes: list[str], chunks: dict[str, bytes]) -> ChunkedImage:
-        image = b"".join(chunks[h] for h in hashes)
-        if len(image) != size:
-            raise ValueError(f"database image is {len(image)} bytes, manifest says {size}")
-        return cls(image, list(hashes))
-
-    def diff(self, image: bytes) -> ImageDiff:
-        """Chunks of `image` that differ from the checkpointed one. Compares bytes slices (memcmp;
-        memoryview comparison goes item by item and is ~10x slower)."""
-        old = self.image
-        hashes: list[str] = []
-        new_chunks: dict[str, bytes] = {}
-        for index, (start, end) in enumerate(chunk_bounds(len(image))):
-            piece = image[start:end]
-            if index < len(self.hashes) and piece == old[start:end]:
-                hashes.append(self.hashes[index])
-                continue
-            digest = chunk_hash(piece)
-            hashes.append(digest)
-            new_chunks[digest] = piece
-        known = set(self.hashes)
-        for digest in [d for d in new_chunks if d in known]:
-            del new_chunks[digest]  # content already stored under that hash
-        return ImageDiff(hashes, new_chunks, known - set(hashes))
-
-    def advance(self, image: bytes, diff: ImageDiff) -> None:
-        """Adopt `image` as the checkpointed one after `diff` was saved."""
-        self.image = image
-        self.hashes = diff.hashes

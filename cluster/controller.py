@@ -23,8 +23,10 @@ from ray import cloudpickle
 from ray.exceptions import RayActorError
 
 from agents.agent import Agent
+from agents.checkpoints import RestorePoint
 from agents.errors import (
     ActivationError,
+    AgentExistsError,
     AgentUnavailableError,
     HostFullError,
     InvalidHostingError,
@@ -32,7 +34,7 @@ from agents.errors import (
 )
 from agents.hosting import Hosting, validate_hosting
 from agents.ids import validate_agent_id
-from cluster import outcome
+from cluster import history, outcome
 from cluster.batching import Coalescer
 from cluster.config import DEDICATED_AGENT_BYTES, RuntimeConfig
 from cluster.host import ActivationOrder, AgentHost
@@ -67,6 +69,8 @@ ADOPT_TIMEOUT = 30.0
 #: Agents woken for alarms at once, so a burst of due alarms cannot swamp the cluster: a
 #: dedicated wake starts a process, a pooled one is a few milliseconds in a running host.
 WAKE_CONCURRENCY: dict[Hosting, int] = {"dedicated": 4, "pooled": 64}
+#: How long a restore waits for the agent's activation to hibernate (its epoch is bumped after).
+STOP_TIMEOUT = 30.0
 #: How long the view of alive nodes is trusted before `ray.nodes()` is asked again.
 NODES_TTL = 2.0
 
@@ -246,20 +250,25 @@ class PlacementController:
     ) -> Outcome:
         try:
             validate_agent_id(agent_id)
-            if isinstance(agent_cls, str):
-                found = await self._class(agent_cls)
-                if found is None:
-                    raise UnknownAgentClassError(f"no agent class named {agent_cls!r} is registered")
-                agent_cls = found
-            elif (
-                class_name(agent_cls) not in self._classes
-                or self._classes[class_name(agent_cls)] is not agent_cls
-            ):
-                await self._register(agent_cls)
+            known = await self._known_class(agent_cls)
             await self._ensure_rebuilt()
-            return outcome.success(await self._activate(agent_cls, agent_id, stale_epoch))
+            return outcome.success(await self._activate(known, agent_id, stale_epoch))
         except Exception as exc:
             return outcome.failure(exc)
+
+    async def _known_class(self, agent_cls: type[Agent] | str) -> type[Agent]:
+        """The class a request names (registering a class not seen before)."""
+        if isinstance(agent_cls, str):
+            found = await self._class(agent_cls)
+            if found is None:
+                raise UnknownAgentClassError(f"no agent class named {agent_cls!r} is registered")
+            return found
+        if (
+            class_name(agent_cls) not in self._classes
+            or self._classes[class_name(agent_cls)] is not agent_cls
+        ):
+            await self._register(agent_cls)
+        return agent_cls
 
     async def _activate(
         self, agent_cls: type[Agent], agent_id: str, stale: int | None, for_alarm: bool = False
@@ -523,6 +532,70 @@ class PlacementController:
         except (TimeoutError, RayActorError):
             pass
         ray.kill(actor, no_restart=True)
+
+    # ---- restore points ----------------------------------------------------------------------
+
+    async def checkpoints(self, agent_cls: type[Agent] | str, agent_id: str) -> Outcome:
+        """The agent's restore points (`CheckpointInfo`), oldest first."""
+        try:
+            key = agent_key(class_name(await self._known_class(agent_cls)), validate_agent_id(agent_id))
+            return outcome.success(await asyncio.to_thread(history.list_checkpoints, self.store, key))
+        except Exception as exc:
+            return outcome.failure(exc)
+
+    async def restore(self, agent_cls: type[Agent] | str, agent_id: str, at: RestorePoint) -> Outcome:
+        """Take the agent back to a restore point: its activation is stopped (what it acknowledged
+        is stored), its epoch bumped, the chosen checkpoint written as its latest; then it is
+        woken from it (its schedules re-armed)."""
+        try:
+            known = await self._known_class(agent_cls)
+            key = agent_key(class_name(known), validate_agent_id(agent_id))
+            await self._ensure_rebuilt()
+            async with self._locks[key]:
+                await self._stop(key)
+                epoch = await asyncio.to_thread(self.store.bump_epoch, key)
+                restored = await asyncio.to_thread(
+                    history.restore, self.store, key, epoch, at, known.checkpoint_retention
+                )
+            await self._activate(known, agent_id, None)
+            return outcome.success(restored)
+        except Exception as exc:
+            return outcome.failure(exc)
+
+    async def fork(
+        self, agent_cls: type[Agent] | str, agent_id: str, new_id: str, at: RestorePoint | None
+    ) -> Outcome:
+        """Start agent `new_id` of the same class from a restore point of `agent_id` (None: its
+        latest checkpoint). Refused if `new_id` exists."""
+        try:
+            known = await self._known_class(agent_cls)
+            source = agent_key(class_name(known), validate_agent_id(agent_id))
+            target = agent_key(class_name(known), validate_agent_id(new_id))
+            if target == source:
+                raise AgentExistsError(f"cannot fork {source} onto itself")
+            await self._ensure_rebuilt()
+            async with self._locks[target]:
+                if target in self._placements:
+                    raise AgentExistsError(f"cannot fork onto {target}: an agent with that ID exists (live)")
+                epoch = await asyncio.to_thread(self.store.bump_epoch, target)
+                await asyncio.to_thread(
+                    history.fork, self.store, source, target, epoch, at, known.checkpoint_retention
+                )
+            await self._activate(known, new_id, None)
+            return outcome.success(None)
+        except Exception as exc:
+            return outcome.failure(exc)
+
+    async def _stop(self, key: str) -> None:
+        """Hibernate the agent's activation, if it has one, and wait for it (call under its lock)."""
+        current = self._placements.get(key)
+        if current is None:
+            return
+        self._forget(key)
+        try:
+            await asyncio.wait_for(current.actor.drop.remote(key, current.epoch), STOP_TIMEOUT)
+        except (TimeoutError, RayActorError) as exc:  # the epoch bump that follows fences it anyway
+            log.warning("%s: could not stop epoch %d cleanly: %r", key, current.epoch, exc)
 
     # ---- introspection -----------------------------------------------------------------------
 

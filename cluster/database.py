@@ -1,34 +1,101 @@
-"""One agent's embedded SQLite database, run in turns (one transaction per turn)."""
+"""One agent's embedded SQLite database, run in turns (one transaction per turn), which reports
+the pages each checkpoint must store.
+
+The database is a local file in WAL mode with automatic checkpoints off: a committed turn's pages
+are appended to the WAL, where `take_changes` reads them (the pages changed, not the database), then
+folds them into the main file. So between captures the main file is exactly what the last capture
+described, and the cost of a capture grows with the pages a turn changed, never with the database.
+Durability comes from the checkpoint store, not from this file: nothing here is fsynced, and the
+file is deleted when the activation closes.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import sqlite3
+import struct
+import tempfile
+import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from cluster.checkpoint import PageDelta
 
 if TYPE_CHECKING:
     from agents.agent import SqlParams
 
+_WAL_HEADER = struct.Struct(">IIIIII")  # magic, version, page size, checkpoint seq, salt-1, salt-2
+_WAL_HEADER_SIZE = 32
+_FRAME_HEADER = struct.Struct(">IIII")  # page number, size after commit (0: not a commit), salts
+_FRAME_HEADER_SIZE = 24
+
+
+def databases_root() -> Path:
+    """Where activations keep their database files: `RAY_AGENTS_DB_DIR`, else the temp dir."""
+    return Path(os.environ.get("RAY_AGENTS_DB_DIR") or Path(tempfile.gettempdir()) / "ray-agents-db")
+
+
+def new_database_path() -> Path:
+    """A fresh file name in this process's directory (files of dead processes are removed)."""
+    directory = databases_root() / str(os.getpid())
+    if not directory.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        _remove_dead_processes_files(directory.parent)
+    return directory / f"{uuid.uuid4().hex}.sqlite"
+
+
+def _remove_dead_processes_files(root: Path) -> None:
+    for entry in root.iterdir():
+        if entry.name.isdigit() and not _alive(int(entry.name)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 class AgentDatabase:
-    """An in-memory SQLite database private to one activation, restored from and saved to
-    checkpoints as the bytes of a database file (`sqlite3` serialize/deserialize).
+    """The SQLite database private to one activation, in the file at `path` (which may not exist
+    yet: the database is then empty, and the file is made at the first statement)."""
 
-    Durability comes from the checkpoint, not from SQLite: nothing touches the disk, and the
-    rollback journal is in memory (so a failed turn can roll back).
-    """
-
-    def __init__(self, image: bytes) -> None:
-        self._conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        if image:
-            self._conn.deserialize(image)
-        self._conn.row_factory = sqlite3.Row
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        #: Size of the main file as of the last capture (what the store's checkpoint describes).
+        self._captured_size = path.stat().st_size if path.exists() else 0
         #: A turn is open; its transaction begins at its first statement (most turns run none).
         self._in_turn = False
         #: (total changes, schema version) when the turn's transaction began; None: not begun.
         self._mark: tuple[int, int] | None = None
         #: The open turn ran VACUUM (the image changed, though no row did).
         self._vacuumed = False
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # One connection, no other process: an exclusive lock needs no shared-memory index.
+            conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # pages stay in the WAL until captured
+            conn.execute("PRAGMA synchronous=OFF")  # the checkpoint store is what is durable
+            conn.row_factory = sqlite3.Row
+            self._conn = conn
+        return self._conn
+
+    @property
+    def empty(self) -> bool:
+        """No table was ever made (answered without opening the database)."""
+        return self._conn is None and self._captured_size == 0
 
     def execute(self, query: str, params: SqlParams = ()) -> list[dict[str, Any]]:
         """Run one statement; return its rows as dicts. VACUUM cannot run inside a transaction,
@@ -37,7 +104,7 @@ class AgentDatabase:
         if query.lstrip()[:6].upper() == "VACUUM":
             return self._vacuum(query, params)
         self._begin_if_needed()
-        cursor = self._conn.execute(query, params)
+        cursor = self._db.execute(query, params)
         return [dict(row) for row in cursor.fetchall()]
 
     def _vacuum(self, query: str, params: SqlParams) -> list[dict[str, Any]]:
@@ -46,7 +113,7 @@ class AgentDatabase:
                 "VACUUM must be a turn's first statement: it cannot run inside the turn's transaction "
                 "(call it from a method of its own)"
             )
-        self._conn.execute(query, params)
+        self._db.execute(query, params)
         self._vacuumed = self._in_turn
         return []
 
@@ -54,15 +121,15 @@ class AgentDatabase:
         """Run one INSERT, UPDATE or DELETE once per row of values; return the number of rows it
         changed in all (`sqlite3.Cursor.rowcount`)."""
         self._begin_if_needed()
-        return self._conn.executemany(query, rows).rowcount
+        return self._db.executemany(query, rows).rowcount
 
     def _version(self) -> tuple[int, int]:
-        schema = self._conn.execute("PRAGMA schema_version").fetchone()[0]
-        return self._conn.total_changes, schema
+        schema = self._db.execute("PRAGMA schema_version").fetchone()[0]
+        return self._db.total_changes, schema
 
     def _begin_if_needed(self) -> None:
         if self._in_turn and self._mark is None:
-            self._conn.execute("BEGIN")
+            self._db.execute("BEGIN")
             self._mark = self._version()
 
     def begin(self) -> None:
@@ -81,14 +148,68 @@ class AgentDatabase:
 
     def _end_turn(self, statement: str) -> None:
         self._in_turn, self._mark, self._vacuumed = False, None, False
-        if self._conn.in_transaction:
+        if self._conn is not None and self._conn.in_transaction:
             self._conn.execute(statement)
 
+    def take_changes(self) -> PageDelta:
+        """The pages committed since the last capture (read from the WAL), then fold them into
+        the main file. Call it between turns only."""
+        floor = self._captured_size
+        delta = _committed_pages(self.path.with_name(self.path.name + "-wal"), floor)
+        busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:  # cannot happen with one connection; never report pages the file does not hold
+            raise sqlite3.OperationalError(f"{self.path}: WAL checkpoint was blocked")
+        self._captured_size = delta.size
+        return delta
+
+    def read(self, start: int, end: int) -> bytes:
+        """Bytes of the main file (the database as of the last capture)."""
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            return f.read(end - start)
+
     def image(self) -> bytes:
-        """The committed database as the bytes of a database file (empty if it has no pages)."""
-        if self._conn.execute("PRAGMA page_count").fetchone()[0] == 0:
-            return b""
-        return self._conn.serialize()
+        """The whole database as of the last capture, as the bytes of a database file."""
+        return self.read(0, self._captured_size) if self._captured_size else b""
 
     def close(self) -> None:
-        self._conn.close()
+        """Close the database and delete its files."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        for suffix in ("", "-wal", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.path}{suffix}")
+
+
+def _committed_pages(wal: Path, floor: int) -> PageDelta:
+    """The pages of the committed frames of a WAL (the latest frame of each page wins), as a
+    delta over a main file of `floor` bytes. Frames past the last commit frame are left over from
+    a rolled-back transaction and ignored; so is any page past the committed database size."""
+    try:
+        data = wal.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    if len(data) < _WAL_HEADER_SIZE:
+        return PageDelta(size=floor, floor=floor, pages={})
+    _, _, page_size, _, salt1, salt2 = _WAL_HEADER.unpack_from(data)
+    pages: dict[int, bytes] = {}
+    committed: dict[int, bytes] = {}
+    size_pages = None
+    frame = _FRAME_HEADER_SIZE + page_size
+    for offset in range(_WAL_HEADER_SIZE, len(data) - frame + 1, frame):
+        number, commit_size, s1, s2 = _FRAME_HEADER.unpack_from(data, offset)
+        if (s1, s2) != (salt1, salt2):
+            break
+        start = offset + _FRAME_HEADER_SIZE
+        pages[(number - 1) * page_size] = data[start : start + page_size]
+        if commit_size:
+            committed.update(pages)
+            pages = {}
+            size_pages = commit_size
+    if size_pages is None:
+        return PageDelta(size=floor, floor=floor, pages={})
+    size = size_pages * page_size
+    return PageDelta(
+        size=size, floor=min(floor, size), pages={o: p for o, p in committed.items() if o < size}
+    )

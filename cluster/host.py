@@ -123,6 +123,8 @@ class AgentHost:
         if old is not None:  # an older epoch the controller has replaced: fenced, drop it
             self._retire(key, old, "replaced")
         if not await self._make_room(agent_cls):
+            if snapshot is not None:
+                snapshot.discard()
             return outcome.failure(
                 HostFullError(
                     f"host {self.name}: full of busy agents ({len(self._activations)}); none evictable"
@@ -146,6 +148,7 @@ class AgentHost:
         except Exception as exc:
             if self._activations.get(key) is activation:
                 del self._activations[key]
+            await activation.close()  # releases its database file
             return outcome.failure(exc)
         self._start_background(activation)
         return outcome.success(self._info(activation))

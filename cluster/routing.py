@@ -215,6 +215,13 @@ class Router:
             await asyncio.sleep(backoff(attempt, first_free=True))
         raise AgentUnavailableError(f"{key}: no live activation after {self.config.call_attempts} attempts")
 
+    async def manage(self, operation: str, agent: AgentClass, agent_id: str, *args: Any) -> Any:
+        """A controller operation on one agent's restore points (`checkpoints`, `restore`,
+        `fork`). The cached activation is forgotten: a restore replaced it."""
+        result = await getattr(self.controller(), operation).remote(agent, agent_id, *args)
+        self.forget(agent, agent_id)
+        return result.unwrap()
+
     def forget(self, agent: AgentClass, agent_id: str) -> None:
         """Drop the cached handle (the next call asks the controller)."""
         self._placements.pop(agent_key(_class_name(agent), agent_id), None)

@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -83,9 +84,11 @@ class Scheduler:
     Its tables are created on first use, so agents that never schedule carry none of them.
     """
 
-    def __init__(self, agent_cls: type, sql: Any) -> None:
+    def __init__(self, agent_cls: type, sql: Any, db_empty: Callable[[], bool]) -> None:
         self._agent_cls = agent_cls
         self._sql = sql
+        #: The database has no table at all (asked first: it answers without opening the file).
+        self._db_empty = db_empty
 
     def _db(self, query: str, *params: Any) -> list[dict[str, Any]]:
         for statement in _TABLES:
@@ -94,6 +97,8 @@ class Scheduler:
 
     def in_use(self) -> bool:
         """Whether this agent ever scheduled or queued anything (its tables exist)."""
+        if self._db_empty():
+            return False
         return bool(self._sql("SELECT 1 FROM sqlite_master WHERE name = '_ra_jobs'", ()))
 
     # ---- validation --------------------------------------------------------------------------

@@ -294,3 +294,37 @@ class Archive(Agent):
         indexes = [i["name"] for i in self.sql("PRAGMA index_list(blobs)")]
         [pages] = self.sql("PRAGMA page_count")
         return {**row, "columns": columns, "indexes": indexes, "pages": pages["page_count"]}
+
+
+class Journal(Agent):
+    """State and SQL that move together, for restore points and forks."""
+
+    initial_state = {"entries": 0}
+
+    async def on_start(self) -> None:
+        self.sql("CREATE TABLE IF NOT EXISTS lines(n INTEGER PRIMARY KEY, text TEXT, pad BLOB)")
+
+    @callable
+    def write(self, text: str, pad: int = 0) -> int:
+        self.sql("INSERT INTO lines(text, pad) VALUES (?, zeroblob(?))", text, pad)
+        self.set_state({"entries": self.state["entries"] + 1})
+        return self.state["entries"]
+
+    @callable(readonly=True)
+    def read(self) -> dict:
+        lines = [r["text"] for r in self.sql("SELECT text FROM lines ORDER BY n")]
+        return {"entries": self.state["entries"], "lines": lines}
+
+    @callable
+    async def wipe(self) -> None:
+        await self.destroy()
+
+
+class ShortMemoryJournal(Journal):
+    """Restore points for two seconds only: collection runs every half second under load."""
+
+    checkpoint_retention = 2.0
+
+
+class NoHistoryJournal(Journal):
+    checkpoint_retention = 0.0

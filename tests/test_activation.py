@@ -32,7 +32,7 @@ class GatedStore(LocalDirectoryStore):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.failing:
             raise OSError("disk hiccup")
-        _key, _epoch, manifest, new_chunks, _dropped = args
+        _key, _epoch, manifest, new_chunks, *_ = args
         self.written.append((len(manifest), sum(len(c) for c in new_chunks.values())))
         self.saving.set()
         if self.gate is not None:
@@ -231,44 +231,47 @@ async def test_a_failed_group_checkpoint_fails_every_turn_it_covered_and_sends_n
     assert fresh.checkpointer.result("r2") is None  # a retry runs it for real, once
 
 
-async def test_a_one_row_write_on_a_large_database_writes_a_small_manifest_and_few_chunks(
+async def test_a_one_row_write_on_a_large_database_writes_a_small_manifest_and_a_few_pages(
     live: Activation, store: GatedStore
 ) -> None:
     assert (await live.invoke("fill", (20,), {}, "f")).ok  # ~20 MiB: more than one chunk-list segment
-    assert len(live.checkpointer.segments) >= 2
+    assert len(live.checkpointer.stored.segments) >= 2
     before = len(store.written)
     assert (await live.invoke("touch_row", (10_000,), {}, "t")).ok
     [(manifest_bytes, chunk_bytes)] = store.written[before:]
     assert manifest_bytes < 4096  # a root over segments, not ~640 chunk hashes
-    assert chunk_bytes < 200_000  # the changed chunks and one segment, not 20 MiB
+    assert chunk_bytes < 3 * 4096 + 200  # a delta of the pages it changed, not chunks or 20 MiB
+    image = live.db.image()
     await live.close()
     fresh = activation(store)
     await fresh.start()
     assert fresh.sql("SELECT COUNT(*) AS c FROM big", ()) == [{"c": 20_000}]
-    assert fresh.db.image() == live.checkpointer.image.image  # byte for byte what was written
+    assert fresh.db.image() == image  # byte for byte what was written
 
 
 async def test_a_checkpoint_of_the_previous_format_loads_and_is_upgraded_by_the_next_write(
     live: Activation, store: GatedStore
 ) -> None:
-    assert (await live.invoke("fill", (1,), {}, "f")).ok
+    assert (await live.invoke("fill", (2,), {}, "f")).ok  # folded into the base: no deltas
     await live.close()
     manifest = Manifest.unpack(store.load_manifest("Notes/a") or b"").with_chunks(
-        store.load_chunks("Notes/a", live.checkpointer.segments)
+        store.load_chunks("Notes/a", live.checkpointer.stored.segments)
     )
+    assert not manifest.db_deltas
     old = msgpack.unpackb(manifest.pack(), raw=False)
     old.update(v=1, db_chunks=manifest.db_chunks)  # what version 1 wrote: the chunk list inline
-    del old["db_segments"]
-    store.save("Notes/a", store.bump_epoch("Notes/a"), msgpack.packb(old, use_bin_type=True), {}, ())
+    for newer in ("db_segments", "db_deltas", "seq", "time", "restored_from"):
+        del old[newer]
+    store.save("Notes/a", store.bump_epoch("Notes/a"), msgpack.packb(old, use_bin_type=True), {})
     fresh = Activation(Notes, "a", store.bump_epoch("Notes/a"), store)
     await fresh.start()
-    assert fresh.sql("SELECT COUNT(*) AS c FROM big", ()) == [{"c": 1000}]
+    assert fresh.sql("SELECT COUNT(*) AS c FROM big", ()) == [{"c": 2000}]
     assert (await fresh.invoke("bump", (), {}, "b")).ok
     assert Manifest.unpack(store.load_manifest("Notes/a") or b"").db_segments  # upgraded
     await fresh.close()
     again = Activation(Notes, "a", store.bump_epoch("Notes/a"), store)
     await again.start()
-    assert again.sql("SELECT COUNT(*) AS c FROM big", ()) == [{"c": 1000}]
+    assert again.sql("SELECT COUNT(*) AS c FROM big", ()) == [{"c": 2000}]
     await again.close()
 
 

@@ -7,9 +7,13 @@ import agents
 PUBLIC = [
     "ActivationError",
     "Agent",
+    "AgentDestroyedError",
     "AgentError",
+    "AgentExistsError",
     "AgentHandle",
     "AgentUnavailableError",
+    "CheckpointInfo",
+    "CheckpointNotFoundError",
     "HostFullError",
     "InvalidAgentIdError",
     "InvalidArgumentsError",

@@ -25,7 +25,7 @@ def scheduler() -> Scheduler:
     def sql(query: str, params: tuple) -> list[dict]:
         return [dict(r) for r in conn.execute(query, params).fetchall()]
 
-    return Scheduler(Target, sql)
+    return Scheduler(Target, sql, lambda: False)
 
 
 def test_cron_missed_for_hours_runs_once_then_resumes_from_now(scheduler: Scheduler) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
+import random
+import tempfile
+import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgpack
@@ -14,12 +17,13 @@ from cluster.checkpoint import (
     CHUNK_SIZE,
     HEAD_SIZE,
     SEGMENT_SIZE,
-    ChunkedImage,
     Manifest,
-    chunk_bounds,
     segment,
 )
-from cluster.stores import open_store
+from cluster.database import AgentDatabase, new_database_path
+from cluster.images import MAX_DELTAS, StoredDatabase, rebuild
+from cluster.retention import Retention, _thinned
+from cluster.stores import CheckpointStore, open_store
 
 
 @pytest.fixture
@@ -32,9 +36,9 @@ def test_epochs_increase_and_fence_older_writers(store_url: str, key: str) -> No
     assert store.current_epoch(key) == 0
     first, second = store.bump_epoch(key), store.bump_epoch(key)
     assert (first, second) == (1, 2)
-    store.save(key, second, b"new", {}, ())
+    store.save(key, second, b"new", {})
     with pytest.raises(StaleEpochError):
-        store.save(key, first, b"zombie", {}, ())
+        store.save(key, first, b"zombie", {})
     with pytest.raises(StaleEpochError):
         store.delete(key, first)
     assert store.load_manifest(key) == b"new"
@@ -48,7 +52,7 @@ def test_a_batch_of_epoch_bumps_is_the_same_as_bumping_each(store_url: str) -> N
     assert store.bump_epochs(keys[:2]) == [3, 2]
     assert [store.current_epoch(k) for k in keys] == [3, 2, 1, 1, 1]
     with pytest.raises(StaleEpochError):
-        store.save(keys[0], 2, b"zombie", {}, ())
+        store.save(keys[0], 2, b"zombie", {})
     assert store.bump_epochs([]) == []
 
 
@@ -63,29 +67,55 @@ def test_epoch_files_of_an_older_version_are_read_and_bumped(tmp_path: Path) -> 
     assert epoch_file.read_bytes() == b"42".zfill(20)
 
 
-def test_checkpoint_roundtrip_with_chunks_and_drops(store_url: str, key: str) -> None:
+def test_checkpoint_roundtrip_with_chunks_history_and_collection(store_url: str, key: str) -> None:
     store = open_store(store_url, "t-stores")
     epoch = store.bump_epoch(key)
-    store.save(key, epoch, b"m1", {"a": b"A" * 10, "b": b"B"}, ())
-    store.save(key, epoch, b"m2", {"c": b"C"}, {"a"})
-    assert store.load_manifest(key) == b"m2"
+    store.save(key, epoch, b"m1", {"a": b"A" * 10, "b": b"B"}, keep_as=1)
+    store.save(key, epoch, b"m2", {"c": b"C"}, keep_as=2)
+    store.save(key, epoch, b"m3", {})  # not kept as a restore point
+    assert store.load_manifest(key) == b"m3"
     assert store.load_chunks(key, ["b", "c"]) == {"b": b"B", "c": b"C"}
     assert key in store.keys()
+    assert store.history(key) == [1, 2]
+    assert (store.load_history(key, 1), store.load_history(key, 2), store.load_history(key, 3)) == (
+        b"m1",
+        b"m2",
+        None,
+    )
+    assert store.chunk_names(key) == {"a", "b", "c"}
+    with pytest.raises(StaleEpochError):
+        store.collect(key, epoch - 1, [1], ["a"])
+    store.collect(key, epoch, [1], ["a"])
+    assert (store.history(key), store.chunk_names(key)) == ([2], {"b", "c"})
 
 
 def test_delete_removes_everything_but_keeps_the_fence(store_url: str, key: str) -> None:
     store = open_store(store_url, "t-stores")
     epoch = store.bump_epoch(key)
-    store.save(key, epoch, b"m", {"x": b"X"}, ())
+    store.save(key, epoch, b"m", {"x": b"X"}, keep_as=1)
+    assert not store.destroyed(key)
     store.delete(key, epoch)
     assert store.load_manifest(key) is None
+    assert (store.history(key), store.chunk_names(key)) == ([], set())
     assert key not in store.keys()
+    assert store.destroyed(key)
     assert store.bump_epoch(key) == epoch + 1  # a destroyed agent's zombies stay fenced
+    store.save(key, epoch + 1, b"again", {})  # the ID is used again: a new agent
+    assert not store.destroyed(key)
 
 
 def test_manifest_roundtrip() -> None:
     manifest = Manifest(
-        epoch=3, state=b"\x81", db_size=5, db_segments=["s"], results={"r": b"x"}, sections={"s": [1, 2]}
+        epoch=3,
+        state=b"\x81",
+        db_size=5,
+        db_segments=["s"],
+        db_deltas=["d"],
+        seq=7,
+        time=1.5,
+        restored_from=4,
+        results={"r": b"x"},
+        sections={"s": [1, 2]},
     )
     assert Manifest.unpack(manifest.pack()) == manifest
 
@@ -95,7 +125,7 @@ def test_the_chunk_list_lives_in_segments_and_reads_back_in_order() -> None:
     listed = segment(hashes)
     assert len(listed) == 3
     manifest = Manifest(epoch=1, state=b"", db_segments=[h for h, _ in listed])
-    assert len(manifest.pack()) < 200  # the manifest does not grow with the database
+    assert len(manifest.pack()) < 250  # the manifest does not grow with the database
     again = Manifest.unpack(manifest.pack()).with_chunks(dict(listed))
     assert again.db_chunks == hashes
 
@@ -118,38 +148,145 @@ def test_a_version_1_manifest_still_loads() -> None:
     assert manifest.with_chunks({}).db_chunks == ["a", "b"]
 
 
-def _database(path: Path, megabytes: int) -> bytes:
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB)")
-    conn.executemany("INSERT INTO blobs(data) VALUES (?)", [(b"\x07" * 1000,)] * (megabytes * 1000))
-    conn.commit()
-    conn.close()
-    return path.read_bytes()
+class _Writer:
+    """What an activation's checkpointer does with a database, without the activation: capture
+    the pages each turn changed, add them to what the store holds, save."""
+
+    def __init__(self, store: CheckpointStore, key: str) -> None:
+        self.store, self.key = store, key
+        self.epoch = store.bump_epoch(key)
+        self.db = AgentDatabase(new_database_path())
+        self.stored = StoredDatabase()
+        self.seq = 0
+        self.written: list[int] = []  # bytes written per checkpoint
+
+    def load(self, hashes: Iterable[str]) -> dict[str, bytes]:
+        return self.store.load_chunks(self.key, hashes)
+
+    def turn(self, *statements: tuple) -> None:
+        self.db.begin()
+        for query, *params in statements:
+            self.db.execute(query, *params)
+        changed = self.db.changed()
+        self.db.commit()
+        if changed:
+            self.stored, chunks = self.stored.add(self.db.take_changes(), self.load)
+            self.seq += 1
+            manifest = Manifest(
+                epoch=self.epoch,
+                state=b"",
+                db_size=self.stored.size,
+                db_segments=self.stored.segments,
+                db_deltas=self.stored.deltas,
+                seq=self.seq,
+                time=time.time(),
+            )
+            self.store.save(self.key, self.epoch, manifest.pack(), chunks, keep_as=self.seq)
+            self.written.append(sum(map(len, chunks.values())))
+
+    def rebuilt(self, manifest: bytes | None = None) -> bytes:
+        """The database the store's latest checkpoint (or `manifest`) describes, rebuilt."""
+        loaded = Manifest.unpack(manifest or self.store.load_manifest(self.key) or b"")
+        loaded.with_chunks(self.load(loaded.db_segments))
+        path = new_database_path()
+        rebuild(loaded, self.load, path)
+        data = path.read_bytes() if path.exists() else b""
+        path.unlink(missing_ok=True)
+        return data
 
 
-def test_small_write_to_a_10mb_database_rewrites_few_chunks(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    image = ChunkedImage(_database(path, 10))
-    assert len(image.image) > 10_000_000
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE blobs SET data = ? WHERE id = 4242", (b"\x08" * 1000,))
-    conn.commit()
-    conn.close()
-    diff = image.diff(path.read_bytes())
-    written = sum(len(c) for c in diff.new_chunks.values())
-    assert 0 < written <= HEAD_SIZE + 2 * CHUNK_SIZE, written  # header page + the changed leaf
-    assert len(diff.dropped) == len(diff.new_chunks)
-    image.advance(path.read_bytes(), diff)
-    bounds = chunk_bounds(len(image.image))
-    chunks = {h: image.image[s:e] for h, (s, e) in zip(image.hashes, bounds, strict=True)}
-    rebuilt = ChunkedImage.assemble(len(image.image), image.hashes, chunks)
-    assert rebuilt.image == path.read_bytes()
+def test_page_deltas_rebuild_the_database_byte_for_byte(store_url: str, key: str) -> None:
+    """Grows, shrinks, schema changes, VACUUM, rolled-back turns, folds into the base: after
+    every checkpoint the store rebuilds exactly the live file."""
+    writer = _Writer(open_store(store_url, "t-stores"), key)
+    writer.turn(("CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB)",))
+    chance = random.Random(7)
+    for i in range(160):
+        r = chance.random()
+        if r < 0.55:
+            writer.turn(
+                ("INSERT INTO t(v) VALUES (?)", (chance.randbytes(chance.choice([10, 1000, 20000])),))
+            )
+        elif r < 0.75:
+            writer.turn(("DELETE FROM t WHERE k % 3 = ?", (i % 3,)))
+        elif r < 0.82:
+            writer.turn(("VACUUM",))
+        elif r < 0.88:
+            writer.turn(
+                (f"CREATE TABLE IF NOT EXISTS extra{i % 4}(x)",),
+                (f"DROP TABLE IF EXISTS extra{(i + 1) % 4}",),
+            )
+        elif r < 0.94:
+            writer.db.begin()
+            writer.db.execute("INSERT INTO t(v) VALUES (?)", (chance.randbytes(200_000),))
+            writer.db.rollback()
+        else:
+            writer.turn(("INSERT INTO t(v) SELECT v FROM t LIMIT 40",))
+        assert writer.rebuilt() == writer.db.image(), f"after step {i}"
+    assert writer.stored.deltas or writer.stored.hashes
+
+
+def test_a_one_row_write_to_a_10mb_database_writes_a_few_pages() -> None:
+    writer = _Writer(open_store(f"file://{tempfile.mkdtemp()}", "t-stores"), "Ledger/big")
+    writer.turn(("CREATE TABLE blobs(id INTEGER PRIMARY KEY, data BLOB)",))
+    writer.turn(
+        (
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) "
+            "INSERT INTO blobs(data) SELECT randomblob(1000) FROM n",
+        )
+    )
+    assert len(writer.db.image()) > 10_000_000
+    for i in range(MAX_DELTAS + 1):  # the last one folds the deltas into the base
+        writer.turn(("UPDATE blobs SET data = ? WHERE id = ?", (b"\x08" * 1000, 1 + i * 97)))
+    deltas, fold = writer.written[2:-1], writer.written[-1]
+    assert max(deltas) <= 3 * 4096 + 200, deltas  # a few pages, not chunks or the database
+    assert fold <= (MAX_DELTAS + 2) * (HEAD_SIZE + CHUNK_SIZE) + 2 * 20_000, fold  # touched chunks
+    assert writer.stored.deltas == []
+    assert writer.rebuilt() == writer.db.image()
+
+
+def test_collection_keeps_what_a_kept_restore_point_needs(store_url: str, key: str) -> None:
+    writer = _Writer(open_store(store_url, "t-stores"), key)
+    writer.turn(("CREATE TABLE t(v)",))
+    for i in range(2 * MAX_DELTAS):  # folds on the way: old base chunks become unreferenced
+        writer.turn(("INSERT INTO t VALUES (?)", (bytes([i % 256]) * 3000,)))
+    kept = {seq: writer.store.load_history(key, seq) for seq in writer.store.history(key)}
+    latest = max(kept)
+    window = Retention(seconds=3600)
+    window.collect(writer.store, key, writer.epoch)  # nothing is older than the window
+    for seq, manifest in kept.items():
+        assert writer.rebuilt(manifest), seq
+    collected = Retention(seconds=0).collect(writer.store, key, writer.epoch)
+    assert collected.forgotten == len(kept) and collected.dropped > 0
+    assert writer.store.history(key) == []
+    assert writer.rebuilt() == writer.db.image()  # the latest checkpoint still has every chunk
+    assert len(kept[latest] or b"") > 0
+
+
+def test_a_restore_point_older_than_the_window_is_forgotten_but_the_one_at_its_start_stays(
+    store_url: str, key: str
+) -> None:
+    writer = _Writer(open_store(store_url, "t-stores"), key)
+    writer.turn(("CREATE TABLE t(v)",))
+    for i in range(4):
+        writer.turn(("INSERT INTO t VALUES (?)", (i,)))
+    times = {seq: Manifest.unpack(writer.store.load_history(key, seq) or b"").time for seq in range(1, 6)}
+    now = times[5] + 30  # within the last minute: no thinning
+    cutoff = (times[3] + times[4]) / 2  # entries 1-3 are older than the window
+    Retention(seconds=now - cutoff).collect(writer.store, key, writer.epoch, now=now)
+    assert writer.store.history(key) == [3, 4, 5]  # 3 is the state at the window's start
+
+
+def test_rebuild_refuses_a_truncated_image(tmp_path: Path) -> None:
+    manifest = Manifest(epoch=1, state=b"", db_size=100, db_chunks=["h"])
+    with pytest.raises(ValueError, match="manifest says"):
+        rebuild(manifest, lambda hashes: {"h": b"short"}, tmp_path / "db")
 
 
 def test_namespaces_sharing_a_server_or_directory_are_separate(store_url: str, key: str) -> None:
     first, second = open_store(store_url, "ns-one"), open_store(store_url, "ns-two")
     epoch = first.bump_epoch(key)
-    first.save(key, epoch, b"m", {}, ())
+    first.save(key, epoch, b"m", {})
     first.set_alarm(key, 1.0)
     assert second.current_epoch(key) == 0
     assert second.load_manifest(key) is None
@@ -157,6 +294,10 @@ def test_namespaces_sharing_a_server_or_directory_are_separate(store_url: str, k
     assert second.due_alarms(10.0) == []  # another namespace's controller never wakes these agents
 
 
-def test_assemble_refuses_a_truncated_image() -> None:
-    with pytest.raises(ValueError, match="manifest says"):
-        ChunkedImage.assemble(100, ["h"], {"h": b"short"})
+def test_restore_points_thin_out_with_age() -> None:
+    now = 1_000_000.0
+    entries = [(1, now - 7200.5), (2, now - 7200.2), (3, now - 7150), (4, now - 30.7), (5, now - 30.2)]
+    entries += [(6, now - 1), (7, now - 0.5)]
+    # 1 and 2 share a minute two hours ago (one kept); 4 and 5 share a second but are in the last
+    # minute, where every restore point is kept.
+    assert _thinned(entries, now) == [1]

@@ -9,10 +9,13 @@ from collections.abc import Collection, Iterable, Mapping
 class CheckpointStore(ABC):
     """Durable home of agent checkpoints.
 
-    A checkpoint is a small manifest (state, metadata, list of chunk hashes) plus content-addressed
-    chunks of the agent's SQLite image, so a turn that touches one page writes one chunk, not the
-    whole database. Every write is fenced: `bump_epoch` hands out a new epoch per activation and
-    `save`/`delete` refuse (StaleEpochError) an epoch older than the newest one handed out.
+    A checkpoint is a small manifest (state, metadata, hashes of the chunks it needs) plus
+    content-addressed chunks: the agent's SQLite base image and page deltas over it
+    (`cluster.images`), so a turn that touches one page writes one small chunk, not the database.
+    Chunks are only ever deleted by `collect`. A checkpoint may also be kept as a numbered history
+    entry (a restore point). Every write is fenced: `bump_epoch` hands out a new epoch per
+    activation and `save`/`collect`/`delete` refuse (StaleEpochError) an epoch older than the
+    newest one handed out.
     """
 
     @abstractmethod
@@ -49,17 +52,44 @@ class CheckpointStore(ABC):
         epoch: int,
         manifest: bytes,
         new_chunks: Mapping[str, bytes],
-        dropped: Collection[str],
+        keep_as: int | None = None,
     ) -> None:
         """Atomically publish a checkpoint; raise StaleEpochError if `epoch` has been superseded.
 
-        `new_chunks` are written before the manifest that names them; `dropped` chunks (no longer
-        named) are removed afterwards.
+        `new_chunks` are written before the manifest that names them. With `keep_as`, the manifest
+        is also kept as history entry number `keep_as`, in the same atomic step.
         """
 
     @abstractmethod
+    def put_chunks(self, key: str, chunks: Mapping[str, bytes]) -> None:
+        """Store chunks durably without publishing a checkpoint (a fork copies them ahead of its
+        first one). Unfenced: chunks are content-addressed, and one nothing references is only
+        space until `collect` deletes it."""
+
+    @abstractmethod
+    def history(self, key: str) -> list[int]:
+        """Numbers of the kept history entries, oldest first."""
+
+    @abstractmethod
+    def load_history(self, key: str, seq: int) -> bytes | None:
+        """The manifest kept as history entry `seq`, or None."""
+
+    @abstractmethod
+    def chunk_names(self, key: str) -> set[str]:
+        """Hashes of every chunk stored for the agent."""
+
+    @abstractmethod
+    def collect(self, key: str, epoch: int, forget: Collection[int], drop: Collection[str]) -> None:
+        """Forget history entries and delete chunks (fenced like `save`)."""
+
+    @abstractmethod
     def delete(self, key: str, epoch: int) -> None:
-        """Remove the agent's checkpoint for good (fenced like `save`). The epoch counter stays."""
+        """Remove the agent's checkpoint, history and chunks for good (fenced like `save`), and
+        remember it was destroyed (`destroyed`). The epoch counter stays."""
+
+    @abstractmethod
+    def destroyed(self, key: str) -> bool:
+        """Whether the agent was destroyed (`delete`) and not checkpointed since."""
 
     @abstractmethod
     def keys(self) -> list[str]:

@@ -23,14 +23,24 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_durably(path: Path, data: bytes) -> None:
-    """Write to a temporary name, fsync, then rename over `path` (atomic on POSIX)."""
+def _write_durably(path: Path, data: bytes, also: Path | None = None) -> None:
+    """Write to a temporary name, fsync, then rename over `path` (atomic on POSIX); `also`: a
+    second name (a hard link) for the same file, replacing any file of that name (left by a
+    save that crashed before it was acknowledged)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    if also is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(also)
+        os.link(path, also)
+
+
+def _entry(seq: int) -> str:
+    return str(seq).zfill(20)
 
 
 #: Digits of an epoch file: overwritten in place, always the same size (within one disk sector).
@@ -52,7 +62,8 @@ def _overwrite_epoch(directory: Path, epoch: int) -> None:
 
 
 class LocalDirectoryStore(CheckpointStore):
-    """One directory per agent: `key`, `epoch`, `manifest`, `chunks/<hash>`.
+    """One directory per agent: `key`, `epoch`, `manifest`, `chunks/<hash>`, `history/<seq>`
+    (hard links to the manifests kept as restore points), and `destroyed` after a delete.
 
     Works for every process of one machine (and for a `ray.cluster_utils.Cluster` on one
     machine). A multi-machine cluster needs a shared filesystem or the Redis store.
@@ -157,7 +168,7 @@ class LocalDirectoryStore(CheckpointStore):
         epoch: int,
         manifest: bytes,
         new_chunks: Mapping[str, bytes],
-        dropped: Collection[str],
+        keep_as: int | None = None,
     ) -> None:
         with self._locked(key) as directory:
             self._check_fence(directory, key, epoch)
@@ -168,20 +179,65 @@ class LocalDirectoryStore(CheckpointStore):
                 _write_durably(chunks / digest, data)
             if new_chunks:
                 _fsync_dir(chunks)
-            _write_durably(directory / "manifest", manifest)
+            if keep_as is None:
+                _write_durably(directory / "manifest", manifest)
+            else:  # one file, two names: the history entry costs a link, not a second write
+                history = directory / "history"
+                history.mkdir(exist_ok=True)
+                _write_durably(directory / "manifest", manifest, also=history / _entry(keep_as))
+                _fsync_dir(history)
+            with contextlib.suppress(FileNotFoundError):
+                (directory / "destroyed").unlink()
             _fsync_dir(directory)
-            for digest in dropped:
+
+    def put_chunks(self, key: str, chunks: Mapping[str, bytes]) -> None:
+        with self._locked(key) as directory:
+            for digest, data in chunks.items():
+                _write_durably(directory / "chunks" / digest, data)
+            _fsync_dir(directory / "chunks")
+
+    def history(self, key: str) -> list[int]:
+        try:
+            return sorted(int(name) for name in os.listdir(self._dir(key) / "history"))
+        except FileNotFoundError:
+            return []
+
+    def load_history(self, key: str, seq: int) -> bytes | None:
+        try:
+            return (self._dir(key) / "history" / _entry(seq)).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def chunk_names(self, key: str) -> set[str]:
+        try:
+            return {name for name in os.listdir(self._dir(key) / "chunks") if not name.startswith(".")}
+        except FileNotFoundError:
+            return set()
+
+    def collect(self, key: str, epoch: int, forget: Collection[int], drop: Collection[str]) -> None:
+        with self._locked(key) as directory:
+            self._check_fence(directory, key, epoch)
+            for seq in forget:
                 with contextlib.suppress(FileNotFoundError):
-                    (chunks / digest).unlink()
+                    (directory / "history" / _entry(seq)).unlink()
+            for digest in drop:
+                with contextlib.suppress(FileNotFoundError):
+                    (directory / "chunks" / digest).unlink()
 
     def delete(self, key: str, epoch: int) -> None:
         with self._locked(key) as directory:
             self._check_fence(directory, key, epoch)
+            _write_durably(directory / "destroyed", b"")
             with contextlib.suppress(FileNotFoundError):
                 (directory / "manifest").unlink()
-            for chunk in (directory / "chunks").iterdir():
-                chunk.unlink()
+            for sub in ("history", "chunks"):
+                with contextlib.suppress(FileNotFoundError):
+                    for entry in (directory / sub).iterdir():
+                        entry.unlink()
             _fsync_dir(directory)
+
+    def destroyed(self, key: str) -> bool:
+        return (self._dir(key) / "destroyed").exists()
 
     def set_alarm(self, key: str, due: float | None) -> None:
         with self._alarms_lock, self._alarm_index() as index:

@@ -12,32 +12,47 @@ from collections.abc import Collection, Iterable, Mapping
 from agents.errors import StaleEpochError
 from cluster.stores.base import CheckpointStore
 
-# KEYS: epoch, manifest, chunks, index. ARGV: epoch, manifest, agent key, n_new, then n_new
-# (hash, data) pairs, then the dropped hashes.
-_SAVE = """
+# Every script takes KEYS: epoch, manifest, chunks, index, history, destroyed, and ARGV[1]: the
+# writer's epoch; it starts by refusing a superseded epoch (the fence), atomically with its writes.
+_FENCE = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) < current then
   return redis.error_reply('STALE ' .. current)
 end
-local n = tonumber(ARGV[4])
+"""
+
+# ARGV: epoch, manifest, agent key, history entry number ('' for none), n_new, then n_new
+# (hash, data) pairs.
+_SAVE = _FENCE + """
+local n = tonumber(ARGV[5])
 for i = 0, n - 1 do
-  redis.call('HSET', KEYS[3], ARGV[5 + 2 * i], ARGV[6 + 2 * i])
+  redis.call('HSET', KEYS[3], ARGV[6 + 2 * i], ARGV[7 + 2 * i])
 end
 redis.call('SET', KEYS[2], ARGV[2])
-for i = 5 + 2 * n, #ARGV do
-  redis.call('HDEL', KEYS[3], ARGV[i])
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[5], ARGV[4], ARGV[2])
 end
 redis.call('SADD', KEYS[4], ARGV[3])
+redis.call('DEL', KEYS[6])
 return 'OK'
 """
 
-# KEYS: epoch, manifest, chunks, index. ARGV: epoch, agent key.
-_DELETE = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) < current then
-  return redis.error_reply('STALE ' .. current)
+# ARGV: epoch, n_forget, then the history entry numbers to forget, then the chunk hashes to delete.
+_COLLECT = _FENCE + """
+local n = tonumber(ARGV[2])
+for i = 3, 2 + n do
+  redis.call('HDEL', KEYS[5], ARGV[i])
 end
-redis.call('DEL', KEYS[2], KEYS[3])
+for i = 3 + n, #ARGV do
+  redis.call('HDEL', KEYS[3], ARGV[i])
+end
+return 'OK'
+"""
+
+# ARGV: epoch, agent key.
+_DELETE = _FENCE + """
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
+redis.call('SET', KEYS[6], '1')
 redis.call('SREM', KEYS[4], ARGV[2])
 return 'OK'
 """
@@ -46,8 +61,8 @@ return 'OK'
 class RedisStore(CheckpointStore):
     """One Redis server (or a primary with replicas; not Redis Cluster: the save script also
     updates the global index set). Keys per agent:
-    `ra:{namespace}:{key}:epoch`, `...:manifest`, `...:chunks` (a hash), plus the namespace's
-    `index` set, `alarms` sorted set and `classes` hash."""
+    `ra:{namespace}:{key}:epoch`, `...:manifest`, `...:chunks` and `...:history` (hashes),
+    `...:destroyed`, plus the namespace's `index` set, `alarms` sorted set and `classes` hash."""
 
     def __init__(self, url: str, namespace: str) -> None:
         import redis  # optional dependency: pip install 'ray-agents[redis]'
@@ -57,11 +72,14 @@ class RedisStore(CheckpointStore):
         self._redis = redis.Redis.from_url(url)
         self._save = self._redis.register_script(_SAVE)
         self._delete = self._redis.register_script(_DELETE)
+        self._collect = self._redis.register_script(_COLLECT)
         self._error = redis.ResponseError
 
     def _names(self, key: str) -> list[str]:
         p = self._prefix
-        return [f"{p}{{{key}}}:epoch", f"{p}{{{key}}}:manifest", f"{p}{{{key}}}:chunks", f"{p}index"]
+        agent = f"{p}{{{key}}}"
+        own = [f"{agent}:{name}" for name in ("epoch", "manifest", "chunks")]
+        return [*own, f"{p}index", f"{agent}:history", f"{agent}:destroyed"]
 
     def _fenced(self, script, keys: list[str], args: list) -> None:
         try:
@@ -103,16 +121,34 @@ class RedisStore(CheckpointStore):
         epoch: int,
         manifest: bytes,
         new_chunks: Mapping[str, bytes],
-        dropped: Collection[str],
+        keep_as: int | None = None,
     ) -> None:
-        args: list = [epoch, manifest, key, len(new_chunks)]
+        args: list = [epoch, manifest, key, "" if keep_as is None else keep_as, len(new_chunks)]
         for digest, data in new_chunks.items():
             args += [digest, data]
-        args += list(dropped)
         self._fenced(self._save, self._names(key), args)
+
+    def put_chunks(self, key: str, chunks: Mapping[str, bytes]) -> None:
+        if chunks:
+            self._redis.hset(self._names(key)[2], mapping=dict(chunks))
+
+    def history(self, key: str) -> list[int]:
+        return sorted(int(seq) for seq in self._redis.hkeys(self._names(key)[4]))
+
+    def load_history(self, key: str, seq: int) -> bytes | None:
+        return self._redis.hget(self._names(key)[4], str(seq))
+
+    def chunk_names(self, key: str) -> set[str]:
+        return {h.decode() for h in self._redis.hkeys(self._names(key)[2])}
+
+    def collect(self, key: str, epoch: int, forget: Collection[int], drop: Collection[str]) -> None:
+        self._fenced(self._collect, self._names(key), [epoch, len(forget), *forget, *drop])
 
     def delete(self, key: str, epoch: int) -> None:
         self._fenced(self._delete, self._names(key), [epoch, key])
+
+    def destroyed(self, key: str) -> bool:
+        return bool(self._redis.exists(self._names(key)[5]))
 
     def set_alarm(self, key: str, due: float | None) -> None:
         if due is None:

@@ -1,0 +1,148 @@
+"""Restore points: listing an agent's kept checkpoints, restoring one, forking one to a new ID.
+
+Blocking store work, run by the controller in a thread with the agent's activation stopped and
+its epoch bumped (so nothing else writes meanwhile). A restore writes a new checkpoint with the
+chosen one's state, SQL and sections: history moves forward, so a restore can itself be undone.
+It keeps what belongs to the present: the results of recent calls (an acknowledged call retried
+later is still not run again) and the open connections. A fork copies a checkpoint's chunks to
+the new ID and starts it with no connections and no remembered results.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from datetime import datetime
+
+from agents.checkpoints import CheckpointInfo, RestorePoint
+from agents.errors import AgentDestroyedError, AgentExistsError, CheckpointNotFoundError
+from cluster.checkpoint import Manifest, segment
+from cluster.images import LOAD_BATCH
+from cluster.sockets import SECTION as CONNECTIONS
+from cluster.stores import CheckpointStore
+
+log = logging.getLogger("ray_agents.controller")
+
+
+def list_checkpoints(store: CheckpointStore, key: str) -> list[CheckpointInfo]:
+    """Every kept restore point, oldest first."""
+    infos = []
+    for seq in store.history(key):
+        data = store.load_history(key, seq)
+        if data is not None:
+            manifest = Manifest.unpack(data)
+            infos.append(
+                CheckpointInfo(
+                    seq, datetime.fromtimestamp(manifest.time).astimezone(), manifest.restored_from
+                )
+            )
+    return infos
+
+
+def find(store: CheckpointStore, key: str, at: RestorePoint, retention: float) -> Manifest:
+    """The kept checkpoint `at` names, or a typed refusal saying why there is none."""
+    if store.destroyed(key):
+        raise AgentDestroyedError(f"{key} was destroyed: it has no restore points")
+    seqs = store.history(key)
+    if not seqs:
+        raise CheckpointNotFoundError(f"{key} has no restore points (checkpoint_retention={retention:g} s)")
+    if isinstance(at, int):
+        data = store.load_history(key, at) if at in seqs else None
+        if data is None:
+            raise CheckpointNotFoundError(f"{key} has no restore point {at} (it has {seqs[0]}..{seqs[-1]})")
+        return Manifest.unpack(data)
+    when = at.timestamp() if isinstance(at, datetime) else float(at)
+    now = time.time()
+    if when > now:
+        raise CheckpointNotFoundError(f"{key}: {_iso(when)} is in the future")
+    if when < now - retention:
+        raise CheckpointNotFoundError(
+            f"{key}: {_iso(when)} is outside the retention window "
+            f"({retention:g} s, since {_iso(now - retention)})"
+        )
+    chosen = None
+    for seq in seqs:  # oldest first: keep the latest at or before `when`
+        data = store.load_history(key, seq)
+        if data is None:
+            continue
+        manifest = Manifest.unpack(data)
+        if manifest.time > when:
+            break
+        chosen = manifest
+    if chosen is None:
+        raise CheckpointNotFoundError(f"{key} has no checkpoint at or before {_iso(when)}")
+    return chosen
+
+
+def restore(
+    store: CheckpointStore, key: str, epoch: int, at: RestorePoint, retention: float
+) -> CheckpointInfo:
+    """Make the checkpoint `at` names the agent's latest again (as a new checkpoint)."""
+    target = find(store, key, at, retention)
+    current = Manifest.unpack(store.load_manifest(key) or b"")
+    sections = dict(target.sections)
+    sections.pop(CONNECTIONS, None)
+    if CONNECTIONS in current.sections:
+        sections[CONNECTIONS] = current.sections[CONNECTIONS]
+    restored = replace(
+        target,
+        epoch=epoch,
+        results=current.results,
+        sections=sections,
+        seq=max(current.seq, store.history(key)[-1]) + 1,
+        time=time.time(),
+        restored_from=target.seq,
+    )
+    store.save(key, epoch, restored.pack(), {}, restored.seq if retention > 0 else None)
+    log.info(
+        "%s restored to checkpoint %d (%s) as checkpoint %d", key, target.seq, _iso(target.time), restored.seq
+    )
+    return CheckpointInfo(restored.seq, datetime.fromtimestamp(restored.time).astimezone(), target.seq)
+
+
+def fork(
+    store: CheckpointStore,
+    source: str,
+    target: str,
+    epoch: int,
+    at: RestorePoint | None,
+    retention: float,
+) -> None:
+    """Start agent `target` from `source`'s checkpoint `at` (None: its latest)."""
+    if store.load_manifest(target) is not None:
+        raise AgentExistsError(f"cannot fork onto {target}: an agent with that ID exists")
+    if at is None:
+        if store.destroyed(source):
+            raise AgentDestroyedError(f"{source} was destroyed: there is nothing to fork")
+        raw = store.load_manifest(source)
+        if raw is None:
+            raise CheckpointNotFoundError(f"{source} has no checkpoint to fork")
+        chosen = Manifest.unpack(raw)
+    else:
+        chosen = find(store, source, at, retention)
+    chosen.with_chunks(store.load_chunks(source, chosen.db_segments))
+    needed = sorted(chosen.chunk_refs())
+    if chosen.db_chunks and not chosen.db_segments:  # version 1: the chunk list was inline
+        listed = segment(chosen.db_chunks)
+        store.put_chunks(target, dict(listed))
+        chosen.db_segments = [digest for digest, _ in listed]
+    for first in range(0, len(needed), LOAD_BATCH):
+        store.put_chunks(target, store.load_chunks(source, needed[first : first + LOAD_BATCH]))
+    sections = {name: data for name, data in chosen.sections.items() if name != CONNECTIONS}
+    forked = replace(
+        chosen,
+        db_chunks=[],
+        epoch=epoch,
+        results={},
+        sections=sections,
+        seq=1,
+        time=time.time(),
+        restored_from=None,
+    )
+    store.save(target, epoch, forked.pack(), {}, 1 if retention > 0 else None)
+    log.info("forked %s checkpoint %d into %s (%d chunks)", source, chosen.seq, target, len(needed))
+
+
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when).astimezone().isoformat(timespec="seconds")
