@@ -39,8 +39,12 @@ def _write_durably(path: Path, data: bytes, also: Path | None = None) -> None:
         os.link(path, also)
 
 
+#: Name prefix of history entries in an agent's directory.
+HISTORY = "history."
+
+
 def _entry(seq: int) -> str:
-    return str(seq).zfill(20)
+    return HISTORY + str(seq).zfill(20)
 
 
 #: Digits of an epoch file: overwritten in place, always the same size (within one disk sector).
@@ -62,8 +66,9 @@ def _overwrite_epoch(directory: Path, epoch: int) -> None:
 
 
 class LocalDirectoryStore(CheckpointStore):
-    """One directory per agent: `key`, `epoch`, `manifest`, `chunks/<hash>`, `history/<seq>`
-    (hard links to the manifests kept as restore points), and `destroyed` after a delete.
+    """One directory per agent: `key`, `epoch`, `manifest`, `chunks/<hash>`, `history.<seq>`
+    (hard links to the manifests kept as restore points, beside `manifest` so that one fsync of
+    the directory makes both durable), and `destroyed` after a delete.
 
     Works for every process of one machine (and for a `ray.cluster_utils.Cluster` on one
     machine). A multi-machine cluster needs a shared filesystem or the Redis store.
@@ -182,10 +187,7 @@ class LocalDirectoryStore(CheckpointStore):
             if keep_as is None:
                 _write_durably(directory / "manifest", manifest)
             else:  # one file, two names: the history entry costs a link, not a second write
-                history = directory / "history"
-                history.mkdir(exist_ok=True)
-                _write_durably(directory / "manifest", manifest, also=history / _entry(keep_as))
-                _fsync_dir(history)
+                _write_durably(directory / "manifest", manifest, also=directory / _entry(keep_as))
             with contextlib.suppress(FileNotFoundError):
                 (directory / "destroyed").unlink()
             _fsync_dir(directory)
@@ -198,13 +200,14 @@ class LocalDirectoryStore(CheckpointStore):
 
     def history(self, key: str) -> list[int]:
         try:
-            return sorted(int(name) for name in os.listdir(self._dir(key) / "history"))
+            names = os.listdir(self._dir(key))
         except FileNotFoundError:
             return []
+        return sorted(int(name.removeprefix(HISTORY)) for name in names if name.startswith(HISTORY))
 
     def load_history(self, key: str, seq: int) -> bytes | None:
         try:
-            return (self._dir(key) / "history" / _entry(seq)).read_bytes()
+            return (self._dir(key) / _entry(seq)).read_bytes()
         except FileNotFoundError:
             return None
 
@@ -219,7 +222,7 @@ class LocalDirectoryStore(CheckpointStore):
             self._check_fence(directory, key, epoch)
             for seq in forget:
                 with contextlib.suppress(FileNotFoundError):
-                    (directory / "history" / _entry(seq)).unlink()
+                    (directory / _entry(seq)).unlink()
             for digest in drop:
                 with contextlib.suppress(FileNotFoundError):
                     (directory / "chunks" / digest).unlink()
@@ -230,10 +233,10 @@ class LocalDirectoryStore(CheckpointStore):
             _write_durably(directory / "destroyed", b"")
             with contextlib.suppress(FileNotFoundError):
                 (directory / "manifest").unlink()
-            for sub in ("history", "chunks"):
-                with contextlib.suppress(FileNotFoundError):
-                    for entry in (directory / sub).iterdir():
-                        entry.unlink()
+            for seq in self.history(key):
+                (directory / _entry(seq)).unlink()
+            for chunk in (directory / "chunks").iterdir():
+                chunk.unlink()
             _fsync_dir(directory)
 
     def destroyed(self, key: str) -> bool:
