@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from agents.errors import StaleEpochError
@@ -38,6 +39,46 @@ def _write_durably(path: Path, data: bytes, also: Path | None = None) -> None:
             os.unlink(also)
         os.link(path, also)
 
+
+#: From this many chunks on, a save flushes its files with one `syncfs` instead of one fsync each
+#: (a fold, a fork's copy: thousands of 32 KiB files).
+BULK_CHUNKS = 32
+
+
+def _write_chunks(directory: Path, chunks: Mapping[str, bytes]) -> None:
+    """Write chunk files durably (each under a temporary name until its data is on disk, so a
+    chunk a checkpoint already references is never torn by a rewrite), then their directory."""
+    if not chunks:
+        return
+    if len(chunks) < BULK_CHUNKS or _syncfs is None:
+        for digest, data in chunks.items():
+            _write_durably(directory / digest, data)
+    else:
+        written = []
+        for digest, data in chunks.items():
+            tmp = directory / f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp"
+            tmp.write_bytes(data)
+            written.append((tmp, directory / digest))
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            if _syncfs(fd) != 0:
+                raise OSError(ctypes.get_errno(), f"syncfs {directory}")
+        finally:
+            os.close(fd)
+        for tmp, path in written:
+            os.replace(tmp, path)
+    _fsync_dir(directory)
+
+
+def _find_syncfs() -> Callable[[int], int] | None:
+    """Linux `syncfs(2)`: flush one filesystem's dirty data (None where libc lacks it)."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_syncfs = _find_syncfs()
 
 #: Name prefix of history entries in an agent's directory.
 HISTORY = "history."
@@ -179,11 +220,7 @@ class LocalDirectoryStore(CheckpointStore):
             self._check_fence(directory, key, epoch)
             if not (directory / "key").exists():
                 _write_durably(directory / "key", key.encode())  # made durable by the fsync below
-            chunks = directory / "chunks"
-            for digest, data in new_chunks.items():
-                _write_durably(chunks / digest, data)
-            if new_chunks:
-                _fsync_dir(chunks)
+            _write_chunks(directory / "chunks", new_chunks)
             if keep_as is None:
                 _write_durably(directory / "manifest", manifest)
             else:  # one file, two names: the history entry costs a link, not a second write
@@ -194,9 +231,7 @@ class LocalDirectoryStore(CheckpointStore):
 
     def put_chunks(self, key: str, chunks: Mapping[str, bytes]) -> None:
         with self._locked(key) as directory:
-            for digest, data in chunks.items():
-                _write_durably(directory / "chunks" / digest, data)
-            _fsync_dir(directory / "chunks")
+            _write_chunks(directory / "chunks", chunks)
 
     def history(self, key: str) -> list[int]:
         try:
