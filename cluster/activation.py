@@ -57,6 +57,8 @@ class Snapshot:
     manifest: Manifest | None
     stored: StoredDatabase
     path: Path
+    #: An activation owns the file now (it deletes it when it closes).
+    taken: bool = False
 
     def discard(self) -> None:
         """Delete the rebuilt database file (the snapshot will not be used)."""
@@ -161,6 +163,7 @@ class Activation:
             if snapshot is None:
                 snapshot = await asyncio.to_thread(read_snapshot, self.store, self.key)
             self.db = AgentDatabase(snapshot.path)
+            snapshot.taken = True
             manifest = snapshot.manifest or Manifest(
                 epoch=self.epoch, state=self.codec.encode(self.codec.initial())
             )

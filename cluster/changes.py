@@ -186,7 +186,10 @@ class Checkpointer:
             self._written_captures += covered
             await self.publish_alarm(pending.due)
         if self.retention.due(folded=not stored.deltas and covered > 0):
-            await asyncio.to_thread(self.retention.collect, self.store, self.key, self.epoch)
+            try:  # the checkpoint has landed: a failed collection only leaves garbage
+                await asyncio.to_thread(self.retention.collect, self.store, self.key, self.epoch)
+            except Exception:
+                log.warning("%s: collecting unreferenced chunks failed", self.key, exc_info=True)
 
     async def publish_alarm(self, due: float | None, force: bool = False) -> None:
         """Tell the cluster's alarm index when to wake this agent (None: never). `force`: even if

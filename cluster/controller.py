@@ -550,13 +550,13 @@ class PlacementController:
         try:
             known = await self._known_class(agent_cls)
             key = agent_key(class_name(known), validate_agent_id(agent_id))
+            retention = known.checkpoint_retention
+            await asyncio.to_thread(history.find, self.store, key, at, retention)  # refuse before any change
             await self._ensure_rebuilt()
             async with self._locks[key]:
                 await self._stop(key)
                 epoch = await asyncio.to_thread(self.store.bump_epoch, key)
-                restored = await asyncio.to_thread(
-                    history.restore, self.store, key, epoch, at, known.checkpoint_retention
-                )
+                restored = await asyncio.to_thread(history.restore, self.store, key, epoch, at, retention)
             await self._activate(known, agent_id, None)
             return outcome.success(restored)
         except Exception as exc:
@@ -574,13 +574,13 @@ class PlacementController:
             if target == source:
                 raise AgentExistsError(f"cannot fork {source} onto itself")
             await self._ensure_rebuilt()
+            retention = known.checkpoint_retention
             async with self._locks[target]:
                 if target in self._placements:
                     raise AgentExistsError(f"cannot fork onto {target}: an agent with that ID exists (live)")
+                await asyncio.to_thread(history.fork_source, self.store, source, target, at, retention)
                 epoch = await asyncio.to_thread(self.store.bump_epoch, target)
-                await asyncio.to_thread(
-                    history.fork, self.store, source, target, epoch, at, known.checkpoint_retention
-                )
+                await asyncio.to_thread(history.fork, self.store, source, target, epoch, at, retention)
             await self._activate(known, new_id, None)
             return outcome.success(None)
         except Exception as exc:
@@ -594,7 +594,7 @@ class PlacementController:
         self._forget(key)
         try:
             await asyncio.wait_for(current.actor.drop.remote(key, current.epoch), STOP_TIMEOUT)
-        except (TimeoutError, RayActorError) as exc:  # the epoch bump that follows fences it anyway
+        except Exception as exc:  # the epoch bump that follows fences it anyway
             log.warning("%s: could not stop epoch %d cleanly: %r", key, current.epoch, exc)
 
     # ---- introspection -----------------------------------------------------------------------

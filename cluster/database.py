@@ -12,6 +12,7 @@ file is deleted when the activation closes.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import sqlite3
@@ -38,29 +39,55 @@ def databases_root() -> Path:
     return Path(os.environ.get("RAY_AGENTS_DB_DIR") or Path(tempfile.gettempdir()) / "ray-agents-db")
 
 
+#: This process's directory of database files, and the lock it holds on it while it lives.
+_own: tuple[Path, int] | None = None
+
+
 def new_database_path() -> Path:
-    """A fresh file name in this process's directory (files of dead processes are removed)."""
-    directory = databases_root() / str(os.getpid())
-    if not directory.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        _remove_dead_processes_files(directory.parent)
-    return directory / f"{uuid.uuid4().hex}.sqlite"
+    """A fresh file name in this process's directory. The process holds a lock on that directory
+    for its lifetime; directories whose lock nobody holds (their process died) are removed."""
+    global _own
+    if _own is None or not _own[0].exists():
+        directory = databases_root() / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        directory.mkdir(parents=True)
+        fd = os.open(directory / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _own = directory, fd
+        _remove_abandoned(directory.parent)
+    return _own[0] / f"{uuid.uuid4().hex}.sqlite"
 
 
-def _remove_dead_processes_files(root: Path) -> None:
+def _remove_abandoned(root: Path) -> None:
+    """Remove the directories of processes that died without cleaning up (a SIGKILL)."""
     for entry in root.iterdir():
-        if entry.name.isdigit() and not _alive(int(entry.name)):
-            shutil.rmtree(entry, ignore_errors=True)
+        if _own is not None and entry == _own[0]:
+            continue
+        try:
+            fd = os.open(entry / ".lock", os.O_WRONLY)
+        except OSError:
+            continue  # not ours, or being created right now
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # its process is alive (whatever PID namespace it is in)
+        finally:
+            os.close(fd)
+        shutil.rmtree(entry, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+#: Pragmas an agent may not run: they would change how pages reach the WAL (and so what a
+#: checkpoint stores), or fold the WAL behind the capture's back.
+_RESERVED_PRAGMAS = frozenset({"journal_mode", "wal_autocheckpoint", "wal_checkpoint", "locking_mode"})
+
+
+def _authorize(
+    action: int, arg1: str | None, arg2: str | None, database: str | None, source: str | None
+) -> int:
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _RESERVED_PRAGMAS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_ATTACH and arg1 not in ("", ":memory:"):  # VACUUM attaches ""
+        return sqlite3.SQLITE_DENY  # an attached database file would not be checkpointed
+    return sqlite3.SQLITE_OK
 
 
 class AgentDatabase:
@@ -85,10 +112,13 @@ class AgentDatabase:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             # One connection, no other process: an exclusive lock needs no shared-memory index.
             conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-            conn.execute("PRAGMA journal_mode=WAL")
+            (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            if mode != "wal":
+                raise sqlite3.OperationalError(f"{self.path}: cannot use WAL mode (got {mode!r})")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # pages stay in the WAL until captured
             conn.execute("PRAGMA synchronous=OFF")  # the checkpoint store is what is durable
             conn.row_factory = sqlite3.Row
+            conn.set_authorizer(_authorize)
             self._conn = conn
         return self._conn
 
@@ -104,7 +134,15 @@ class AgentDatabase:
         if query.lstrip()[:6].upper() == "VACUUM":
             return self._vacuum(query, params)
         self._begin_if_needed()
-        cursor = self._db.execute(query, params)
+        try:
+            cursor = self._db.execute(query, params)
+        except sqlite3.DatabaseError as exc:
+            if str(exc) == "not authorized":
+                raise sqlite3.DatabaseError(
+                    f"not allowed in an agent's database: {query.strip()[:80]!r} (journal, WAL and "
+                    "locking pragmas and ATTACH would bypass its checkpoints)"
+                ) from None
+            raise
         return [dict(row) for row in cursor.fetchall()]
 
     def _vacuum(self, query: str, params: SqlParams) -> list[dict[str, Any]]:
@@ -156,7 +194,11 @@ class AgentDatabase:
         the main file. Call it between turns only."""
         floor = self._captured_size
         delta = _committed_pages(self.path.with_name(self.path.name + "-wal"), floor)
-        busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        self._db.set_authorizer(None)
+        try:
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            self._db.set_authorizer(_authorize)
         if busy:  # cannot happen with one connection; never report pages the file does not hold
             raise sqlite3.OperationalError(f"{self.path}: WAL checkpoint was blocked")
         self._captured_size = delta.size

@@ -101,15 +101,11 @@ def restore(
     return CheckpointInfo(restored.seq, datetime.fromtimestamp(restored.time).astimezone(), target.seq)
 
 
-def fork(
-    store: CheckpointStore,
-    source: str,
-    target: str,
-    epoch: int,
-    at: RestorePoint | None,
-    retention: float,
-) -> None:
-    """Start agent `target` from `source`'s checkpoint `at` (None: its latest)."""
+def fork_source(
+    store: CheckpointStore, source: str, target: str, at: RestorePoint | None, retention: float
+) -> Manifest:
+    """The checkpoint a fork of `source` onto `target` starts from, its chunk list filled in, or
+    a typed refusal (`target` exists, `source` destroyed, no such restore point)."""
     if store.load_manifest(target) is not None:
         raise AgentExistsError(f"cannot fork onto {target}: an agent with that ID exists")
     if at is None:
@@ -121,14 +117,23 @@ def fork(
         chosen = Manifest.unpack(raw)
     else:
         chosen = find(store, source, at, retention)
-    chosen.with_chunks(store.load_chunks(source, chosen.db_segments))
-    needed = sorted(chosen.chunk_refs())
-    if chosen.db_chunks and not chosen.db_segments:  # version 1: the chunk list was inline
-        listed = segment(chosen.db_chunks)
-        store.put_chunks(target, dict(listed))
-        chosen.db_segments = [digest for digest, _ in listed]
-    for first in range(0, len(needed), LOAD_BATCH):
-        store.put_chunks(target, store.load_chunks(source, needed[first : first + LOAD_BATCH]))
+    return chosen.with_chunks(store.load_chunks(source, chosen.db_segments))
+
+
+def fork(
+    store: CheckpointStore, source: str, target: str, epoch: int, at: RestorePoint | None, retention: float
+) -> None:
+    """Start agent `target` (its epoch bumped to `epoch`) from `source`'s checkpoint `at` (None:
+    its latest). The source keeps running: if its collection deletes a chunk while it is being
+    copied (the latest checkpoint moved on, or `at` was thinned out), the choice is made again."""
+    for attempt in range(2):
+        chosen = fork_source(store, source, target, at, retention)
+        try:
+            _copy_chunks(store, source, target, chosen)
+            break
+        except (KeyError, OSError) as exc:
+            if attempt:
+                raise CheckpointNotFoundError(f"{source} changed while it was being forked: {exc!r}") from exc
     sections = {name: data for name, data in chosen.sections.items() if name != CONNECTIONS}
     forked = replace(
         chosen,
@@ -139,9 +144,22 @@ def fork(
         seq=1,
         time=time.time(),
         restored_from=None,
+        collected=0.0,
     )
     store.save(target, epoch, forked.pack(), {}, 1 if retention > 0 else None)
-    log.info("forked %s checkpoint %d into %s (%d chunks)", source, chosen.seq, target, len(needed))
+    log.info("forked %s checkpoint %d into %s", source, chosen.seq, target)
+
+
+def _copy_chunks(store: CheckpointStore, source: str, target: str, chosen: Manifest) -> None:
+    """Copy every chunk `chosen` needs from `source` to `target` (giving a version 1 checkpoint,
+    whose chunk list was inline, its segments)."""
+    needed = sorted(chosen.chunk_refs())
+    if chosen.db_chunks and not chosen.db_segments:
+        listed = segment(chosen.db_chunks)
+        store.put_chunks(target, dict(listed))
+        chosen.db_segments = [digest for digest, _ in listed]
+    for first in range(0, len(needed), LOAD_BATCH):
+        store.put_chunks(target, store.load_chunks(source, needed[first : first + LOAD_BATCH]))
 
 
 def _iso(when: float) -> str:

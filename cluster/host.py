@@ -115,6 +115,17 @@ class AgentHost:
     async def _activate(
         self, order: ActivationOrder, epoch: int | Exception, snapshot: Snapshot | None
     ) -> Outcome:
+        """Start one ordered activation. Until its `start` takes the snapshot's rebuilt database
+        file, the file is this method's to delete, whatever ends it."""
+        try:
+            return await self._start(order, epoch, snapshot)
+        finally:
+            if snapshot is not None and not snapshot.taken:
+                snapshot.discard()
+
+    async def _start(
+        self, order: ActivationOrder, epoch: int | Exception, snapshot: Snapshot | None
+    ) -> Outcome:
         agent_cls, agent_id, _, for_alarm = order
         if isinstance(epoch, Exception):
             return outcome.failure(epoch)
@@ -123,8 +134,6 @@ class AgentHost:
         if old is not None:  # an older epoch the controller has replaced: fenced, drop it
             self._retire(key, old, "replaced")
         if not await self._make_room(agent_cls):
-            if snapshot is not None:
-                snapshot.discard()
             return outcome.failure(
                 HostFullError(
                     f"host {self.name}: full of busy agents ({len(self._activations)}); none evictable"
@@ -145,9 +154,12 @@ class AgentHost:
         self._activations[key] = activation
         try:
             await activation.start(snapshot)
-        except Exception as exc:
+        except BaseException as exc:
             if self._activations.get(key) is activation:
                 del self._activations[key]
+            if not isinstance(exc, Exception):  # cancelled: close it in the background
+                self._retire(key, activation, "failed")
+                raise
             await activation.close()  # releases its database file
             return outcome.failure(exc)
         self._start_background(activation)

@@ -75,15 +75,22 @@ class Retention:
             forget.pop()  # the newest entry older than the window: the state at its start
         forget += _thinned([(seq, m.time) for seq, m in history if m.time >= cutoff], now)
         gone = set(forget)
-        kept = [Manifest.unpack(raw)] + [manifest for seq, manifest in history if seq not in gone]
+        kept = [(None, Manifest.unpack(raw))] + [(seq, m) for seq, m in history if seq not in gone]
+        stored = store.chunk_names(key)
         referenced: set[str] = set()
-        segments: set[str] = set()
-        for manifest in kept:
-            referenced |= manifest.chunk_refs()
-            segments |= set(manifest.db_segments)
-        for packed in store.load_chunks(key, segments).values():
-            referenced |= set(segment_hashes(packed))
-        drop = store.chunk_names(key) - referenced
+        listed: dict[str, list[str]] = {}  # segment hash -> the chunk hashes it lists
+        for seq, manifest in kept:
+            needs = manifest.chunk_refs()
+            for digest in manifest.db_segments:
+                if digest not in listed and digest in stored:
+                    listed[digest] = segment_hashes(store.load_chunks(key, [digest])[digest])
+                needs.update(listed.get(digest, ()))
+            if seq is not None and not needs <= stored:  # lost (a power cut): it cannot be restored
+                log.warning("%s: restore point %d has lost chunks; forgetting it", key, seq)
+                forget.append(seq)
+                continue
+            referenced |= needs
+        drop = stored - referenced
         if forget or drop:
             store.collect(key, epoch, forget, drop)
             log.info("%s: forgot %d restore points, deleted %d chunks", key, len(forget), len(drop))

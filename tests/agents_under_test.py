@@ -6,7 +6,7 @@ import asyncio
 
 import pydantic
 
-from agents import Agent, callable, get_agent
+from agents import Agent, callable, get_agent, handle_of
 from agents.errors import InvalidScheduleError
 
 
@@ -318,6 +318,10 @@ class Journal(Agent):
     @callable
     async def wipe(self) -> None:
         await self.destroy()
+
+    @callable
+    async def restore_self(self, at: int) -> None:
+        await handle_of(get_agent(type(self), self.name)).restore(at)
 
 
 class ShortMemoryJournal(Journal):

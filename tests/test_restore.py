@@ -12,6 +12,7 @@ from agents import (
     AgentDestroyedError,
     AgentExistsError,
     CheckpointNotFoundError,
+    ReentrantCallError,
     get_agent,
     handle_of,
 )
@@ -98,6 +99,10 @@ async def test_refusals_are_typed_and_change_nothing(agent_id: str) -> None:
             await attempt
     assert await journal.read() == before
     assert (await other.read())["lines"] == ["o"]
+
+    with pytest.raises(ReentrantCallError):  # it would wait for its own turn to end
+        await journal.restore_self(1)
+    assert await journal.read() == before
 
     await journal.wipe()
     with pytest.raises(AgentDestroyedError):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import random
+import sqlite3
 import tempfile
 import time
 import uuid
@@ -20,7 +22,7 @@ from cluster.checkpoint import (
     Manifest,
     segment,
 )
-from cluster.database import AgentDatabase, new_database_path
+from cluster.database import AgentDatabase, _remove_abandoned, new_database_path
 from cluster.images import MAX_DELTAS, StoredDatabase, rebuild
 from cluster.retention import Retention, _thinned
 from cluster.stores import CheckpointStore, open_store
@@ -301,3 +303,42 @@ def test_restore_points_thin_out_with_age() -> None:
     # 1 and 2 share a minute two hours ago (one kept); 4 and 5 share a second but are in the last
     # minute, where every restore point is kept.
     assert _thinned(entries, now) == [1]
+
+
+def test_pragmas_and_attach_that_would_bypass_checkpoints_are_refused() -> None:
+    db = AgentDatabase(new_database_path())
+    db.execute("CREATE TABLE t(x)")
+    refused = ("PRAGMA wal_autocheckpoint=100", "PRAGMA journal_mode=DELETE", "ATTACH 'other.db' AS o")
+    for statement in refused:
+        with pytest.raises(sqlite3.DatabaseError, match="bypass its checkpoints"):
+            db.execute(statement)
+    db.execute("INSERT INTO t VALUES (1)")
+    assert db.take_changes().pages  # still captured through the WAL
+    assert db.execute("PRAGMA page_count") == [{"page_count": 2}]  # other pragmas work
+    db.close()
+
+
+def test_database_files_of_a_dead_process_are_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
+    dead, alive = tmp_path / "111-dead", tmp_path / "222-live"
+    for directory in (dead, alive):
+        directory.mkdir()
+        (directory / ".lock").touch()
+        (directory / "x.sqlite").write_bytes(b"x")
+    with open(alive / ".lock", "wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as its (live) process holds it
+        _remove_abandoned(tmp_path)
+    assert not dead.exists() and (alive / "x.sqlite").exists()
+
+
+def test_collection_forgets_a_restore_point_whose_chunks_were_lost(tmp_path: Path) -> None:
+    store = open_store(f"file://{tmp_path}", "t-stores")
+    writer = _Writer(store, "T/lost")
+    writer.turn(("CREATE TABLE t(v)",))
+    for i in range(MAX_DELTAS + 2):  # a fold: the base has segments
+        writer.turn(("INSERT INTO t VALUES (?)", (bytes([i]) * 20_000,)))
+    damaged = 2
+    manifest = Manifest.unpack(store.load_history("T/lost", damaged) or b"")
+    (next(tmp_path.rglob("chunks")) / manifest.db_deltas[0]).unlink()  # lost, as after a power cut
+    Retention(seconds=3600).collect(store, "T/lost", writer.epoch)
+    assert damaged not in store.history("T/lost")
+    assert writer.rebuilt() == writer.db.image()

@@ -258,6 +258,8 @@ class LocalDirectoryStore(CheckpointStore):
             for seq in forget:
                 with contextlib.suppress(FileNotFoundError):
                     (directory / _entry(seq)).unlink()
+            if forget:  # a forgotten entry must never come back after a crash without its chunks
+                _fsync_dir(directory)
             for digest in drop:
                 with contextlib.suppress(FileNotFoundError):
                     (directory / "chunks" / digest).unlink()

@@ -23,7 +23,9 @@ end
 
 # ARGV: epoch, manifest, agent key, history entry number ('' for none), n_new, then n_new
 # (hash, data) pairs.
-_SAVE = _FENCE + """
+_SAVE = (
+    _FENCE
+    + """
 local n = tonumber(ARGV[5])
 for i = 0, n - 1 do
   redis.call('HSET', KEYS[3], ARGV[6 + 2 * i], ARGV[7 + 2 * i])
@@ -36,9 +38,12 @@ redis.call('SADD', KEYS[4], ARGV[3])
 redis.call('DEL', KEYS[6])
 return 'OK'
 """
+)
 
 # ARGV: epoch, n_forget, then the history entry numbers to forget, then the chunk hashes to delete.
-_COLLECT = _FENCE + """
+_COLLECT = (
+    _FENCE
+    + """
 local n = tonumber(ARGV[2])
 for i = 3, 2 + n do
   redis.call('HDEL', KEYS[5], ARGV[i])
@@ -48,14 +53,18 @@ for i = 3 + n, #ARGV do
 end
 return 'OK'
 """
+)
 
 # ARGV: epoch, agent key.
-_DELETE = _FENCE + """
+_DELETE = (
+    _FENCE
+    + """
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
 redis.call('SET', KEYS[6], '1')
 redis.call('SREM', KEYS[4], ARGV[2])
 return 'OK'
 """
+)
 
 
 class RedisStore(CheckpointStore):
