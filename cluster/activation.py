@@ -256,9 +256,17 @@ class Activation:
         return spec, args, kwargs
 
     async def invoke(
-        self, method: str, args: tuple, kwargs: dict, request_id: str | None, chain: tuple[str, ...] = ()
+        self,
+        method: str,
+        args: tuple,
+        kwargs: dict,
+        request_id: str | None,
+        chain: tuple[str, ...] = (),
+        acks: tuple[str, ...] = (),
     ) -> Outcome:
-        """Run one call as a turn and return its outcome (never raises for user errors)."""
+        """Run one call as a turn and return its outcome (never raises for user errors). `acks`:
+        request ids whose results the caller has received: they need not be kept any more."""
+        self.checkpointer.forget_results(acks)
         try:
             spec, args, kwargs = self._prepare(method, args, kwargs, chain, streaming=False)
         except AgentError as exc:

@@ -112,6 +112,12 @@ class Checkpointer:
         packed = self.results.get(request_id)
         return outcome.decode(packed) if packed is not None else None
 
+    def forget_results(self, request_ids: tuple[str, ...]) -> None:
+        """Their callers received these results: no retry will ask again (the next checkpoint
+        leaves them out)."""
+        for request_id in request_ids:
+            self.results.pop(request_id, None)
+
     def remember(self, request_id: str, result: Outcome) -> None:
         """Keep the result for a retry of this request after a crash. A result too large to keep
         in every checkpoint (or unpicklable) is replaced by ResultNotKeptError: a retry learns the

@@ -53,6 +53,9 @@ class RuntimeConfig:
     agent_num_cpus: float = 0.001
     #: How many times a call is retried after its activation died or moved.
     call_attempts: int = 5
-    #: Idempotency: results of this many recent state-changing calls are kept in the checkpoint,
-    #: so a call retried after a crash returns its first result instead of running twice.
+    #: Idempotency: the results of state-changing calls are kept in the checkpoint until their
+    #: caller acknowledges them (its next call to the agent says which it received), so a call
+    #: retried after a crash returns its first result instead of running twice, however many
+    #: other calls ran meanwhile. At most this many unacknowledged results are kept (the oldest
+    #: go first: a caller that died; HTTP and WebSocket requests, which acknowledge nothing).
     dedupe_window: int = 128

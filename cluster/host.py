@@ -201,10 +201,11 @@ class AgentHost:
 
     async def invoke(self, call: bytes) -> bytes:
         """A method call: `outcome.encode_call((key, epoch, method, args, kwargs, request_id,
-        chain))` in, an encoded `Outcome` out (the hot path: one bytes argument, one bytes reply)."""
-        key, epoch, method, args, kwargs, request_id, chain = outcome.decode_call(call)
+        chain, acks))` in, an encoded `Outcome` out (the hot path: one bytes argument, one bytes
+        reply). `acks`: request ids whose results the caller received (`routing.Received`)."""
+        key, epoch, method, args, kwargs, request_id, chain, acks = outcome.decode_call(call)
         return outcome.encode(
-            await self._on(key, epoch, lambda a: a.invoke(method, args, kwargs, request_id, chain))
+            await self._on(key, epoch, lambda a: a.invoke(method, args, kwargs, request_id, chain, acks))
         )
 
     async def stream(

@@ -8,6 +8,7 @@ import logging
 import pickle
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -60,6 +61,8 @@ class Router:
         self.config = config or RuntimeConfig()
         self._controller: Any = None
         self._placements: dict[str, Target] = {}
+        #: Request ids whose calls ended, per agent, told to it with the next call (`Received`).
+        self._received = Received()
         #: Concurrent first calls to different agents ask the controller in one call.
         self._activations: Coalescer[ActivationRequest, outcome.Outcome] = Coalescer(self._activate)
 
@@ -119,12 +122,17 @@ class Router:
         """Invoke a method; retried with the same request id after failover, so it runs once."""
         request_id = uuid.uuid4().hex
         chain = CALL_CHAIN.get()
+        key = _checked_key(agent, agent_id)
+        acks = self._received.take(key)
 
         async def invoke(t: Target) -> outcome.Outcome:
-            call = outcome.encode_call((t.key, t.epoch, method, args, kwargs, request_id, chain))
+            call = outcome.encode_call((t.key, t.epoch, method, args, kwargs, request_id, chain, acks))
             return outcome.decode(await _cancellable(t.actor.invoke.remote(call)))
 
-        return await self._with_failover(agent, agent_id, invoke)
+        try:
+            return await self._with_failover(agent, agent_id, invoke)
+        finally:  # answered, failed for good or cancelled: this caller never retries it again
+            self._received.add(key, request_id)
 
     async def describe(self, agent: AgentClass, agent_id: str) -> dict[str, Any]:
         """Where the agent's activation runs (activating it if needed): key, epoch, pid, node."""
@@ -228,6 +236,29 @@ class Router:
     def forget(self, agent: AgentClass, agent_id: str) -> None:
         """Drop the cached handle (the next call asks the controller)."""
         self._placements.pop(agent_key(_class_name(agent), agent_id), None)
+
+
+class Received:
+    """Request ids of calls that ended, per agent, not yet told to it. Each call tells the agent
+    the ids received since the last one, so it can forget their results (kept for retries). What
+    is dropped here (too many agents or ids) only keeps results longer, up to the agent's cap."""
+
+    MAX_AGENTS = 4096
+    MAX_IDS = 256
+
+    def __init__(self) -> None:
+        self._ids: OrderedDict[str, list[str]] = OrderedDict()
+
+    def add(self, key: str, request_id: str) -> None:
+        ids = self._ids.setdefault(key, [])
+        if len(ids) < self.MAX_IDS:
+            ids.append(request_id)
+        self._ids.move_to_end(key)
+        if len(self._ids) > self.MAX_AGENTS:
+            self._ids.popitem(last=False)
+
+    def take(self, key: str) -> tuple[str, ...]:
+        return tuple(self._ids.pop(key, ()))
 
 
 async def _cancellable(pending: Awaitable[outcome.Outcome]) -> outcome.Outcome:

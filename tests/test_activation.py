@@ -290,3 +290,23 @@ async def test_a_stream_shows_nothing_before_the_turns_it_follows_are_stored(
     assert (await first).unwrap() == 1
     assert (await bumped).unwrap() == 1
     assert (await items.__anext__()).end
+
+
+async def test_a_result_is_kept_until_its_caller_acknowledges_it_however_many_calls_run_meanwhile(
+    live: Activation, store: GatedStore
+) -> None:
+    """A caller whose retry is delayed (backoff after a second failure) while other callers run
+    thousands of writes still gets its first result: results leave only when acknowledged."""
+    assert (await live.invoke("bump", (), {}, "slow")).unwrap() == 1
+    previous = None
+    for i in range(2 * live.dedupe_window):  # others write on, acknowledging what they received
+        acks = (previous,) if previous else ()
+        assert (await live.invoke("bump", (), {}, f"fast-{i}", (), acks)).ok
+        previous = f"fast-{i}"
+    assert len(live.checkpointer.results) == 2  # "slow" and the last one, not thousands
+    await live.close()
+    fresh = activation(store)
+    await fresh.start()  # after a crash: the results come from the checkpoint
+    assert (await fresh.invoke("bump", (), {}, "slow")).unwrap() == 1  # its first result, not run again
+    assert fresh.get_state()["n"] == 1 + 2 * live.dedupe_window
+    await fresh.close()
