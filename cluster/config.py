@@ -57,5 +57,5 @@ class RuntimeConfig:
     #: caller acknowledges them (its next call to the agent says which it received), so a call
     #: retried after a crash returns its first result instead of running twice, however many
     #: other calls ran meanwhile. At most this many unacknowledged results are kept (the oldest
-    #: go first: a caller that died; HTTP and WebSocket requests, which acknowledge nothing).
+    #: go first: those of callers that died).
     dedupe_window: int = 128

@@ -224,9 +224,18 @@ class AgentHost:
         return await self._on(key, epoch, lambda a: a.sockets.connect(request, conn_id, replica))
 
     async def message(
-        self, key: str, epoch: int, conn_id: str, replica: str, data: str | bytes, request_id: str
+        self,
+        key: str,
+        epoch: int,
+        conn_id: str,
+        replica: str,
+        data: str | bytes,
+        request_id: str,
+        acks: tuple[str, ...] = (),
     ) -> Outcome:
-        return await self._on(key, epoch, lambda a: a.sockets.message(conn_id, replica, data, request_id))
+        return await self._on(
+            key, epoch, lambda a: a.sockets.message(conn_id, replica, data, request_id, acks)
+        )
 
     async def disconnect(self, key: str, epoch: int, conn_id: str, code: int, reason: str) -> Outcome:
         return await self._on(key, epoch, lambda a: a.sockets.disconnect(conn_id, code, reason))
@@ -244,9 +253,19 @@ class AgentHost:
         return await self._on(key, epoch, lambda a: a.sockets.authorize(request))
 
     async def rpc(
-        self, key: str, epoch: int, request: Request, method: str, args: tuple, kwargs: dict, request_id: str
+        self,
+        key: str,
+        epoch: int,
+        request: Request,
+        method: str,
+        args: tuple,
+        kwargs: dict,
+        request_id: str,
+        acks: tuple[str, ...] = (),
     ) -> Outcome:
-        return await self._on(key, epoch, lambda a: a.sockets.rpc(request, method, args, kwargs, request_id))
+        return await self._on(
+            key, epoch, lambda a: a.sockets.rpc(request, method, args, kwargs, request_id, acks)
+        )
 
     async def subscribe(
         self, key: str, epoch: int, replica: str, conn_ids: list[str]

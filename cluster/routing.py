@@ -120,17 +120,28 @@ class Router:
 
     async def call(self, agent: AgentClass, agent_id: str, method: str, args: tuple, kwargs: dict) -> Any:
         """Invoke a method; retried with the same request id after failover, so it runs once."""
-        request_id = uuid.uuid4().hex
         chain = CALL_CHAIN.get()
-        key = _checked_key(agent, agent_id)
-        acks = self._received.take(key)
 
-        async def invoke(t: Target) -> outcome.Outcome:
+        async def invoke(t: Target, request_id: str, acks: tuple[str, ...]) -> outcome.Outcome:
             call = outcome.encode_call((t.key, t.epoch, method, args, kwargs, request_id, chain, acks))
             return outcome.decode(await _cancellable(t.actor.invoke.remote(call)))
 
+        return await self.submit_once(agent, agent_id, invoke)
+
+    async def submit_once(
+        self,
+        agent: AgentClass,
+        agent_id: str,
+        submit: Callable[[Target, str, tuple[str, ...]], Awaitable[outcome.Outcome]],
+    ) -> Any:
+        """`submit` with failover for a state-changing request: `submit(target, request_id,
+        acks)` sends one request id on every attempt (the agent applies it once) and the ids of
+        this caller's earlier requests to the agent that have ended (their results need not be
+        kept for retries any more: `Received`)."""
+        key = _checked_key(agent, agent_id)
+        request_id, acks = uuid.uuid4().hex, self._received.take(key)
         try:
-            return await self._with_failover(agent, agent_id, invoke)
+            return await self._with_failover(agent, agent_id, lambda t: submit(t, request_id, acks))
         finally:  # answered, failed for good or cancelled: this caller never retries it again
             self._received.add(key, request_id)
 

@@ -178,9 +178,13 @@ class SocketHub:
 
         return await self._a.run_hook(body)
 
-    async def message(self, conn_id: str, replica: str, data: str | bytes, request_id: str) -> Outcome:
-        """Deliver a client message to `on_message`; on failure the client gets an error frame."""
+    async def message(
+        self, conn_id: str, replica: str, data: str | bytes, request_id: str, acks: tuple[str, ...] = ()
+    ) -> Outcome:
+        """Deliver a client message to `on_message`; on failure the client gets an error frame.
+        `acks`: request ids whose results the replica has received (`Activation.invoke`)."""
         agent = self._a.agent
+        self._a.checkpointer.forget_results(acks)
 
         async def body() -> None:
             record = self._live_record(conn_id, replica)
@@ -243,12 +247,20 @@ class SocketHub:
             return outcome.success(None)
         return await self._a.run_hook(lambda: agent.validate_request(request), readonly=True)
 
-    async def rpc(self, request: Request, method: str, args: tuple, kwargs: dict, request_id: str) -> Outcome:
+    async def rpc(
+        self,
+        request: Request,
+        method: str,
+        args: tuple,
+        kwargs: dict,
+        request_id: str,
+        acks: tuple[str, ...] = (),
+    ) -> Outcome:
         """An HTTP RPC: `validate_request`, then the call itself."""
         gate = await self.authorize(request)
         if not gate.ok:
             return gate
-        return await self._a.invoke(method, args, kwargs, request_id)
+        return await self._a.invoke(method, args, kwargs, request_id, acks=acks)
 
     # ---- the push stream -----------------------------------------------------------------------
 

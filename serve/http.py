@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -106,11 +105,12 @@ async def _rpc(
         await router.submit(agent_cls, agent_id, lambda t: t.actor.authorize.remote(t.key, t.epoch, request))
         items = router.stream(agent_cls, agent_id, method, tuple(args), kwargs)
         return StreamingResponse(_ndjson(items), media_type="application/x-ndjson")
-    request_id = uuid.uuid4().hex
-    value = await router.submit(
+    value = await router.submit_once(
         agent_cls,
         agent_id,
-        lambda t: t.actor.rpc.remote(t.key, t.epoch, request, method, tuple(args), kwargs, request_id),
+        lambda t, request_id, acks: t.actor.rpc.remote(
+            t.key, t.epoch, request, method, tuple(args), kwargs, request_id, acks
+        ),
     )
     return JSONResponse(jsonable(value))
 

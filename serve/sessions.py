@@ -179,9 +179,13 @@ class Session:
             )
             return
         try:
-            conn_id, replica, request_id = self.conn_id, self.pushes.replica, uuid.uuid4().hex
-            await self._on_agent(
-                lambda t: t.actor.message.remote(t.key, t.epoch, conn_id, replica, data, request_id)
+            conn_id, replica = self.conn_id, self.pushes.replica
+            await self.router.submit_once(
+                self.agent_cls,
+                self.agent_id,
+                lambda t, request_id, acks: t.actor.message.remote(
+                    t.key, t.epoch, conn_id, replica, data, request_id, acks
+                ),
             )
         except UnknownConnectionError as exc:
             self.deliver("close", (close_code(exc), "the agent no longer knows this connection; reconnect"))
