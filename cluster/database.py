@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import struct
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,31 +42,43 @@ def databases_root() -> Path:
 
 #: This process's directory of database files, and the lock it holds on it while it lives.
 _own: tuple[Path, int] | None = None
+_own_lock = threading.Lock()
 
 
 def new_database_path() -> Path:
     """A fresh file name in this process's directory. The process holds a lock on that directory
     for its lifetime; directories whose lock nobody holds (their process died) are removed."""
     global _own
-    if _own is None or not _own[0].exists():
-        directory = databases_root() / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        directory.mkdir(parents=True)
-        fd = os.open(directory / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        _own = directory, fd
-        _remove_abandoned(directory.parent)
-    return _own[0] / f"{uuid.uuid4().hex}.sqlite"
+    with _own_lock:
+        if _own is None or not _own[0].exists():
+            if _own is not None:
+                os.close(_own[1])
+            _own = _claim_directory(databases_root())
+            _remove_abandoned(_own[0].parent)
+        return _own[0] / f"{uuid.uuid4().hex}.sqlite"
+
+
+def _claim_directory(root: Path) -> tuple[Path, int]:
+    """A new directory, locked before it appears under its final name (so a scan of another
+    process never finds it unlocked)."""
+    name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = root / f".{name}"
+    staging.mkdir(parents=True)
+    fd = os.open(staging / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(staging, root / name)
+    return root / name, fd
 
 
 def _remove_abandoned(root: Path) -> None:
     """Remove the directories of processes that died without cleaning up (a SIGKILL)."""
     for entry in root.iterdir():
-        if _own is not None and entry == _own[0]:
-            continue
+        if entry.name.startswith(".") or (_own is not None and entry == _own[0]):
+            continue  # being claimed, or ours
         try:
             fd = os.open(entry / ".lock", os.O_WRONLY)
         except OSError:
-            continue  # not ours, or being created right now
+            continue  # not ours
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -75,19 +88,10 @@ def _remove_abandoned(root: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
 
 
-#: Pragmas an agent may not run: they would change how pages reach the WAL (and so what a
-#: checkpoint stores), or fold the WAL behind the capture's back.
-_RESERVED_PRAGMAS = frozenset({"journal_mode", "wal_autocheckpoint", "wal_checkpoint", "locking_mode"})
-
-
-def _authorize(
-    action: int, arg1: str | None, arg2: str | None, database: str | None, source: str | None
-) -> int:
-    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _RESERVED_PRAGMAS:
-        return sqlite3.SQLITE_DENY
-    if action == sqlite3.SQLITE_ATTACH and arg1 not in ("", ":memory:"):  # VACUUM attaches ""
-        return sqlite3.SQLITE_DENY  # an attached database file would not be checkpointed
-    return sqlite3.SQLITE_OK
+#: Pragmas an agent may not set: they would change how pages reach the WAL (and so what a
+#: checkpoint stores). `wal_checkpoint`, which folds the WAL behind the capture's back, may not
+#: run at all, except as the capture's own statement.
+_RESERVED_PRAGMAS = frozenset({"journal_mode", "wal_autocheckpoint", "locking_mode"})
 
 
 class AgentDatabase:
@@ -105,6 +109,10 @@ class AgentDatabase:
         self._mark: tuple[int, int] | None = None
         #: The open turn ran VACUUM (the image changed, though no row did).
         self._vacuumed = False
+        #: The capture's own WAL checkpoint, the one the authorizer lets through; its text is
+        #: this connection's alone, so no agent statement reuses it from the statement cache.
+        self._checkpoint_sql = f"PRAGMA wal_checkpoint(TRUNCATE) -- {uuid.uuid4().hex}"
+        self._capturing = False
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -118,9 +126,24 @@ class AgentDatabase:
             conn.execute("PRAGMA wal_autocheckpoint=0")  # pages stay in the WAL until captured
             conn.execute("PRAGMA synchronous=OFF")  # the checkpoint store is what is durable
             conn.row_factory = sqlite3.Row
-            conn.set_authorizer(_authorize)
+            conn.set_authorizer(self._authorize)
             self._conn = conn
         return self._conn
+
+    def _authorize(
+        self, action: int, arg1: str | None, arg2: str | None, database: str | None, source: str | None
+    ) -> int:
+        """Refuse what would bypass the capture: setting journal, WAL and locking pragmas, a WAL
+        checkpoint, ATTACH of a database file (VACUUM attaches "", which is fine)."""
+        if action == sqlite3.SQLITE_PRAGMA:
+            name = (arg1 or "").lower()
+            if name == "wal_checkpoint" and not self._capturing:
+                return sqlite3.SQLITE_DENY
+            if name in _RESERVED_PRAGMAS and arg2 is not None:
+                return sqlite3.SQLITE_DENY
+        if action == sqlite3.SQLITE_ATTACH and arg1 not in ("", ":memory:"):
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
 
     @property
     def empty(self) -> bool:
@@ -194,11 +217,11 @@ class AgentDatabase:
         the main file. Call it between turns only."""
         floor = self._captured_size
         delta = _committed_pages(self.path.with_name(self.path.name + "-wal"), floor)
-        self._db.set_authorizer(None)
+        self._capturing = True
         try:
-            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _, _ = self._db.execute(self._checkpoint_sql).fetchone()
         finally:
-            self._db.set_authorizer(_authorize)
+            self._capturing = False
         if busy:  # cannot happen with one connection; never report pages the file does not hold
             raise sqlite3.OperationalError(f"{self.path}: WAL checkpoint was blocked")
         self._captured_size = delta.size

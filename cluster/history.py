@@ -117,7 +117,10 @@ def fork_source(
         chosen = Manifest.unpack(raw)
     else:
         chosen = find(store, source, at, retention)
-    return chosen.with_chunks(store.load_chunks(source, chosen.db_segments))
+    try:
+        return chosen.with_chunks(store.load_chunks(source, chosen.db_segments))
+    except (KeyError, OSError) as exc:  # the source's collection deleted them just now
+        raise CheckpointNotFoundError(f"{source} changed while it was being forked: {exc!r}") from exc
 
 
 def fork(
@@ -127,11 +130,11 @@ def fork(
     its latest). The source keeps running: if its collection deletes a chunk while it is being
     copied (the latest checkpoint moved on, or `at` was thinned out), the choice is made again."""
     for attempt in range(2):
-        chosen = fork_source(store, source, target, at, retention)
         try:
+            chosen = fork_source(store, source, target, at, retention)
             _copy_chunks(store, source, target, chosen)
             break
-        except (KeyError, OSError) as exc:
+        except (KeyError, OSError, CheckpointNotFoundError) as exc:
             if attempt:
                 raise CheckpointNotFoundError(f"{source} changed while it was being forked: {exc!r}") from exc
     sections = {name: data for name, data in chosen.sections.items() if name != CONNECTIONS}

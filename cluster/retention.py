@@ -77,13 +77,12 @@ class Retention:
         gone = set(forget)
         kept = [(None, Manifest.unpack(raw))] + [(seq, m) for seq, m in history if seq not in gone]
         stored = store.chunk_names(key)
+        segments = {h for _, manifest in kept for h in manifest.db_segments if h in stored}
+        listed = {h: segment_hashes(packed) for h, packed in store.load_chunks(key, segments).items()}
         referenced: set[str] = set()
-        listed: dict[str, list[str]] = {}  # segment hash -> the chunk hashes it lists
         for seq, manifest in kept:
             needs = manifest.chunk_refs()
             for digest in manifest.db_segments:
-                if digest not in listed and digest in stored:
-                    listed[digest] = segment_hashes(store.load_chunks(key, [digest])[digest])
                 needs.update(listed.get(digest, ()))
             if seq is not None and not needs <= stored:  # lost (a power cut): it cannot be restored
                 log.warning("%s: restore point %d has lost chunks; forgetting it", key, seq)

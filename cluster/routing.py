@@ -142,6 +142,9 @@ class Router:
         request_id, acks = uuid.uuid4().hex, self._received.take(key)
         try:
             return await self._with_failover(agent, agent_id, lambda t: submit(t, request_id, acks))
+        except BaseException:  # perhaps no attempt reached the agent: tell it with the next call
+            self._received.add(key, *acks)
+            raise
         finally:  # answered, failed for good or cancelled: this caller never retries it again
             self._received.add(key, request_id)
 
@@ -254,16 +257,15 @@ class Received:
     the ids received since the last one, so it can forget their results (kept for retries). What
     is dropped here (too many agents or ids) only keeps results longer, up to the agent's cap."""
 
-    MAX_AGENTS = 4096
-    MAX_IDS = 256
+    MAX_AGENTS = 1024
+    MAX_IDS = 64
 
     def __init__(self) -> None:
         self._ids: OrderedDict[str, list[str]] = OrderedDict()
 
-    def add(self, key: str, request_id: str) -> None:
+    def add(self, key: str, *request_ids: str) -> None:
         ids = self._ids.setdefault(key, [])
-        if len(ids) < self.MAX_IDS:
-            ids.append(request_id)
+        ids.extend(request_ids[: self.MAX_IDS - len(ids)])
         self._ids.move_to_end(key)
         if len(self._ids) > self.MAX_AGENTS:
             self._ids.popitem(last=False)

@@ -257,10 +257,11 @@ class SocketHub:
         acks: tuple[str, ...] = (),
     ) -> Outcome:
         """An HTTP RPC: `validate_request`, then the call itself."""
+        self._a.checkpointer.forget_results(acks)
         gate = await self.authorize(request)
         if not gate.ok:
             return gate
-        return await self._a.invoke(method, args, kwargs, request_id, acks=acks)
+        return await self._a.invoke(method, args, kwargs, request_id)
 
     # ---- the push stream -----------------------------------------------------------------------
 
