@@ -37,6 +37,7 @@ from agents.errors import (
     RemoteError,
     ResultNotKeptError,
     StaleEpochError,
+    StoreUnavailableError,
     UnknownAgentClassError,
     UnknownMethodError,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "RemoteError",
     "ResultNotKeptError",
     "StaleEpochError",
+    "StoreUnavailableError",
     "SyncAgentHandle",
     "UnknownAgentClassError",
     "UnknownMethodError",

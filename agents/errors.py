@@ -144,6 +144,14 @@ class HostFullError(AgentError):
     code, status, retriable = "host_full", 503, True
 
 
+class StoreUnavailableError(AgentError):
+    """The checkpoint store cannot be used: unreachable, refused the credentials, read-only (a
+    replica given as the primary), or written by a newer version. Raised when it is opened,
+    before anything is written."""
+
+    code, status = "store_unavailable", 503
+
+
 class CheckpointNotFoundError(AgentError):
     """No restore point matches: the agent has no kept checkpoints, the time is outside its
     retention window (`checkpoint_retention`) or in the future, or no checkpoint has that number.

@@ -30,6 +30,7 @@ from agents.errors import (
     AgentUnavailableError,
     HostFullError,
     InvalidHostingError,
+    StoreUnavailableError,
     UnknownAgentClassError,
 )
 from agents.hosting import Hosting, validate_hosting
@@ -51,7 +52,7 @@ from cluster.outcome import Outcome
 from cluster.pool import HostPool, PooledHost
 from cluster.routing import ActivationRequest
 from cluster.spares import DedicatedHosts
-from cluster.stores import open_store
+from cluster.stores import CheckpointStore, open_store
 from cluster.threads import use_io_threads
 
 log = logging.getLogger("ray_agents.controller")
@@ -93,7 +94,9 @@ class PlacementController:
     def __init__(self, config: RuntimeConfig) -> None:
         configure_actor_logging()
         self.config = config
-        self.store = open_store(config.store_url, config.namespace)
+        self._store: CheckpointStore | None = None
+        self._store_error: Exception | None = None
+        self._open_store()
         self._placements: dict[str, Placement] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._classes: dict[str, type[Agent]] = {}
@@ -126,10 +129,31 @@ class PlacementController:
         """Adopt surviving agents and start the alarm loop (idempotent)."""
         await self._ensure_rebuilt()
 
+    def _open_store(self) -> None:
+        """Open the checkpoint store; if it cannot be, every request says why (a typed error, not
+        a controller that dies and restarts forever) until a later request opens it."""
+        try:
+            self._store, self._store_error = open_store(self.config.store_url, self.config.namespace), None
+        except Exception as exc:
+            self._store_error = exc
+            log.error("cannot open the checkpoint store: %s", exc)
+
+    @property
+    def store(self) -> CheckpointStore:
+        if self._store is None:
+            error = self._store_error
+            if isinstance(error, StoreUnavailableError):
+                raise StoreUnavailableError(error.message)
+            raise StoreUnavailableError(f"cannot open the checkpoint store: {error!r}")
+        return self._store
+
     # ---- rebuilding after a restart ------------------------------------------------------------
 
     async def _ensure_rebuilt(self) -> None:
         """Adopt live activations left by a previous controller; stop fenced-off zombies."""
+        if self._store is None:
+            await asyncio.to_thread(self._open_store)
+            self.store  # noqa: B018 - raises StoreUnavailableError if it still cannot be opened
         if self._rebuilt:
             return
         use_io_threads()
@@ -250,8 +274,8 @@ class PlacementController:
     ) -> Outcome:
         try:
             validate_agent_id(agent_id)
-            known = await self._known_class(agent_cls)
             await self._ensure_rebuilt()
+            known = await self._known_class(agent_cls)
             return outcome.success(await self._activate(known, agent_id, stale_epoch))
         except Exception as exc:
             return outcome.failure(exc)
@@ -538,6 +562,7 @@ class PlacementController:
     async def checkpoints(self, agent_cls: type[Agent] | str, agent_id: str) -> Outcome:
         """The agent's restore points (`CheckpointInfo`), oldest first."""
         try:
+            await self._ensure_rebuilt()
             key = agent_key(class_name(await self._known_class(agent_cls)), validate_agent_id(agent_id))
             return outcome.success(await asyncio.to_thread(history.list_checkpoints, self.store, key))
         except Exception as exc:
@@ -548,11 +573,11 @@ class PlacementController:
         is stored), its epoch bumped, the chosen checkpoint written as its latest; then it is
         woken from it (its schedules re-armed)."""
         try:
+            await self._ensure_rebuilt()
             known = await self._known_class(agent_cls)
             key = agent_key(class_name(known), validate_agent_id(agent_id))
             retention = known.checkpoint_retention
             await asyncio.to_thread(history.find, self.store, key, at, retention)  # refuse before any change
-            await self._ensure_rebuilt()
             async with self._locks[key]:
                 await self._stop(key)
                 epoch = await asyncio.to_thread(self.store.bump_epoch, key)
@@ -568,12 +593,12 @@ class PlacementController:
         """Start agent `new_id` of the same class from a restore point of `agent_id` (None: its
         latest checkpoint). Refused if `new_id` exists."""
         try:
+            await self._ensure_rebuilt()
             known = await self._known_class(agent_cls)
             source = agent_key(class_name(known), validate_agent_id(agent_id))
             target = agent_key(class_name(known), validate_agent_id(new_id))
             if target == source:
                 raise AgentExistsError(f"cannot fork {source} onto itself")
-            await self._ensure_rebuilt()
             retention = known.checkpoint_retention
             async with self._locks[target]:
                 if target in self._placements:

@@ -16,6 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("RAY_AGENTS_PG_CONNECT_TIMEOUT", "3")  # an unreachable server is said so quickly
 
 import pytest  # noqa: E402
 import ray  # noqa: E402
@@ -84,19 +85,33 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server (fsync on), from the Debian package's binaries."""
+    from tests.postgres_server import Server, server_directory
+
+    with server_directory() as directory:
+        server = Server(directory, free_port(), "primary")
+        server.init_primary()
+        server.start()
+        yield server.url
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def file_store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"file://{tmp_path_factory.mktemp('checkpoints')}"
 
 
-#: The deployments agent tests run against: dedicated agents on the file store and on Redis, and
-#: pooled agents (many per host actor) on the file store. A test module may narrow it with
+#: The deployments agent tests run against: dedicated agents on the file store, Redis and
+#: PostgreSQL, and pooled agents (many per host actor) on the file store. A test module may narrow it with
 #: `pytest.mark.parametrize("store_url", ["file"], indirect=True)`.
-DEPLOYMENTS = ["file", "redis", "pooled"]
+DEPLOYMENTS = ["file", "redis", "postgres", "pooled"]
+_STORE_FIXTURES = {"redis": "redis_url", "postgres": "postgres_url"}
 
 
 @pytest.fixture(params=DEPLOYMENTS)
 def store_url(request: pytest.FixtureRequest) -> str:
-    return request.getfixturevalue("redis_url" if request.param == "redis" else "file_store_url")
+    return request.getfixturevalue(_STORE_FIXTURES.get(request.param, "file_store_url"))
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ PUBLIC = [
     "RemoteError",
     "ResultNotKeptError",
     "StaleEpochError",
+    "StoreUnavailableError",
     "SyncAgentHandle",
     "UnknownAgentClassError",
     "UnknownMethodError",

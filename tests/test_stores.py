@@ -28,6 +28,14 @@ from cluster.retention import Retention, _thinned
 from cluster.stores import CheckpointStore, open_store
 
 
+@pytest.fixture(params=["file", "redis", "postgres"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The store contract holds on every backend, each a real server."""
+    return request.getfixturevalue(
+        {"file": "file_store_url", "redis": "redis_url", "postgres": "postgres_url"}[request.param]
+    )
+
+
 @pytest.fixture
 def key() -> str:
     return f"Counter/{uuid.uuid4().hex}"
@@ -319,8 +327,8 @@ def test_pragmas_and_attach_that_would_bypass_checkpoints_are_refused() -> None:
 
 
 def test_database_files_of_a_dead_process_are_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
-    dead, alive = tmp_path / "111-dead", tmp_path / "222-live"
-    for directory in (dead, alive):
+    dead, alive, claiming = tmp_path / "111-dead", tmp_path / "222-live", tmp_path / ".333-new"
+    for directory in (dead, alive, claiming):
         directory.mkdir()
         (directory / ".lock").touch()
         (directory / "x.sqlite").write_bytes(b"x")
@@ -328,6 +336,7 @@ def test_database_files_of_a_dead_process_are_removed_and_a_live_ones_kept(tmp_p
         fcntl.flock(held, fcntl.LOCK_EX)  # as its (live) process holds it
         _remove_abandoned(tmp_path)
     assert not dead.exists() and (alive / "x.sqlite").exists()
+    assert claiming.exists()  # being claimed (locked, then renamed): never taken for abandoned
 
 
 def test_collection_forgets_a_restore_point_whose_chunks_were_lost(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Checkpoint stores, chosen by URL: `file:///path` (default) or `redis://host:port/db`."""
+"""Checkpoint stores, chosen by URL: `file:///path` (default), `redis://host:port/db`, or
+`postgresql://user@host:port,standby:port/db?target_session_attrs=read-write`."""
 
 from __future__ import annotations
 
@@ -21,4 +22,10 @@ def open_store(url: str, namespace: str) -> CheckpointStore:
         from cluster.stores.redis import RedisStore
 
         return RedisStore(url, namespace)
-    raise ValueError(f"unknown checkpoint store URL {url!r} (use file:///path or redis://host:port)")
+    if scheme in ("postgresql", "postgres"):
+        from cluster.stores.postgres import PostgresStore
+
+        return PostgresStore(url, namespace)
+    raise ValueError(
+        f"unknown checkpoint store URL {url!r} (use file:///path, redis://host:port or postgresql://host/db)"
+    )

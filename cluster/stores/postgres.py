@@ -1,0 +1,295 @@
+"""Checkpoints in PostgreSQL: every acknowledged write on a server our users already run, and
+with a synchronous standby, on a second machine before it is acknowledged.
+
+Why PostgreSQL: `synchronous_commit=on` with `synchronous_standby_names` makes a commit return
+only once a standby has it, so losing the primary's machine loses nothing acknowledged (Redis
+documents `WAIT` as not making it strongly consistent). Why psycopg 3 with psycopg_pool: the
+maintained driver and its own pool (a blocking API suits the stores' thread calls; asyncpg would
+need an event loop per thread). A URL may list several hosts with
+`target_session_attrs=read-write` (libpq's own failover): after a promotion, new connections
+find the new primary; a write in flight fails, its activation retires, its callers retry.
+
+Fencing is done in the database: a save, collection or delete locks the agent's epoch row
+(`FOR UPDATE`) and refuses an older epoch in the same transaction, and a bump waits for that lock,
+so a stale epoch can never win, whatever transactions run concurrently.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from agents.errors import StaleEpochError, StoreUnavailableError
+from cluster.stores.base import CheckpointStore
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ra_agents (
+    ns text NOT NULL, key text NOT NULL, epoch bigint NOT NULL DEFAULT 0, manifest bytea,
+    destroyed boolean NOT NULL DEFAULT false, PRIMARY KEY (ns, key));
+CREATE TABLE IF NOT EXISTS ra_chunks (
+    ns text NOT NULL, key text NOT NULL, hash text NOT NULL, data bytea NOT NULL,
+    PRIMARY KEY (ns, key, hash));
+CREATE TABLE IF NOT EXISTS ra_history (
+    ns text NOT NULL, key text NOT NULL, seq bigint NOT NULL, manifest bytea NOT NULL,
+    PRIMARY KEY (ns, key, seq));
+CREATE TABLE IF NOT EXISTS ra_alarms (
+    ns text NOT NULL, key text NOT NULL, due double precision NOT NULL, PRIMARY KEY (ns, key));
+CREATE INDEX IF NOT EXISTS ra_alarms_due ON ra_alarms (ns, due);
+CREATE TABLE IF NOT EXISTS ra_classes (
+    ns text NOT NULL, name text NOT NULL, blob bytea NOT NULL, PRIMARY KEY (ns, name));
+CREATE TABLE IF NOT EXISTS ra_schema (version integer NOT NULL);
+"""
+#: Version of the tables above; a store written by a newer version is refused, not altered.
+SCHEMA_VERSION = 1
+#: Seconds to wait for a first connection when the store is opened.
+CONNECT_TIMEOUT = float(os.environ.get("RAY_AGENTS_PG_CONNECT_TIMEOUT", "10"))
+#: Any constant: processes creating the schema at once take turns (CREATE IF NOT EXISTS races).
+_SCHEMA_LOCK = 0x7261_6167
+
+#: Connections per process: store calls run in worker threads, at most this many at once.
+POOL_SIZE = int(os.environ.get("RAY_AGENTS_PG_POOL_SIZE", "16"))
+
+
+class PostgresStore(CheckpointStore):
+    """Tables shared by every namespace (a `ns` column): `ra_agents` (epoch, latest manifest,
+    destroyed), `ra_chunks`, `ra_history`, `ra_alarms`, `ra_classes`."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        import psycopg
+        from psycopg_pool import ConnectionPool, PoolTimeout  # pip install 'ray-agents[postgres]'
+
+        self.ns = namespace
+        shown = _without_password(url)
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=POOL_SIZE,
+            check=ConnectionPool.check_connection,  # a connection to a dead primary is replaced
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+            self._create_schema()
+        except PoolTimeout:
+            self._pool.close()
+            raise StoreUnavailableError(
+                f"PostgreSQL store {shown}: no connection within {CONNECT_TIMEOUT:g} s "
+                "(server down or unreachable, or the credentials were refused: see the server's log)"
+            ) from None
+        except (psycopg.errors.ReadOnlySqlTransaction, _InRecovery):
+            self._pool.close()
+            raise StoreUnavailableError(
+                f"PostgreSQL store {shown} is read-only (a standby?): give the primary, or list every "
+                "server with target_session_attrs=read-write"
+            ) from None
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _create_schema(self) -> None:
+        with self._tx() as cur:
+            cur.execute("SELECT pg_is_in_recovery()")
+            if cur.fetchone()[0]:
+                raise _InRecovery
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            cur.execute(_SCHEMA)
+            cur.execute("SELECT max(version) FROM ra_schema")
+            (found,) = cur.fetchone()
+            if found is None:
+                cur.execute("INSERT INTO ra_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+            elif found > SCHEMA_VERSION:
+                raise StoreUnavailableError(
+                    f"this PostgreSQL store was written by a newer ray-agents (schema {found}; this "
+                    f"version knows {SCHEMA_VERSION}): upgrade ray-agents, nothing was changed"
+                )
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """A cursor in one transaction (committed when the block ends without error)."""
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
+
+    def _fence(self, cur: Any, key: str, epoch: int) -> None:
+        """Lock the agent's epoch row for this transaction and refuse a superseded epoch."""
+        cur.execute("INSERT INTO ra_agents (ns, key) VALUES (%s, %s) ON CONFLICT DO NOTHING", (self.ns, key))
+        cur.execute("SELECT epoch FROM ra_agents WHERE ns = %s AND key = %s FOR UPDATE", (self.ns, key))
+        (current,) = cur.fetchone()
+        if epoch < current:
+            raise StaleEpochError(f"{key}: epoch {epoch} was superseded by {current}")
+
+    def bump_epoch(self, key: str) -> int:
+        bumped = self.bump_epochs([key])[0]
+        if isinstance(bumped, Exception):
+            raise bumped
+        return bumped
+
+    def bump_epochs(self, keys: list[str]) -> list[int | Exception]:
+        """One statement for the batch (each row's increment is atomic)."""
+        if not keys:
+            return []
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO ra_agents (ns, key, epoch) SELECT %s, k, 1 FROM unnest(%s::text[]) AS k"
+                " ON CONFLICT (ns, key) DO UPDATE SET epoch = ra_agents.epoch + 1 RETURNING key, epoch",
+                (self.ns, sorted(set(keys))),
+            )
+            bumped = dict(cur.fetchall())
+        return [bumped[key] for key in keys]
+
+    def current_epoch(self, key: str) -> int:
+        row = self._one("SELECT epoch FROM ra_agents WHERE ns = %s AND key = %s", key)
+        return row[0] if row else 0
+
+    def _one(self, query: str, *params: Any) -> tuple | None:
+        with self._tx() as cur:
+            cur.execute(query, (self.ns, *params))
+            return cur.fetchone()
+
+    def load_manifest(self, key: str) -> bytes | None:
+        row = self._one("SELECT manifest FROM ra_agents WHERE ns = %s AND key = %s", key)
+        return bytes(row[0]) if row and row[0] is not None else None
+
+    def load_chunks(self, key: str, hashes: Iterable[str]) -> dict[str, bytes]:
+        wanted = sorted(set(hashes))
+        if not wanted:
+            return {}
+        with self._tx() as cur:
+            cur.execute(
+                "SELECT hash, data FROM ra_chunks WHERE ns = %s AND key = %s AND hash = ANY(%s)",
+                (self.ns, key, wanted),
+            )
+            found = {h: bytes(d) for h, d in cur.fetchall()}
+        missing = [h for h in wanted if h not in found]
+        if missing:
+            raise KeyError(f"{key}: checkpoint chunks missing: {missing[:3]}")
+        return found
+
+    def _put(self, cur: Any, key: str, chunks: Mapping[str, bytes]) -> None:
+        if chunks:
+            cur.executemany(
+                "INSERT INTO ra_chunks (ns, key, hash, data) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [(self.ns, key, h, data) for h, data in chunks.items()],
+            )
+
+    def save(
+        self,
+        key: str,
+        epoch: int,
+        manifest: bytes,
+        new_chunks: Mapping[str, bytes],
+        keep_as: int | None = None,
+    ) -> None:
+        with self._tx() as cur:
+            self._fence(cur, key, epoch)
+            self._put(cur, key, new_chunks)
+            cur.execute(
+                "UPDATE ra_agents SET manifest = %s, destroyed = false WHERE ns = %s AND key = %s",
+                (manifest, self.ns, key),
+            )
+            if keep_as is not None:
+                cur.execute(
+                    "INSERT INTO ra_history (ns, key, seq, manifest) VALUES (%s, %s, %s, %s)"
+                    " ON CONFLICT (ns, key, seq) DO UPDATE SET manifest = EXCLUDED.manifest",
+                    (self.ns, key, keep_as, manifest),
+                )
+
+    def put_chunks(self, key: str, chunks: Mapping[str, bytes]) -> None:
+        with self._tx() as cur:
+            self._put(cur, key, chunks)
+
+    def history(self, key: str) -> list[int]:
+        with self._tx() as cur:
+            cur.execute("SELECT seq FROM ra_history WHERE ns = %s AND key = %s ORDER BY seq", (self.ns, key))
+            return [seq for (seq,) in cur.fetchall()]
+
+    def load_history(self, key: str, seq: int) -> bytes | None:
+        row = self._one("SELECT manifest FROM ra_history WHERE ns = %s AND key = %s AND seq = %s", key, seq)
+        return bytes(row[0]) if row else None
+
+    def chunk_names(self, key: str) -> set[str]:
+        with self._tx() as cur:
+            cur.execute("SELECT hash FROM ra_chunks WHERE ns = %s AND key = %s", (self.ns, key))
+            return {h for (h,) in cur.fetchall()}
+
+    def collect(self, key: str, epoch: int, forget: Collection[int], drop: Collection[str]) -> None:
+        with self._tx() as cur:
+            self._fence(cur, key, epoch)
+            cur.execute(
+                "DELETE FROM ra_history WHERE ns = %s AND key = %s AND seq = ANY(%s)",
+                (self.ns, key, list(forget)),
+            )
+            cur.execute(
+                "DELETE FROM ra_chunks WHERE ns = %s AND key = %s AND hash = ANY(%s)",
+                (self.ns, key, list(drop)),
+            )
+
+    def delete(self, key: str, epoch: int) -> None:
+        with self._tx() as cur:
+            self._fence(cur, key, epoch)
+            for table in ("ra_chunks", "ra_history"):
+                cur.execute(f"DELETE FROM {table} WHERE ns = %s AND key = %s", (self.ns, key))
+            cur.execute(
+                "UPDATE ra_agents SET manifest = NULL, destroyed = true WHERE ns = %s AND key = %s",
+                (self.ns, key),
+            )
+
+    def destroyed(self, key: str) -> bool:
+        row = self._one("SELECT destroyed FROM ra_agents WHERE ns = %s AND key = %s", key)
+        return bool(row and row[0])
+
+    def keys(self) -> list[str]:
+        with self._tx() as cur:
+            cur.execute(
+                "SELECT key FROM ra_agents WHERE ns = %s AND manifest IS NOT NULL ORDER BY key", (self.ns,)
+            )
+            return [key for (key,) in cur.fetchall()]
+
+    def set_alarm(self, key: str, due: float | None) -> None:
+        with self._tx() as cur:
+            if due is None:
+                cur.execute("DELETE FROM ra_alarms WHERE ns = %s AND key = %s", (self.ns, key))
+            else:
+                cur.execute(
+                    "INSERT INTO ra_alarms (ns, key, due) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (ns, key) DO UPDATE SET due = EXCLUDED.due",
+                    (self.ns, key, due),
+                )
+
+    def due_alarms(self, now: float, limit: int = 100) -> list[tuple[str, float]]:
+        with self._tx() as cur:
+            cur.execute(
+                "SELECT key, due FROM ra_alarms WHERE ns = %s AND due <= %s ORDER BY due LIMIT %s",
+                (self.ns, now, limit),
+            )
+            return [(key, due) for key, due in cur.fetchall()]
+
+    def save_class(self, name: str, blob: bytes) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO ra_classes (ns, name, blob) VALUES (%s, %s, %s)"
+                " ON CONFLICT (ns, name) DO UPDATE SET blob = EXCLUDED.blob",
+                (self.ns, name, blob),
+            )
+
+    def load_class(self, name: str) -> bytes | None:
+        row = self._one("SELECT blob FROM ra_classes WHERE ns = %s AND name = %s", name)
+        return bytes(row[0]) if row else None
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class _InRecovery(Exception):
+    """The server is a standby (in recovery): it takes no writes."""
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may appear in an error message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
