@@ -96,6 +96,10 @@ class PlacementController:
         self.config = config
         self._store: CheckpointStore | None = None
         self._store_error: Exception | None = None
+        #: Reopening a store that could not be opened: one attempt at a time, at most every 2 s.
+        self._store_lock = asyncio.Lock()
+        self._store_retry_at = 0.0
+        self._start_retry: asyncio.Task[None] | None = None
         self._open_store()
         self._placements: dict[str, Placement] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -126,8 +130,25 @@ class PlacementController:
         ray.get_runtime_context().current_actor.start.remote()
 
     async def start(self) -> None:
-        """Adopt surviving agents and start the alarm loop (idempotent)."""
-        await self._ensure_rebuilt()
+        """Adopt surviving agents and start the alarm loop (idempotent). If the store cannot be
+        opened yet, say why, and keep trying in the background: once it opens, alarms fire
+        even if nobody calls."""
+        try:
+            await self._ensure_rebuilt()
+        except StoreUnavailableError:
+            if self._start_retry is None or self._start_retry.done():
+                self._start_retry = asyncio.get_running_loop().create_task(self._start_when_store_opens())
+            raise
+
+    async def _start_when_store_opens(self) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._ensure_rebuilt()
+                return
+            except StoreUnavailableError:
+                delay = min(2 * delay, 30.0)
 
     def _open_store(self) -> None:
         """Open the checkpoint store; if it cannot be, every request says why (a typed error, not
@@ -152,7 +173,10 @@ class PlacementController:
     async def _ensure_rebuilt(self) -> None:
         """Adopt live activations left by a previous controller; stop fenced-off zombies."""
         if self._store is None:
-            await asyncio.to_thread(self._open_store)
+            async with self._store_lock:
+                if self._store is None and time.monotonic() >= self._store_retry_at:
+                    await asyncio.to_thread(self._open_store)
+                    self._store_retry_at = time.monotonic() + 2.0
             self.store  # noqa: B018 - raises StoreUnavailableError if it still cannot be opened
         if self._rebuilt:
             return

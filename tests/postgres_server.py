@@ -162,6 +162,28 @@ class Server:
         if self.process is not None:
             self.process.wait(10)
 
+    def _processes(self) -> list[int]:
+        """The postmaster and its children (the backends, the WAL receiver)."""
+        postmaster = self.postmaster_pid()
+        pids = [postmaster]
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            try:
+                fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                pids.append(int(Path(stat).parent.name))
+        return pids
+
+    def pause(self) -> None:
+        """SIGSTOP the server (it stops confirming anything)."""
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._processes():
+            os.kill(pid, signal.SIGCONT)
+
     def promote(self) -> None:
         import psycopg
 
@@ -170,8 +192,8 @@ class Server:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # fast shutdown
             try:
+                os.kill(self.postmaster_pid(), signal.SIGINT)  # fast shutdown (past runuser)
                 self.process.wait(20)
-            except subprocess.TimeoutExpired:
+            except (OSError, ValueError, subprocess.TimeoutExpired):
                 self.process.kill()

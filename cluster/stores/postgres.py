@@ -49,8 +49,23 @@ CONNECT_TIMEOUT = float(os.environ.get("RAY_AGENTS_PG_CONNECT_TIMEOUT", "10"))
 #: Any constant: processes creating the schema at once take turns (CREATE IF NOT EXISTS races).
 _SCHEMA_LOCK = 0x7261_6167
 
-#: Connections per process: store calls run in worker threads, at most this many at once.
-POOL_SIZE = int(os.environ.get("RAY_AGENTS_PG_POOL_SIZE", "16"))
+#: Connections per process, opened on demand and closed after a minute idle: every agent host
+#: (each dedicated agent is a process) has its own pool, so keep it small and the server's
+#: `max_connections` above hosts x this, or put PgBouncer in front (transaction pooling; the
+#: store prepares no statements there: `prepare_threshold` is off).
+POOL_SIZE = int(os.environ.get("RAY_AGENTS_PG_POOL_SIZE", "4"))
+#: libpq and server settings so a dead peer never holds a lock or a caller for long: keepalives
+#: and a TCP timeout on the client; on the server, an abandoned transaction (its host died mid-
+#: save) is ended after 30 s, releasing the epoch row a new activation's bump waits for.
+_CONNECTION = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+    "options": "-c idle_in_transaction_session_timeout=30000 -c statement_timeout=300000",
+    "prepare_threshold": None,
+}
 
 
 class PostgresStore(CheckpointStore):
@@ -65,14 +80,16 @@ class PostgresStore(CheckpointStore):
         shown = _without_password(url)
         self._pool = ConnectionPool(
             url,
-            min_size=1,
+            kwargs={"connect_timeout": max(1, int(CONNECT_TIMEOUT)), **_CONNECTION},
+            min_size=0,
             max_size=POOL_SIZE,
+            max_idle=60,
+            timeout=CONNECT_TIMEOUT,
             check=ConnectionPool.check_connection,  # a connection to a dead primary is replaced
-            open=False,
+            open=True,
         )
         try:
-            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
-            self._create_schema()
+            self._open_schema()
         except PoolTimeout:
             self._pool.close()
             raise StoreUnavailableError(
@@ -89,13 +106,17 @@ class PostgresStore(CheckpointStore):
             self._pool.close()
             raise
 
-    def _create_schema(self) -> None:
+    def _open_schema(self) -> None:
+        """Check the server takes writes and the tables' version; create them if missing (only
+        then, under a lock: hosts start by the hundred, and DDL needs the CREATE privilege)."""
         with self._tx() as cur:
-            cur.execute("SELECT pg_is_in_recovery()")
-            if cur.fetchone()[0]:
+            cur.execute("SELECT pg_is_in_recovery(), to_regclass('ra_schema') IS NOT NULL")
+            in_recovery, exists = cur.fetchone()
+            if in_recovery:
                 raise _InRecovery
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            cur.execute(_SCHEMA)
+            if not exists:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                cur.execute(_SCHEMA)
             cur.execute("SELECT max(version) FROM ra_schema")
             (found,) = cur.fetchone()
             if found is None:
@@ -130,13 +151,17 @@ class PostgresStore(CheckpointStore):
         """One statement for the batch (each row's increment is atomic)."""
         if not keys:
             return []
-        with self._tx() as cur:
-            cur.execute(
-                "INSERT INTO ra_agents (ns, key, epoch) SELECT %s, k, 1 FROM unnest(%s::text[]) AS k"
-                " ON CONFLICT (ns, key) DO UPDATE SET epoch = ra_agents.epoch + 1 RETURNING key, epoch",
-                (self.ns, sorted(set(keys))),
-            )
-            bumped = dict(cur.fetchall())
+        try:
+            with self._tx() as cur:
+                cur.execute(
+                    "INSERT INTO ra_agents (ns, key, epoch) SELECT %s, k, 1 FROM unnest(%s::text[]) AS k"
+                    " ORDER BY k ON CONFLICT (ns, key) DO UPDATE SET epoch = ra_agents.epoch + 1"
+                    " RETURNING key, epoch",
+                    (self.ns, sorted(set(keys))),
+                )
+                bumped = dict(cur.fetchall())
+        except Exception as exc:  # one statement: the batch fails (or succeeds) as a whole
+            return [exc] * len(keys)
         return [bumped[key] for key in keys]
 
     def current_epoch(self, key: str) -> int:
