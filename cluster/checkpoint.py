@@ -24,11 +24,6 @@ CHUNK_SIZE = 32 * 1024
 HEAD_SIZE = 4096
 
 
-def chunk_bounds(size: int) -> list[tuple[int, int]]:
-    """(start, end) of each chunk of an image of `size` bytes."""
-    return [chunk_span(index, size) for index in range(chunk_count(size))]
-
-
 def chunk_count(size: int) -> int:
     if size <= HEAD_SIZE:
         return 1 if size else 0
@@ -59,10 +54,6 @@ class PageDelta:
     size: int
     floor: int
     pages: dict[int, bytes]
-
-    @property
-    def nbytes(self) -> int:
-        return sum(len(p) for p in self.pages.values())
 
     def then(self, later: PageDelta) -> PageDelta:
         """One delta doing this one, then `later`."""

@@ -227,15 +227,10 @@ class AgentDatabase:
         self._captured_size = delta.size
         return delta
 
-    def read(self, start: int, end: int) -> bytes:
-        """Bytes of the main file (the database as of the last capture)."""
-        with open(self.path, "rb") as f:
-            f.seek(start)
-            return f.read(end - start)
-
     def image(self) -> bytes:
-        """The whole database as of the last capture, as the bytes of a database file."""
-        return self.read(0, self._captured_size) if self._captured_size else b""
+        """The whole database as of the last capture, as the bytes of a database file (the
+        main file: captures fold the WAL into it)."""
+        return self.path.read_bytes() if self._captured_size else b""
 
     def close(self) -> None:
         """Close the database and delete its files."""
