@@ -182,6 +182,13 @@ class InvalidScheduleError(AgentError):
 # ---- HTTP and WebSocket ------------------------------------------------------------------------
 
 
+class RequestTooLargeError(AgentError):
+    """An HTTP request body is larger than the ingress takes (`build_app(max_body_bytes=...)`);
+    refused before any agent is reached."""
+
+    code, status = "request_too_large", 413
+
+
 class Rejected(AgentError):
     """Raise from `validate_request` to refuse an HTTP request or a WebSocket connection.
 

@@ -46,6 +46,8 @@ class IngressSettings:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     #: Larger WebSocket frames get an error frame instead of reaching the agent.
     max_frame_bytes: int = protocol.MAX_FRAME_BYTES
+    #: Larger HTTP request bodies get 413 (`request_too_large`) before any agent is reached.
+    max_body_bytes: int = http.MAX_BODY_BYTES
     #: Extra pages: URL path -> HTML text (e.g. {"/": "<html>...</html>"}).
     pages: Mapping[str, str] = field(default_factory=dict)
 
@@ -69,7 +71,7 @@ class AgentIngress:
 
     @api.api_route("/agents/{path:path}", methods=HTTP_METHODS)
     async def agent_http(self, request: Request) -> Response:
-        return await http.handle(request, self._registry, self._router)
+        return await http.handle(request, self._registry, self._router, self._settings.max_body_bytes)
 
     @api.websocket("/agents/{path:path}")
     async def agent_socket(self, websocket: WebSocket) -> None:
@@ -99,10 +101,15 @@ def build_app(
     pages: Mapping[str, str] | None = None,
     num_replicas: int = 1,
     max_frame_bytes: int = protocol.MAX_FRAME_BYTES,
+    max_body_bytes: int = http.MAX_BODY_BYTES,
 ) -> Any:
-    """A Serve application for these agent classes (what `serve run module:app` expects)."""
+    """A Serve application for these agent classes (what `serve run module:app` expects).
+    `max_frame_bytes` and `max_body_bytes` cap WebSocket frames and HTTP request bodies (1 MiB)."""
     settings = IngressSettings(
-        runtime=runtime or RuntimeConfig(), max_frame_bytes=max_frame_bytes, pages=dict(pages or {})
+        runtime=runtime or RuntimeConfig(),
+        max_frame_bytes=max_frame_bytes,
+        max_body_bytes=max_body_bytes,
+        pages=dict(pages or {}),
     )
     return AgentIngress.options(num_replicas=num_replicas).bind(list(agents), settings)
 

@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agents.agent import Agent
-from agents.errors import AgentError, InvalidArgumentsError
+from agents.errors import AgentError, InvalidArgumentsError, RequestTooLargeError
 from agents.requests import Request
 from cluster.methods import lookup_method
 from cluster.routing import Router
@@ -78,12 +78,35 @@ def parse_arguments(body: bytes) -> tuple[list[Any], dict[str, Any]]:
     raise InvalidArgumentsError("request body must be a JSON array (arguments) or object (keywords)")
 
 
-async def handle(conn: Any, registry: AgentRegistry, router: Router) -> Response:
+#: Largest HTTP request body the ingress takes by default (`build_app(max_body_bytes=...)`).
+MAX_BODY_BYTES = 1 << 20
+
+
+async def read_body(conn: Any, limit: int) -> bytes:
+    """The request body, refused (RequestTooLargeError) once it passes `limit` bytes: by its
+    Content-Length at once, else as it streams in, so no more than `limit` is ever held."""
+    declared = conn.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLargeError(
+            f"request body of {int(declared)} bytes exceeds the limit of {limit} bytes"
+        )
+    parts, size = [], 0
+    async for part in conn.stream():
+        size += len(part)
+        if size > limit:
+            raise RequestTooLargeError(f"request body exceeds the limit of {limit} bytes")
+        parts.append(part)
+    return b"".join(parts)
+
+
+async def handle(
+    conn: Any, registry: AgentRegistry, router: Router, max_body_bytes: int = MAX_BODY_BYTES
+) -> Response:
     """Serve one HTTP request addressed to an agent."""
     try:
         name, agent_id, rest = split_agent_path(conn)
         agent_cls = registry.get(name)
-        body = await conn.body()
+        body = await read_body(conn, max_body_bytes)
         request = agent_request(conn, rest, body)
         if rest.startswith("/rpc/") and request.method == "POST":
             return await _rpc(router, agent_cls, agent_id, rest[len("/rpc/") :], request)

@@ -165,7 +165,7 @@ class Session:
             try:
                 frame = protocol.parse_client_text(text or "", self.max_frame_bytes)
             except protocol.FrameError as exc:
-                self.send(protocol.Error(code=exc.code, message=exc.message))
+                self.send(protocol.Error(id=exc.call_id, code=exc.code, message=exc.message))
                 continue
             if frame is None:
                 await self._user_message(text or "")

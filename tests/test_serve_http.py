@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from agents import InvalidArgumentsError, NotCallableError, UnknownMethodError, get_agent
+from agents import InvalidArgumentsError, NotCallableError, UnknownMethodError, get_agent, list_agents
 from agents.client import CallError
 from agents.http import agent_url, call, request
 from tests.agents_for_serve import Tally
@@ -68,3 +68,28 @@ async def test_ids_with_slashes_travel_escaped(served: str, agent_id: str) -> No
     assert await asyncio.to_thread(call, served, "tally", weird, "add", 4) == 4
     assert (await get_agent(Tally, weird).get())["count"] == 4
     assert (await get_agent(Tally, agent_id).get())["count"] == 0
+
+
+async def test_a_body_over_the_limit_is_refused_before_any_agent_is_reached(
+    served: str, agent_id: str
+) -> None:
+    import httpx
+
+    url = agent_url(served, "tally", agent_id, "/rpc/add")
+    status, _, body = await http(url, "POST", b"[" + b" " * (2 << 20) + b"1]")
+    error = json.loads(body)["error"]
+    assert (status, error["code"]) == (413, "request_too_large")
+    assert "limit of 1048576 bytes" in error["message"]
+
+    async def chunks():  # no Content-Length: counted as it streams in
+        for _ in range(40):
+            yield b" " * 65536
+
+    async with httpx.AsyncClient() as client:
+        response = await client.post(url, content=chunks())
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+    described = await list_agents()
+    assert f"Tally/{agent_id}" not in described["live"]
+    assert ["Tally", agent_id] not in [list(k) for k in described["hibernated"]]
+    assert await asyncio.to_thread(call, served, "tally", agent_id, "add", 1) == 1  # a body in bounds
+    assert f"Tally/{agent_id}" in (await list_agents())["live"]

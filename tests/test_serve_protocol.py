@@ -75,3 +75,16 @@ def test_appending_to_a_list_is_one_small_op() -> None:
 def test_a_patch_that_does_not_fit_is_refused() -> None:
     with pytest.raises(ValueError, match="does not apply"):
         patch.apply({"a": 1}, [{"op": "replace", "path": "/b", "value": 1}])
+
+
+def test_a_refused_call_frame_names_its_call_when_its_id_can_be_read() -> None:
+    for text, code in (
+        ('{"type": "rpc", "id": "c7", "method": "m", "args": ["' + "x" * 100 + '"]}', "frame_too_large"),
+        ('{"type": "rpc", "id": "c7", "method": "m", "args": "nope"}', "malformed_frame"),
+    ):
+        with pytest.raises(protocol.FrameError) as raised:
+            protocol.parse_client_text(text, limit=64 if code == "frame_too_large" else 1 << 20)
+        assert (raised.value.code, raised.value.call_id) == (code, "c7")
+    with pytest.raises(protocol.FrameError) as raised:
+        protocol.parse_client_text("x" * 100, limit=64)
+    assert raised.value.call_id is None

@@ -7,6 +7,7 @@ See docs/protocol.md. Text frames whose JSON `type` is one of `CLIENT_TYPES` are
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -153,18 +154,30 @@ server_frames: pydantic.TypeAdapter[ServerFrame] = pydantic.TypeAdapter(ServerFr
 
 
 class FrameError(Exception):
-    """A text frame that claims to be a protocol frame but is not valid (or is too large)."""
+    """A text frame that claims to be a protocol frame but is not valid (or is too large).
+    `call_id`: the frame's `id` when it could be read, so the caller's call fails instead of
+    waiting for a reply that will never come."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, call_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.call_id = call_id
+
+
+#: The `id` of a frame too large to parse, read from its first bytes (frames start with it).
+_LEADING_ID = re.compile(r'"id"\s*:\s*"([^"\\]{1,200})"')
+
+
+def _peek_id(text: str) -> str | None:
+    found = _LEADING_ID.search(text[:512]) if text.startswith("{") else None
+    return found.group(1) if found else None
 
 
 def parse_client_text(text: str, limit: int = MAX_FRAME_BYTES) -> ClientFrame | None:
     """The protocol frame in a text message, or None if it is a user message for `on_message`."""
     if len(text) > limit and len(text.encode()) > limit:
-        raise FrameError("frame_too_large", f"frame exceeds {limit} bytes")
+        raise FrameError("frame_too_large", f"frame exceeds {limit} bytes", _peek_id(text))
     if not text.startswith("{"):
         return None
     try:
@@ -179,7 +192,8 @@ def parse_client_text(text: str, limit: int = MAX_FRAME_BYTES) -> ClientFrame | 
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'][1:])) or 'frame'}: {e['msg']}" for e in exc.errors()
         )
-        raise FrameError("malformed_frame", f"invalid {data['type']} frame: {problems}") from None
+        call_id = data.get("id") if isinstance(data.get("id"), str) and data.get("id") else None
+        raise FrameError("malformed_frame", f"invalid {data['type']} frame: {problems}", call_id) from None
 
 
 def error_frame(exc: BaseException, call_id: str | None = None) -> Error:
