@@ -8,14 +8,11 @@ connections are `cluster.sockets`, schedules `cluster.scheduler`; this module ru
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from agents.agent import Agent, SqlParams
@@ -32,63 +29,21 @@ from cluster.alarms import AlarmTimer
 from cluster.changes import ChangeSet, Checkpointer, PendingCheckpoint
 from cluster.checkpoint import Manifest
 from cluster.context import CALL_CHAIN, OUTPUT_GATE
-from cluster.database import AgentDatabase, new_database_path
+from cluster.database import AgentDatabase
 from cluster.group_commit import GroupCommit
-from cluster.images import StoredDatabase, rebuild
 from cluster.lifecycle import ActivationState
 from cluster.methods import MethodSpec, lookup_method
 from cluster.naming import agent_key, class_name
 from cluster.outcome import END_OF_STREAM, Outcome
 from cluster.retention import Retention
 from cluster.scheduler import Scheduler, WorkItem
+from cluster.snapshots import Snapshot, read_snapshot
 from cluster.sockets import Push, SocketHub
 from cluster.state import StateCodec, unpack
 from cluster.stores import CheckpointStore
 from cluster.threads import run_to_completion, run_user_sync
 
 log = logging.getLogger("ray_agents.activation")
-
-
-@dataclass
-class Snapshot:
-    """An agent's latest checkpoint as read from the store (`manifest` None: it has none yet),
-    its database rebuilt in the file at `path` (absent if the database is empty)."""
-
-    manifest: Manifest | None
-    stored: StoredDatabase
-    path: Path
-    #: An activation owns the file now (it deletes it when it closes).
-    taken: bool = False
-
-    def discard(self) -> None:
-        """Delete the rebuilt database file (the snapshot will not be used)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-
-def read_snapshot(store: CheckpointStore, key: str) -> Snapshot:
-    """Read an agent's latest checkpoint and rebuild its database file (blocking: run it in a
-    thread)."""
-    path = new_database_path()
-    raw = store.load_manifest(key)
-    if raw is None:
-        return Snapshot(None, StoredDatabase(), path)
-    return Snapshot(*read_checkpoint(store, key, Manifest.unpack(raw), path), path)
-
-
-def read_checkpoint(
-    store: CheckpointStore, key: str, manifest: Manifest, path: Path
-) -> tuple[Manifest, StoredDatabase]:
-    """Fill in a manifest's chunk list and rebuild its database at `path`."""
-    load = functools.partial(store.load_chunks, key)
-    if manifest.db_segments:
-        manifest.with_chunks(load(manifest.db_segments))
-    try:
-        return manifest, rebuild(manifest, load, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        raise
 
 
 @dataclass

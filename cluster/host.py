@@ -25,12 +25,13 @@ from agents.errors import AgentUnavailableError, HostFullError
 from agents.hosting import Hosting
 from agents.requests import Request
 from cluster import outcome, routing
-from cluster.activation import Activation, Snapshot, read_snapshot
+from cluster.activation import Activation
 from cluster.config import RuntimeConfig
 from cluster.lifecycle import ActivationState
 from cluster.logs import configure_actor_logging
 from cluster.naming import CONTROLLER_NAME, agent_key, class_name
 from cluster.outcome import Outcome
+from cluster.snapshots import Snapshot, read_snapshot
 from cluster.sockets import Push
 from cluster.stores import open_store
 from cluster.threads import use_io_threads

@@ -18,20 +18,17 @@ class CheckpointStore(ABC):
     newest one handed out.
     """
 
-    @abstractmethod
     def bump_epoch(self, key: str) -> int:
         """Atomically increment and return the agent's epoch; older epochs are fenced from now on."""
+        bumped = self.bump_epochs([key])[0]
+        if isinstance(bumped, Exception):
+            raise bumped
+        return bumped
 
+    @abstractmethod
     def bump_epochs(self, keys: list[str]) -> list[int | Exception]:
         """`bump_epoch` for each key (a burst of activations), each succeeding or failing on its
-        own; stores override it to share round trips and fsyncs."""
-        bumped: list[int | Exception] = []
-        for key in keys:
-            try:
-                bumped.append(self.bump_epoch(key))
-            except Exception as exc:
-                bumped.append(exc)
-        return bumped
+        own, sharing round trips and fsyncs."""
 
     @abstractmethod
     def current_epoch(self, key: str) -> int:
@@ -110,6 +107,14 @@ class CheckpointStore(ABC):
     @abstractmethod
     def load_class(self, name: str) -> bytes | None:
         """What `save_class` stored, or None."""
+
+    @staticmethod
+    def all_found(key: str, wanted: list[str], found: dict[str, bytes]) -> dict[str, bytes]:
+        """`found` if it has every wanted chunk, else KeyError naming the missing ones."""
+        missing = [h for h in wanted if h not in found]
+        if missing:
+            raise KeyError(f"{key}: checkpoint chunks missing: {missing[:3]}")
+        return found
 
     def close(self) -> None:  # noqa: B027 - optional for stores without connections
         """Release connections."""

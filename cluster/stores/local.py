@@ -169,12 +169,6 @@ class LocalDirectoryStore(CheckpointStore):
         if epoch < current:
             raise StaleEpochError(f"{key}: epoch {epoch} was superseded by {current}")
 
-    def bump_epoch(self, key: str) -> int:
-        bumped = self.bump_epochs([key])[0]
-        if isinstance(bumped, Exception):
-            raise bumped
-        return bumped
-
     def bump_epochs(self, keys: list[str]) -> list[int | Exception]:
         """New agents' directories are made durable by one fsync of the root for the batch; an
         existing epoch file is overwritten in place (fixed width, one sector) and fdatasynced:

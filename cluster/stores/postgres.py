@@ -141,12 +141,6 @@ class PostgresStore(CheckpointStore):
         if epoch < current:
             raise StaleEpochError(f"{key}: epoch {epoch} was superseded by {current}")
 
-    def bump_epoch(self, key: str) -> int:
-        bumped = self.bump_epochs([key])[0]
-        if isinstance(bumped, Exception):
-            raise bumped
-        return bumped
-
     def bump_epochs(self, keys: list[str]) -> list[int | Exception]:
         """One statement for the batch (each row's increment is atomic)."""
         if not keys:
@@ -187,10 +181,7 @@ class PostgresStore(CheckpointStore):
                 (self.ns, key, wanted),
             )
             found = {h: bytes(d) for h, d in cur.fetchall()}
-        missing = [h for h in wanted if h not in found]
-        if missing:
-            raise KeyError(f"{key}: checkpoint chunks missing: {missing[:3]}")
-        return found
+        return self.all_found(key, wanted, found)
 
     def _put(self, cur: Any, key: str, chunks: Mapping[str, bytes]) -> None:
         if chunks:

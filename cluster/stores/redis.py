@@ -119,10 +119,8 @@ class RedisStore(CheckpointStore):
         if not wanted:
             return {}
         values = self._redis.hmget(self._names(key)[2], wanted)
-        missing = [h for h, v in zip(wanted, values, strict=True) if v is None]
-        if missing:
-            raise KeyError(f"{key}: checkpoint chunks missing: {missing[:3]}")
-        return dict(zip(wanted, values, strict=True))
+        found = {h: v for h, v in zip(wanted, values, strict=True) if v is not None}
+        return self.all_found(key, wanted, found)
 
     def save(
         self,
