@@ -13,6 +13,7 @@ from agents.connections import WebHooks
 from agents.durable import DurableJob
 from agents.errors import InvalidScheduleError
 from agents.hosting import Hosting
+from agents.ids import derived_type_name, validate_type_name
 from agents.scheduling import QueueItem, RetryPolicy, Schedule, Scheduling
 
 if TYPE_CHECKING:  # Code Mode is imported only when an agent runs code
@@ -26,7 +27,6 @@ class AgentRuntime(Protocol):
     """What an agent needs from the activation hosting it (implemented in `cluster.activation`)."""
 
     agent_id: str
-    type_name: str
     scheduler: Scheduling
 
     async def commit_progress(self) -> None: ...
@@ -46,6 +46,10 @@ class Agent(WebHooks):
     caller sees the result.
     """
 
+    #: The agent type's one name: in keys and the store, URLs (`/agents/{type_name}/{id}`), string
+    #: handles (`get_agent("counter", "alice")`) and the CLI. Default: the class name in
+    #: kebab-case (ChatRoom -> "chat-room"). Two different classes may not use the same name.
+    type_name: ClassVar[str] = "agent"
     #: The state a new agent starts with (a dict, or data for `State`).
     initial_state: ClassVar[Any] = None
     #: Optional pydantic model that state must validate against.
@@ -67,17 +71,21 @@ class Agent(WebHooks):
     max_agents_per_host: ClassVar[int | None] = None
 
     _runtime: AgentRuntime
+    #: Whether the class set `type_name` itself (else it was derived from the class name).
+    _type_name_chosen: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._type_name_chosen = "type_name" in cls.__dict__
+        if cls._type_name_chosen:  # chosen: checked now, at class definition
+            validate_type_name(cls.type_name, f"{cls.__qualname__}.type_name")
+        else:  # derived (a subclass never inherits its parent's name)
+            cls.type_name = derived_type_name(cls.__name__)
 
     @property
     def name(self) -> str:
         """This agent's ID: the `"alice"` of `get_agent(Counter, "alice")`."""
         return self._runtime.agent_id
-
-    @property
-    def type_name(self) -> str:
-        """The name this agent's class is registered under: the `"Counter"` of
-        `get_agent("Counter", "alice")` and of its HTTP and WebSocket paths."""
-        return self._runtime.type_name
 
     @property
     def state(self) -> Any:

@@ -75,8 +75,6 @@ class Connection:
 class WebHooks:
     """HTTP and WebSocket hooks of an agent; every hook runs as a turn. Override what you need."""
 
-    #: Name in URLs (`/agents/{url_name}/{id}`); default: the class name in kebab-case.
-    url_name: ClassVar[str | None] = None
     #: Whether clients may replace the state with a `set_state` frame (off: clients call methods).
     accept_client_state: ClassVar[bool] = False
 

@@ -152,6 +152,27 @@ class StoreUnavailableError(AgentError):
     code, status = "store_unavailable", 503
 
 
+class StoreMismatchError(AgentError):
+    """This process chose a checkpoint store (`$RAY_AGENTS_STORE`, `configure(store=...)`) other
+    than the one the namespace's running controller uses: one namespace has one store."""
+
+    code, status = "store_mismatch", 500
+
+
+class TypeNameCollisionError(AgentError):
+    """Two different agent classes use one type name (`Agent.type_name`)."""
+
+    code, status = "type_name_collision", 409
+
+    @classmethod
+    def between(cls, name: str, registered: str, other: str) -> TypeNameCollisionError:
+        """The error for `other` (a qualified class name) claiming `name`, held by `registered`."""
+        return cls(
+            f"agent type {name!r} is {registered}; {other} cannot use it too: give one of them its own "
+            f"`type_name` (a class attribute)"
+        )
+
+
 class CheckpointNotFoundError(AgentError):
     """No restore point matches: the agent has no kept checkpoints, the time is outside its
     retention window (`checkpoint_retention`) or in the future, or no checkpoint has that number.

@@ -81,7 +81,7 @@ class AgentHandle(Generic[A]):
         return SyncAgentHandle(self)
 
     def __repr__(self) -> str:
-        name = self._agent if isinstance(self._agent, str) else self._agent.__name__
+        name = self._agent if isinstance(self._agent, str) else self._agent.type_name
         return f"AgentHandle({name}, {self._id!r})"
 
 

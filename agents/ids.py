@@ -1,4 +1,4 @@
-"""What makes a usable agent ID."""
+"""What makes a usable agent ID and agent type name."""
 
 from __future__ import annotations
 
@@ -8,6 +8,23 @@ from agents.errors import InvalidAgentIdError
 
 MAX_ID_LENGTH = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Type names go into keys, URL paths and CLI arguments: a letter, then letters, digits, `-_.`.
+_TYPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def derived_type_name(class_name: str) -> str:
+    """The type name a class gets unless it sets one: its name in kebab-case (ChatRoom -> chat-room)."""
+    return _WORD_BOUNDARY.sub("-", class_name).lower()
+
+
+def validate_type_name(name: object, where: str) -> str:
+    """Return the name if it is a usable agent type name, else raise TypeError naming `where`."""
+    if not isinstance(name, str) or not _TYPE_NAME.fullmatch(name):
+        raise TypeError(
+            f"{where} must be a letter followed by up to 63 letters, digits, '-', '_' or '.'; got {name!r}"
+        )
+    return name
 
 
 def validate_agent_id(agent_id: object) -> str:
@@ -21,3 +38,8 @@ def validate_agent_id(agent_id: object) -> str:
     if _CONTROL.search(agent_id):
         raise InvalidAgentIdError("agent ID must not contain control characters")
     return agent_id
+
+
+def qualified_name(cls: type) -> str:
+    """`module.QualName`: what tells two classes with one type name apart."""
+    return f"{cls.__module__}.{cls.__qualname__}"

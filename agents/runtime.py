@@ -37,17 +37,19 @@ def streams(agent_cls: type, method: str) -> bool:
 def configure(*, namespace: str | None = None, store: str | None = None, hosting: str | None = None) -> None:
     """Choose the Ray namespace, checkpoint store URL and default hosting for this process's agents.
 
-    Call before the first agent call. The store and the default hosting are fixed by whoever
-    starts the controller first (defaults: `$RAY_AGENTS_NAMESPACE` or "ray-agents";
-    `$RAY_AGENTS_STORE` or ~/.ray-agents; `$RAY_AGENTS_HOSTING` or "dedicated"). `hosting` is
-    "dedicated" or "pooled" (see `agents.hosting`); a class's own `hosting` attribute wins.
+    Call before the first agent call. A namespace (`$RAY_AGENTS_NAMESPACE`, else "ray-agents")
+    has one controller and one store: a process that chooses no store (nor `$RAY_AGENTS_STORE`)
+    uses the running controller's (else ~/.ray-agents/checkpoints); one that chooses another
+    store than the running controller's gets `StoreMismatchError` on its first call. The default
+    hosting (`$RAY_AGENTS_HOSTING`, else "dedicated") is fixed by whoever starts the controller;
+    a class's own `hosting` attribute wins.
     """
     _routing().configure_process(namespace=namespace, store=store, hosting=hosting)
 
 
 async def list_agents() -> dict[str, Any]:
     """Live and hibernated agents, with activation counts, as the controller sees them."""
-    return await router().controller().describe.remote()
+    return await (await router().checked_controller()).describe.remote()
 
 
 async def start() -> None:
@@ -56,4 +58,4 @@ async def start() -> None:
     Call it when a cluster (re)starts with hibernated agents that have alarms but no callers:
     the controller's alarm loop is what wakes them.
     """
-    await router().controller().start.remote()
+    await (await router().checked_controller()).start.remote()

@@ -201,7 +201,7 @@ async def bench_calls(report: Report, tmp: Path, fleets: list[Fleet]) -> None:
 
     # The manifest every state-changing turn rewrites (after > dedupe_window writes).
     store = bench_store(tmp)
-    manifest_bytes = (store._dir(agent_key("BenchCounter", "counter-0")) / "manifest").read_bytes()
+    manifest_bytes = (store._dir(agent_key("bench-counter", "counter-0")) / "manifest").read_bytes()
     manifest = Manifest.unpack(manifest_bytes)
     without_results = len(Manifest(manifest.epoch, manifest.state, sections=manifest.sections).pack())
     report.notes.append(
@@ -227,7 +227,7 @@ async def bench_turns_in_process(report: Report, tmp: Path) -> None:
     try:
         for label, root in stores.items():
             store = LocalDirectoryStore(root)
-            key = agent_key("BenchCounter", "in-process")
+            key = agent_key("bench-counter", "in-process")
             activation = Activation(BenchCounter, "in-process", store.bump_epoch(key), store)
             await activation.start()
             if read is None:

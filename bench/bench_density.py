@@ -94,7 +94,7 @@ async def bench_wakes() -> Table:
 
     s = summarize(await dedicated_wakes())
     table.add("dedicated agent (onto a spare host started ahead)", str(s.n), ms(s.p50), ms(s.p99))
-    store = routing.router().config.store_url
+    store = routing.router().config.store
     routing.configure(
         RuntimeConfig(namespace=f"{NAMESPACE}-cold", store_url=store, dedicated_spares_per_node=0)
     )

@@ -33,7 +33,7 @@ from cluster.database import AgentDatabase
 from cluster.group_commit import GroupCommit
 from cluster.lifecycle import ActivationState
 from cluster.methods import MethodSpec, lookup_method
-from cluster.naming import agent_key, class_name
+from cluster.naming import agent_key
 from cluster.outcome import END_OF_STREAM, Outcome
 from cluster.retention import Retention
 from cluster.scheduler import Scheduler, WorkItem
@@ -77,7 +77,7 @@ class Activation:
     ) -> None:
         self.agent_cls = agent_cls
         self.agent_id = agent_id
-        self.type_name = class_name(agent_cls)
+        self.type_name = agent_cls.type_name
         self.epoch = epoch
         self.key = agent_key(self.type_name, agent_id)
         self.store = store

@@ -24,8 +24,9 @@ class RuntimeConfig:
     #: Ray namespace of the controller and agent actors: keeps them apart from other apps' actors.
     namespace: str = field(default_factory=lambda: os.environ.get("RAY_AGENTS_NAMESPACE", "ray-agents"))
     #: Checkpoint store: a local directory works on one machine (or a shared filesystem);
-    #: `redis://` for clusters of many machines.
-    store_url: str = field(default_factory=lambda: os.environ.get("RAY_AGENTS_STORE") or _default_store_url())
+    #: `redis://` or `postgresql://` for clusters of many machines. None: not chosen by this
+    #: process: use the running controller's, or ~/.ray-agents/checkpoints if none runs yet.
+    store_url: str | None = field(default_factory=lambda: os.environ.get("RAY_AGENTS_STORE") or None)
     #: Hosting of classes that do not choose (`Agent.hosting`): "dedicated" keeps today's one
     #: process per agent; "pooled" packs many into shared host actors.
     hosting: str = field(default_factory=lambda: os.environ.get("RAY_AGENTS_HOSTING") or "dedicated")
@@ -59,3 +60,8 @@ class RuntimeConfig:
     #: other calls ran meanwhile. At most this many unacknowledged results are kept (the oldest
     #: go first: those of callers that died).
     dedupe_window: int = 128
+
+    @property
+    def store(self) -> str:
+        """The store's URL: the chosen one, else the default."""
+        return self.store_url or _default_store_url()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-import pickle
 import random
 import time
 from collections import Counter, defaultdict
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray import cloudpickle
 from ray.exceptions import RayActorError
 
 from agents.agent import Agent
@@ -31,12 +30,12 @@ from agents.errors import (
     HostFullError,
     InvalidHostingError,
     StoreUnavailableError,
-    UnknownAgentClassError,
 )
 from agents.hosting import Hosting, validate_hosting
 from agents.ids import validate_agent_id
 from cluster import history, outcome
 from cluster.batching import Coalescer
+from cluster.classes import AgentTypes
 from cluster.config import DEDICATED_AGENT_BYTES, RuntimeConfig
 from cluster.host import ActivationOrder, AgentHost
 from cluster.logs import configure_actor_logging
@@ -45,7 +44,6 @@ from cluster.naming import (
     HOST_PREFIX,
     LEGACY_ACTOR_PREFIX,
     agent_key,
-    class_name,
     split_key,
 )
 from cluster.outcome import Outcome
@@ -93,7 +91,8 @@ class PlacementController:
 
     def __init__(self, config: RuntimeConfig) -> None:
         configure_actor_logging()
-        self.config = config
+        # The store is fixed here, so the hosts (and every caller that checks) use this one URL.
+        self.config = dataclasses.replace(config, store_url=config.store)
         self._store: CheckpointStore | None = None
         self._store_error: Exception | None = None
         #: Reopening a store that could not be opened: one attempt at a time, at most every 2 s.
@@ -103,8 +102,7 @@ class PlacementController:
         self._open_store()
         self._placements: dict[str, Placement] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._classes: dict[str, type[Agent]] = {}
-        self._saved_classes: dict[str, bytes] = {}
+        self._types = AgentTypes(lambda: self.store, self._hosting)
         self._host = ray.remote(AgentHost)
         self._pool = HostPool(config, self._host)
         self._host_orders: dict[str, Coalescer[ActivationOrder, Outcome]] = {}
@@ -128,6 +126,10 @@ class PlacementController:
         # Rebuild and start polling alarms as soon as the actor is up: after a restart nobody may
         # call the controller for a long time, yet hibernated agents' alarms must still fire.
         ray.get_runtime_context().current_actor.start.remote()
+
+    def store_url(self) -> str:
+        """The checkpoint store this controller's agents use (callers check theirs matches)."""
+        return self.config.store
 
     async def start(self) -> None:
         """Adopt surviving agents and start the alarm loop (idempotent). If the store cannot be
@@ -154,7 +156,7 @@ class PlacementController:
         """Open the checkpoint store; if it cannot be, every request says why (a typed error, not
         a controller that dies and restarts forever) until a later request opens it."""
         try:
-            self._store, self._store_error = open_store(self.config.store_url, self.config.namespace), None
+            self._store, self._store_error = open_store(self.config.store, self.config.namespace), None
         except Exception as exc:
             self._store_error = exc
             log.error("cannot open the checkpoint store: %s", exc)
@@ -257,28 +259,6 @@ class PlacementController:
 
     # ---- classes -----------------------------------------------------------------------------
 
-    async def _register(self, agent_cls: type[Agent]) -> None:
-        """Make a class known by name (for callers that only have the name), and remember it in
-        the store so a restarted controller can wake its agents for alarms."""
-        name = class_name(agent_cls)
-        self._hosting(agent_cls)  # refuse an unknown hosting mode before anything is stored
-        try:
-            blob = cloudpickle.dumps(agent_cls)
-        except Exception as exc:
-            raise ActivationError(f"agent class {name} cannot be pickled to its hosts: {exc!r}") from exc
-        self._classes[name] = agent_cls
-        if self._saved_classes.get(name) != blob:
-            await asyncio.to_thread(self.store.save_class, name, blob)
-            self._saved_classes[name] = blob
-
-    async def _class(self, name: str) -> type[Agent] | None:
-        if name not in self._classes:
-            blob = await asyncio.to_thread(self.store.load_class, name)
-            if blob is None:
-                return None
-            self._classes[name] = pickle.loads(blob)
-        return self._classes[name]
-
     def _hosting(self, agent_cls: type[Agent]) -> Hosting:
         chosen = agent_cls.hosting if agent_cls.hosting is not None else self.config.hosting
         where = f"{agent_cls.__name__}.hosting" if agent_cls.hosting is not None else "the default hosting"
@@ -299,29 +279,15 @@ class PlacementController:
         try:
             validate_agent_id(agent_id)
             await self._ensure_rebuilt()
-            known = await self._known_class(agent_cls)
+            known = await self._types.known(agent_cls)
             return outcome.success(await self._activate(known, agent_id, stale_epoch))
         except Exception as exc:
             return outcome.failure(exc)
 
-    async def _known_class(self, agent_cls: type[Agent] | str) -> type[Agent]:
-        """The class a request names (registering a class not seen before)."""
-        if isinstance(agent_cls, str):
-            found = await self._class(agent_cls)
-            if found is None:
-                raise UnknownAgentClassError(f"no agent class named {agent_cls!r} is registered")
-            return found
-        if (
-            class_name(agent_cls) not in self._classes
-            or self._classes[class_name(agent_cls)] is not agent_cls
-        ):
-            await self._register(agent_cls)
-        return agent_cls
-
     async def _activate(
         self, agent_cls: type[Agent], agent_id: str, stale: int | None, for_alarm: bool = False
     ) -> tuple[Any, int]:
-        key = agent_key(class_name(agent_cls), agent_id)
+        key = agent_key(agent_cls.type_name, agent_id)
         async with self._locks[key]:
             current = self._placements.get(key)
             if current is not None and (stale is None or current.epoch > stale):
@@ -395,7 +361,7 @@ class PlacementController:
         """Activate on a pooled host, which takes the new epoch from the store itself (under this
         controller's per-key lock, so still one activation at a time): the store round trip is
         spread over the hosts instead of queueing in the controller."""
-        cls_name = class_name(agent_cls)
+        cls_name = agent_cls.type_name
         for _ in range(3):  # a host that died meanwhile is dropped and another one chosen
             host: PooledHost = await self._pool.choose(
                 cls_name, agent_cls.max_agents_per_host, await self._alive()
@@ -491,7 +457,7 @@ class PlacementController:
         return ALARM_POLL + min(5.0, self._wake_seconds[hosting] * 1.5)
 
     def _known_hosting(self, key: str) -> Hosting:
-        agent_cls = self._classes.get(split_key(key)[0])
+        agent_cls = self._types.get(split_key(key)[0])
         try:
             return self._hosting(agent_cls) if agent_cls is not None else "dedicated"
         except InvalidHostingError:
@@ -522,10 +488,11 @@ class PlacementController:
 
     async def _wake(self, key: str, placement: Placement | None) -> None:
         try:
-            cls_name, agent_id = split_key(key)
-            agent_cls = await self._class(cls_name)
-            if agent_cls is None:
-                log.error("cannot wake %s for its alarm: class %s is unknown", key, cls_name)
+            type_name, agent_id = split_key(key)
+            try:
+                agent_cls = await self._types.by_name(type_name)
+            except Exception as exc:  # unknown, or its stored class no longer loads
+                log.error("cannot wake %s for its alarm: %s", key, exc)
                 self._wake_cooldown[key] = time.time() + 60
                 return
             async with self._wake_slots[self._hosting(agent_cls)]:
@@ -587,7 +554,7 @@ class PlacementController:
         """The agent's restore points (`CheckpointInfo`), oldest first."""
         try:
             await self._ensure_rebuilt()
-            key = agent_key(class_name(await self._known_class(agent_cls)), validate_agent_id(agent_id))
+            key = agent_key((await self._types.known(agent_cls)).type_name, validate_agent_id(agent_id))
             return outcome.success(await asyncio.to_thread(history.list_checkpoints, self.store, key))
         except Exception as exc:
             return outcome.failure(exc)
@@ -598,8 +565,8 @@ class PlacementController:
         woken from it (its schedules re-armed)."""
         try:
             await self._ensure_rebuilt()
-            known = await self._known_class(agent_cls)
-            key = agent_key(class_name(known), validate_agent_id(agent_id))
+            known = await self._types.known(agent_cls)
+            key = agent_key(known.type_name, validate_agent_id(agent_id))
             retention = known.checkpoint_retention
             await asyncio.to_thread(history.find, self.store, key, at, retention)  # refuse before any change
             async with self._locks[key]:
@@ -618,9 +585,9 @@ class PlacementController:
         latest checkpoint). Refused if `new_id` exists."""
         try:
             await self._ensure_rebuilt()
-            known = await self._known_class(agent_cls)
-            source = agent_key(class_name(known), validate_agent_id(agent_id))
-            target = agent_key(class_name(known), validate_agent_id(new_id))
+            known = await self._types.known(agent_cls)
+            source = agent_key(known.type_name, validate_agent_id(agent_id))
+            target = agent_key(known.type_name, validate_agent_id(new_id))
             if target == source:
                 raise AgentExistsError(f"cannot fork {source} onto itself")
             retention = known.checkpoint_retention
@@ -674,7 +641,7 @@ class PlacementController:
             "retirements": dict(self.retirements),
             "live": live,
             "hibernated": [split_key(k) for k in stored if k not in live],
-            "classes": sorted(self._classes),
+            "classes": self._types.names(),
             "hosts": {
                 name: {"node_id": h.node_id, "agents": len(h.agents)} for name, h in self._pool.hosts.items()
             },

@@ -29,7 +29,7 @@ from cluster.activation import Activation
 from cluster.config import RuntimeConfig
 from cluster.lifecycle import ActivationState
 from cluster.logs import configure_actor_logging
-from cluster.naming import CONTROLLER_NAME, agent_key, class_name
+from cluster.naming import CONTROLLER_NAME, agent_key
 from cluster.outcome import Outcome
 from cluster.snapshots import Snapshot, read_snapshot
 from cluster.sockets import Push
@@ -61,7 +61,7 @@ class AgentHost:
         self.pooled = hosting == "pooled"
         self._node_id = ray.get_runtime_context().get_node_id()  # fixed for the process
         routing.configure(config)  # calls these agents make go to the same cluster and store
-        self._store = open_store(config.store_url, config.namespace)
+        self._store = open_store(config.store, config.namespace)
         #: key -> activation, least recently activated first (eviction looks at last use).
         self._activations: dict[str, Activation] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -100,7 +100,7 @@ class AgentHost:
     def _prepare(self, orders: list[ActivationOrder]) -> list[tuple[int | Exception, Snapshot | None]]:
         """Each order's epoch (bumped in the store, for the batch at once, if not given) and then
         its latest checkpoint: read after the bump, which fences off every older activation."""
-        keys = [agent_key(class_name(agent_cls), agent_id) for agent_cls, agent_id, _, _ in orders]
+        keys = [agent_key(agent_cls.type_name, agent_id) for agent_cls, agent_id, _, _ in orders]
         to_bump = [key for key, (_, _, epoch, _) in zip(keys, orders, strict=True) if epoch is None]
         bumped = dict(zip(to_bump, self._store.bump_epochs(to_bump), strict=True))
         prepared: list[tuple[int | Exception, Snapshot | None]] = []
@@ -130,7 +130,7 @@ class AgentHost:
         agent_cls, agent_id, _, for_alarm = order
         if isinstance(epoch, Exception):
             return outcome.failure(epoch)
-        key = agent_key(class_name(agent_cls), agent_id)
+        key = agent_key(agent_cls.type_name, agent_id)
         old = self._activations.get(key)
         if old is not None:  # an older epoch the controller has replaced: fenced, drop it
             self._retire(key, old, "replaced")
@@ -340,7 +340,7 @@ class AgentHost:
     async def _make_room(self, agent_cls: type[Agent]) -> bool:
         """Room for one more agent of `agent_cls`: under the host's capacity and the class's own
         `max_agents_per_host`, evicting least recently used idle agents if needed."""
-        limit, name = agent_cls.max_agents_per_host, class_name(agent_cls)
+        limit, name = agent_cls.max_agents_per_host, agent_cls.type_name
         if limit is not None:
             same = [k for k, a in self._activations.items() if a.type_name == name]
             if len(same) >= limit and await self._evict(same, len(same) - limit + 1) < len(same) - limit + 1:

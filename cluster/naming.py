@@ -13,11 +13,6 @@ DEDICATED_PREFIX = "ray-agents-dedicated:"
 LEGACY_ACTOR_PREFIX = "agent:"
 
 
-def class_name(agent_cls: type) -> str:
-    """The name an agent class is registered under (its Python class name)."""
-    return agent_cls.__name__
-
-
 def agent_key(cls_name: str, agent_id: str) -> str:
     """The cluster-wide key of one agent: `Class/escaped-id` (the ID may contain '/')."""
     return f"{cls_name}/{quote(agent_id, safe='')}"

@@ -24,15 +24,17 @@ from agents.errors import (
     AgentUnavailableError,
     HostFullError,
     ReentrantCallError,
+    StoreMismatchError,
 )
 from agents.hosting import validate_hosting
 from agents.ids import validate_agent_id
 from agents.wire.retry import backoff
-from cluster import outcome
+from cluster import outcome, shipping
 from cluster.batching import Coalescer
 from cluster.config import RuntimeConfig
 from cluster.context import CALL_CHAIN, OUTPUT_GATE
 from cluster.naming import CONTROLLER_NAME, agent_key
+from cluster.stores import printable, same_store
 
 log = logging.getLogger("ray_agents.routing")
 T = TypeVar("T")
@@ -60,6 +62,8 @@ class Router:
     def __init__(self, config: RuntimeConfig | None = None) -> None:
         self.config = config or RuntimeConfig()
         self._controller: Any = None
+        #: Whether the running controller was seen to use the store this process chose.
+        self._store_checked = self.config.store_url is None
         self._placements: dict[str, Target] = {}
         #: Request ids whose calls ended, per agent, told to it with the next call (`Received`).
         self._received = Received()
@@ -95,11 +99,29 @@ class Router:
                 )
         return self._controller
 
+    async def checked_controller(self) -> Any:
+        """The controller, once it was seen to use the checkpoint store this process chose (if
+        it chose one): a second store for one namespace would be two homes for each agent."""
+        controller = self.controller()
+        if not self._store_checked:
+            theirs = await controller.store_url.remote()
+            ours = self.config.store_url or theirs
+            if not same_store(ours, theirs):
+                raise StoreMismatchError(
+                    f"this process chose the checkpoint store {printable(ours)}, but the ray-agents "
+                    f"controller of namespace {self.config.namespace!r} (started by another process) "
+                    f"uses {printable(theirs)}: use one store per namespace (set RAY_AGENTS_STORE the "
+                    "same everywhere, e.g. on `ray start`), or another namespace (RAY_AGENTS_NAMESPACE)"
+                )
+            self._store_checked = True
+        return controller
+
     async def _resolve(self, agent: AgentClass, agent_id: str, key: str, stale: int | None) -> Target:
         cached = self._placements.get(key)
         if cached is not None and (stale is None or cached.epoch > stale):
             return cached
-        actor, epoch = (await self._activations.submit((agent, agent_id, stale))).unwrap()
+        await self.checked_controller()
+        actor, epoch = (await self._activations.submit((_shipped(agent), agent_id, stale))).unwrap()
         target = self._placements[key] = Target(actor, key, epoch)
         return target
 
@@ -111,7 +133,7 @@ class Router:
             if len(requests) > 1:  # find whose class it is: the others must not fail with it
                 return [r for one in requests for r in await self._activate([one])]
             agent, agent_id, _ = requests[0]
-            key = agent_key(_class_name(agent), agent_id)
+            key = agent_key(_type_name(agent), agent_id)
             error = ActivationError(f"{key}: the agent class cannot be pickled to the cluster: {exc}")
             return [outcome.failure(error)]
         return await pending
@@ -162,7 +184,7 @@ class Router:
 
     async def locate(self, agent: AgentClass, agent_id: str, stale: int | None = None) -> Target:
         """The live activation's target, activating it if needed; `stale` reports a dead one."""
-        key = agent_key(_class_name(agent), validate_agent_id(agent_id))
+        key = agent_key(_type_name(agent), validate_agent_id(agent_id))
         return await self._resolve(agent, agent_id, key, stale)
 
     async def _with_failover(
@@ -243,13 +265,14 @@ class Router:
         restore itself from its own turn (the restore waits for that turn to end)."""
         if operation == "restore":
             _checked_key(agent, agent_id)
-        result = await getattr(self.controller(), operation).remote(agent, agent_id, *args)
+        controller = await self.checked_controller()
+        result = await getattr(controller, operation).remote(_shipped(agent), agent_id, *args)
         self.forget(agent, agent_id)
         return result.unwrap()
 
     def forget(self, agent: AgentClass, agent_id: str) -> None:
         """Drop the cached handle (the next call asks the controller)."""
-        self._placements.pop(agent_key(_class_name(agent), agent_id), None)
+        self._placements.pop(agent_key(_type_name(agent), agent_id), None)
 
 
 class Received:
@@ -299,7 +322,7 @@ def _checked_key(agent: AgentClass, agent_id: str) -> str:
     """The agent's key, refusing a call that re-enters an agent already in a turn up the chain.
     Checked here too, not only in the agent: the agent may still be starting (its `on_start`
     made the call), and the controller would then wait on its own activation forever."""
-    key = agent_key(_class_name(agent), validate_agent_id(agent_id))
+    key = agent_key(_type_name(agent), validate_agent_id(agent_id))
     chain = CALL_CHAIN.get()
     if key in chain:
         raise ReentrantCallError(
@@ -309,8 +332,12 @@ def _checked_key(agent: AgentClass, agent_id: str) -> str:
     return key
 
 
-def _class_name(agent: AgentClass) -> str:
-    return agent if isinstance(agent, str) else agent.__name__
+def _shipped(agent: AgentClass) -> AgentClass:
+    return agent if isinstance(agent, str) else shipping.prepare(agent)
+
+
+def _type_name(agent: AgentClass) -> str:
+    return agent if isinstance(agent, str) else agent.type_name
 
 
 class _LoopThread:

@@ -14,6 +14,7 @@ from agents import Agent, callable, get_agent, list_agents
 
 
 class Counter(Agent):
+    type_name = "demo-counter"  # examples/app.py's Counter is "counter": one name, one class
     initial_state = {"count": 0}
 
     async def on_start(self) -> None:

@@ -19,7 +19,7 @@ from ray.exceptions import RayActorError
 
 from agents.agent import Agent
 from agents.wire.retry import backoff
-from cluster.naming import agent_key, class_name
+from cluster.naming import agent_key
 from cluster.routing import Router
 
 log = logging.getLogger("ray_agents.serve.pushes")
@@ -43,7 +43,7 @@ class Subscription:
         self.hub = hub
         self.agent_cls = agent_cls
         self.agent_id = agent_id
-        self.key = agent_key(class_name(agent_cls), agent_id)
+        self.key = agent_key(agent_cls.type_name, agent_id)
         self.receivers: dict[str, Receiver] = {}
         #: Epoch of the activation whose stream ended cleanly; None while streaming.
         self.dormant_epoch: int | None = None
@@ -116,7 +116,7 @@ class PushHub:
 
     def attach(self, agent_cls: type[Agent], agent_id: str, receiver: Receiver) -> Subscription:
         """Route this agent's pushes for `receiver.conn_id` to it (subscribing if needed)."""
-        key = agent_key(class_name(agent_cls), agent_id)
+        key = agent_key(agent_cls.type_name, agent_id)
         sub = self.subscriptions.get(key)
         if sub is None:
             sub = self.subscriptions[key] = Subscription(self, agent_cls, agent_id)

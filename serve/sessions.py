@@ -28,7 +28,7 @@ from cluster.methods import lookup_method
 from cluster.routing import Router, Target
 from serve.http import agent_request, jsonable, split_agent_path
 from serve.pushes import PushHub
-from serve.registry import AgentRegistry, url_name
+from serve.registry import AgentRegistry
 
 log = logging.getLogger("ray_agents.serve.sessions")
 
@@ -114,7 +114,7 @@ class Session:
                 return
             await self.ws.send_text(
                 protocol.Identity(
-                    agent=url_name(agent_cls), id=agent_id, connection=conn_id, readonly=self.readonly
+                    agent=agent_cls.type_name, id=agent_id, connection=conn_id, readonly=self.readonly
                 ).dump()
             )
             loop = asyncio.get_running_loop()

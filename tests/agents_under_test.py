@@ -135,7 +135,7 @@ class Caller(Agent):
 
     @callable
     async def ping_starter(self, starter_id: str) -> str:
-        return await get_agent("CallsBackOnStart", starter_id).ping()
+        return await get_agent("calls-back-on-start", starter_id).ping()
 
 
 class CallsBackOnStart(Agent):

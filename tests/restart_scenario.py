@@ -30,7 +30,7 @@ async def arm() -> dict:
 
 async def recover() -> dict:
     await start()  # nobody calls the agent: the controller's alarm loop must wake it
-    key = agent_key("Dozer", AGENT)
+    key = agent_key("dozer", AGENT)
     deadline = time.monotonic() + 60
     while key not in (await list_agents())["live"]:
         if time.monotonic() > deadline:

@@ -105,7 +105,7 @@ async def store(tmp_path: Path) -> GatedStore:
 
 
 def activation(store: GatedStore) -> Activation:
-    return Activation(Notes, "a", store.bump_epoch("Notes/a"), store)
+    return Activation(Notes, "a", store.bump_epoch("notes/a"), store)
 
 
 @pytest.fixture
@@ -162,11 +162,11 @@ async def test_a_failed_checkpoint_never_loses_the_alarm_index_entry(
     live: Activation, store: GatedStore
 ) -> None:
     schedule_id = (await live.invoke("plan", (), {}, "r1")).unwrap()
-    assert [k for k, _ in store.due_alarms(1e12)] == ["Notes/a"]
+    assert [k for k, _ in store.due_alarms(1e12)] == ["notes/a"]
     store.failing = True
     assert not (await live.invoke("unplan", (schedule_id,), {}, "r2")).ok  # not persisted
     store.failing = False
-    assert [k for k, _ in store.due_alarms(1e12)] == ["Notes/a"]  # the stored schedule still has one
+    assert [k for k, _ in store.due_alarms(1e12)] == ["notes/a"]  # the stored schedule still has one
     fresh = activation(store)
     await fresh.start()
     assert [s.id for s in await fresh.agent.list_schedules()] == [schedule_id]
@@ -254,22 +254,22 @@ async def test_a_checkpoint_of_the_previous_format_loads_and_is_upgraded_by_the_
 ) -> None:
     assert (await live.invoke("fill", (2,), {}, "f")).ok  # folded into the base: no deltas
     await live.close()
-    manifest = Manifest.unpack(store.load_manifest("Notes/a") or b"").with_chunks(
-        store.load_chunks("Notes/a", live.checkpointer.stored.segments)
+    manifest = Manifest.unpack(store.load_manifest("notes/a") or b"").with_chunks(
+        store.load_chunks("notes/a", live.checkpointer.stored.segments)
     )
     assert not manifest.db_deltas
     old = msgpack.unpackb(manifest.pack(), raw=False)
     old.update(v=1, db_chunks=manifest.db_chunks)  # what version 1 wrote: the chunk list inline
     for newer in ("db_segments", "db_deltas", "seq", "time", "restored_from"):
         del old[newer]
-    store.save("Notes/a", store.bump_epoch("Notes/a"), msgpack.packb(old, use_bin_type=True), {})
-    fresh = Activation(Notes, "a", store.bump_epoch("Notes/a"), store)
+    store.save("notes/a", store.bump_epoch("notes/a"), msgpack.packb(old, use_bin_type=True), {})
+    fresh = Activation(Notes, "a", store.bump_epoch("notes/a"), store)
     await fresh.start()
     assert fresh.sql("SELECT COUNT(*) AS c FROM big", ()) == [{"c": 2000}]
     assert (await fresh.invoke("bump", (), {}, "b")).ok
-    assert Manifest.unpack(store.load_manifest("Notes/a") or b"").db_segments  # upgraded
+    assert Manifest.unpack(store.load_manifest("notes/a") or b"").db_segments  # upgraded
     await fresh.close()
-    again = Activation(Notes, "a", store.bump_epoch("Notes/a"), store)
+    again = Activation(Notes, "a", store.bump_epoch("notes/a"), store)
     await again.start()
     assert again.sql("SELECT COUNT(*) AS c FROM big", ()) == [{"c": 2000}]
     await again.close()

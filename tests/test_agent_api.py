@@ -92,9 +92,9 @@ async def test_bad_calls_get_typed_errors_and_agent_keeps_serving(agent_id: str)
     counter = get_agent(Counter, agent_id)
     await counter.add(1)
     with pytest.raises(UnknownMethodError, match="no_such"):
-        await get_agent("Counter", agent_id).no_such()
+        await get_agent("counter", agent_id).no_such()
     with pytest.raises(NotCallableError, match="not_exposed"):
-        await get_agent("Counter", agent_id).not_exposed()
+        await get_agent("counter", agent_id).not_exposed()
     with pytest.raises(UnknownMethodError):
         _ = counter.no_such  # refused locally when the class is known
     with pytest.raises(InvalidArgumentsError, match="valid integer"):
@@ -190,7 +190,7 @@ async def test_destroy_deletes_the_agent_for_good(agent_id: str) -> None:
 
 
 async def test_agent_knows_its_id_and_type_name(agent_id: str) -> None:
-    assert await get_agent(Counter, agent_id).identity() == {"name": agent_id, "type_name": "Counter"}
+    assert await get_agent(Counter, agent_id).identity() == {"name": agent_id, "type_name": "counter"}
 
 
 async def test_sql_takes_named_parameters(agent_id: str) -> None:

@@ -87,7 +87,7 @@ async def test_past_the_per_node_cap_a_new_dedicated_agent_is_refused_clearly_an
     assert await first.add(1) == 2  # the live ones keep serving
     await first.wipe()  # one leaves: there is room again
     controller = ray.get_actor(CONTROLLER_NAME, namespace=capped)
-    await eventually(lambda: _gone(controller, "Counter/one"))
+    await eventually(lambda: _gone(controller, "counter/one"))
     assert await get_agent(Counter, "three").add(3) == 3
 
 

@@ -27,7 +27,7 @@ async def test_fifty_concurrent_first_calls_activate_exactly_once(runtime: str, 
     assert sorted(results) == list(range(1, 51))
     assert (await counter.get())["starts"] == 1  # on_start ran once
     assert (await counter.describe())["epoch"] == 1
-    assert len(await live_activations(runtime, agent_key("Counter", agent_id))) == 1
+    assert len(await live_activations(runtime, agent_key("counter", agent_id))) == 1
 
 
 async def test_acked_writes_survive_sigkill(agent_id: str) -> None:
@@ -86,8 +86,8 @@ async def test_killed_controller_rebuilds_without_duplicates(runtime: str, agent
     assert await counter.add(3) == 5
     after = await counter.describe()
     assert (after["pid"], after["epoch"]) == (before["pid"], before["epoch"])  # adopted, not duplicated
-    assert len(await live_activations(runtime, agent_key("Counter", agent_id))) == 1
-    assert agent_key("Counter", agent_id) in (await list_agents())["live"]
+    assert len(await live_activations(runtime, agent_key("counter", agent_id))) == 1
+    assert agent_key("counter", agent_id) in (await list_agents())["live"]
 
 
 async def test_zombie_activation_cannot_overwrite_newer_state(
@@ -112,14 +112,14 @@ async def test_idle_agent_hibernates_and_wakes_with_its_state(runtime: str, agen
     sleepy = get_agent(Sleepy, agent_id)
     assert await sleepy.add(4) == 4
     first = await sleepy.describe()
-    key = agent_key("Sleepy", agent_id)
+    key = agent_key("sleepy", agent_id)
 
     async def hibernated() -> bool:
         gone = key not in (await list_agents())["live"] and not await live_activations(runtime, key)
         return gone and (first["hosting"] == "pooled" or not pid_alive(first["pid"]))
 
     await eventually(hibernated)
-    assert ("Sleepy", agent_id) in (await list_agents())["hibernated"]
+    assert ("sleepy", agent_id) in (await list_agents())["hibernated"]
     assert await sleepy.add(1) == 5  # woken transparently
     second = await sleepy.describe()
     assert second["epoch"] == first["epoch"] + 1
@@ -134,7 +134,7 @@ async def test_failing_on_start_is_a_clear_error_and_leaves_nothing_running(
     for _ in range(2):  # not stuck: each call tries again and fails the same clear way
         with pytest.raises(ActivationError, match="cannot start"):
             await broken.ping()
-    assert await live_activations(runtime, agent_key("BrokenStart", agent_id)) == []
+    assert await live_activations(runtime, agent_key("broken-start", agent_id)) == []
 
 
 async def test_a_database_that_grows_changes_schema_and_shrinks_survives_sigkill_at_each_step(

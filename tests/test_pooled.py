@@ -91,7 +91,7 @@ async def test_a_full_host_evicts_its_least_recently_used_idle_agents(runtime: s
     for t in tinies:
         assert await t.add(1) == 1
     described = await list_agents()
-    live = [k for k in described["live"] if k.startswith(f"Tiny/{prefix}")]
+    live = [k for k in described["live"] if k.startswith(f"tiny/{prefix}")]
     assert len(live) <= 3 * len(described["hosts"]) < 10  # the rest were evicted, not kept
     assert described["retirements"].get("evicted", 0) >= 10 - len(live)
     for t in tinies:  # every agent still serves, from its checkpoint
@@ -108,7 +108,7 @@ async def test_the_watchdog_names_the_agent_that_blocked_its_host(runtime: str) 
     assert await blocker.block(1.0) == "blocked"  # async code that blocks: the loop stops
     stalls = await host.stalls.remote()
     assert len(stalls) == before + 1
-    assert stalls[-1]["key"] == agent_key("Blocker", handle_of(blocker).id)
+    assert stalls[-1]["key"] == agent_key("blocker", handle_of(blocker).id)
     assert stalls[-1]["method"] == "block"
     assert stalls[-1]["seconds"] >= 0.5
 

@@ -146,7 +146,7 @@ async def test_collection_under_sixteen_writers_never_deletes_what_a_restore_poi
 
     await asyncio.gather(*(writer(w) for w in range(16)))
     store = open_store(store_url, runtime)
-    key = agent_key("ShortMemoryJournal", agent_id)
+    key = agent_key("short-memory-journal", agent_id)
     kept = store.history(key)
     assert kept, "restore points are kept"
     times = [Manifest.unpack(store.load_history(key, seq) or b"").time for seq in kept]

@@ -100,7 +100,7 @@ async def test_run_that_keeps_failing_is_given_up_and_kept_as_failed(agent_id: s
 
 async def test_schedule_every_in_on_start_is_idempotent_across_wakes(runtime: str, agent_id: str) -> None:
     heart = get_agent(Heartbeat, agent_id)
-    key = agent_key("Heartbeat", agent_id)
+    key = agent_key("heartbeat", agent_id)
     first = await heart.describe()
     for _ in range(2):  # hibernate, then wake by a call: on_start runs schedule_every again
         await eventually(lambda info=first: hibernated(runtime, info))
@@ -112,7 +112,7 @@ async def test_schedule_every_in_on_start_is_idempotent_across_wakes(runtime: st
 
 async def test_alarm_wakes_a_hibernated_agent(runtime: str, agent_id: str) -> None:
     dozer = get_agent(Dozer, agent_id)
-    key = agent_key("Dozer", agent_id)
+    key = agent_key("dozer", agent_id)
     # Far enough out that the agent hibernates before the controller wakes it ahead of time.
     await dozer.after(6.0, "woken")
     first = await dozer.describe()
@@ -127,7 +127,7 @@ async def test_alarm_survives_sigkill_of_the_agent(agent_id: str) -> None:
     await planner.after(1.0, "after-kill")
     victim = await planner.describe()
     os.kill(victim["pid"], signal.SIGKILL)
-    key = agent_key("Planner", agent_id)
+    key = agent_key("planner", agent_id)
 
     async def reactivated() -> bool:
         live = (await list_agents())["live"]
@@ -139,7 +139,7 @@ async def test_alarm_survives_sigkill_of_the_agent(agent_id: str) -> None:
 
 async def test_alarm_survives_sigkill_of_the_controller(runtime: str, agent_id: str) -> None:
     dozer = get_agent(Dozer, agent_id)
-    key = agent_key("Dozer", agent_id)
+    key = agent_key("dozer", agent_id)
     await dozer.after(6.0, "after-controller-kill")
     first = await dozer.describe()
     await eventually(lambda: hibernated(runtime, first))

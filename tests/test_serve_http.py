@@ -89,7 +89,7 @@ async def test_a_body_over_the_limit_is_refused_before_any_agent_is_reached(
         response = await client.post(url, content=chunks())
     assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
     described = await list_agents()
-    assert f"Tally/{agent_id}" not in described["live"]
+    assert f"tally/{agent_id}" not in described["live"]
     assert ["Tally", agent_id] not in [list(k) for k in described["hibernated"]]
     assert await asyncio.to_thread(call, served, "tally", agent_id, "add", 1) == 1  # a body in bounds
-    assert f"Tally/{agent_id}" in (await list_agents())["live"]
+    assert f"tally/{agent_id}" in (await list_agents())["live"]

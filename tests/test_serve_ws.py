@@ -204,7 +204,7 @@ async def test_socket_survives_agent_sigkill_and_pushes_resume(clients, agent_id
 
 async def test_socket_outlives_hibernation_and_pushes_resume_when_woken_elsewhere(clients, agent_id) -> None:
     client = await clients(agent="hibernating")
-    key = agent_key("Hibernating", agent_id)
+    key = agent_key("hibernating", agent_id)
     await until_async(list_agents, lambda d: key not in d["live"])  # idle_timeout hibernated it
     assert await get_agent(Hibernating, agent_id).add(3) == 3  # woken by a driver, not the client
     await until(lambda: client.state["count"] == 3)  # the replica noticed and re-subscribed

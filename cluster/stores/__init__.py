@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlparse, urlunparse
 
 from cluster.stores.base import CheckpointStore
 from cluster.stores.local import LocalDirectoryStore
 
-__all__ = ["CheckpointStore", "LocalDirectoryStore", "open_store"]
+__all__ = ["CheckpointStore", "LocalDirectoryStore", "open_store", "printable", "same_store"]
 
 
 def open_store(url: str, namespace: str) -> CheckpointStore:
@@ -29,3 +30,23 @@ def open_store(url: str, namespace: str) -> CheckpointStore:
     raise ValueError(
         f"unknown checkpoint store URL {url!r} (use file:///path, redis://host:port or postgresql://host/db)"
     )
+
+
+def same_store(first: str, second: str) -> bool:
+    """Whether two store URLs name one store (a directory however it is spelled, else the URL)."""
+    return _canonical(first) == _canonical(second)
+
+
+def printable(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlparse(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunparse(parts._replace(netloc=netloc))
+
+
+def _canonical(url: str) -> str:
+    if urlparse(url).scheme in ("", "file"):
+        return "file://" + os.path.realpath(os.path.expanduser(url.removeprefix("file://")))
+    return url.rstrip("/")
