@@ -19,6 +19,7 @@ from cluster.routing import Router
 from serve.registry import AgentRegistry
 
 PREFIX = "/agents/"
+NDJSON = "application/x-ndjson"
 
 
 def split_agent_path(conn: HTTPConnection) -> tuple[str, str, str]:
@@ -127,7 +128,11 @@ async def _rpc(
     if spec.streaming:
         await router.submit(agent_cls, agent_id, lambda t: t.actor.authorize.remote(t.key, t.epoch, request))
         items = router.stream(agent_cls, agent_id, method, tuple(args), kwargs)
-        return StreamingResponse(_ndjson(items), media_type="application/x-ndjson")
+        try:  # a stream that fails before its first item is an error response with its status
+            first = await anext(items)
+        except StopAsyncIteration:
+            return Response(b"", media_type=NDJSON)
+        return StreamingResponse(_ndjson(first, items), media_type=NDJSON)
     value = await router.submit_once(
         agent_cls,
         agent_id,
@@ -138,9 +143,10 @@ async def _rpc(
     return JSONResponse(jsonable(value))
 
 
-async def _ndjson(items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+async def _ndjson(first: Any, items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
     """Each item as one JSON line; a failure mid-stream becomes a final `{"error": ...}` line."""
     try:
+        yield json.dumps(jsonable(first)).encode() + b"\n"
         async for item in items:
             yield json.dumps(jsonable(item)).encode() + b"\n"
     except Exception as exc:

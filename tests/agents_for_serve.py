@@ -83,6 +83,12 @@ class Tally(Agent):
         raise KeyError("nope")
 
 
+class DedicatedTally(Tally):
+    """Tally in a process of its own, for tests that SIGKILL it."""
+
+    hosting = "dedicated"
+
+
 class Hibernating(Agent):
     """Hibernates after a short idle time, to test that sockets outlive the agent's process."""
 
@@ -95,5 +101,5 @@ class Hibernating(Agent):
         return self.state["count"]
 
 
-SERVED = [Tally, Hibernating, Counter, Assistant, ExampleChat]
+SERVED = [Tally, DedicatedTally, Hibernating, Counter, Assistant, ExampleChat]
 PAGES = {"/": PAGE, "/chat": CHAT_PAGE}
