@@ -113,3 +113,8 @@ class WebHooks:
         hub: ConnectionHub = self._runtime.sockets
         skip = {c.id if isinstance(c, Connection) else c for c in exclude}
         hub.push([c for c in hub.conn_ids() if c not in skip], encode_message(message))
+
+
+def overrides(agent_cls: type, hook: str) -> bool:
+    """Whether the class has its own version of one of the `WebHooks` hooks."""
+    return getattr(agent_cls, hook) is not getattr(WebHooks, hook)

@@ -210,8 +210,23 @@ class RequestTooLargeError(AgentError):
     code, status = "request_too_large", 413
 
 
+class RouteNotFoundError(AgentError):
+    """Nothing answers that path: no such page, or a request other than an RPC to an agent class
+    that does not override `on_request`. Answered by the ingress, before any agent is reached."""
+
+    code, status = "not_found", 404
+
+
+class MethodNotAllowedError(AgentError):
+    """`OPTIONS` to an agent path: the ingress answers CORS preflights itself (`build_app(cors=...)`),
+    and agents never see the method."""
+
+    code, status = "method_not_allowed", 405
+
+
 class Rejected(AgentError):
-    """Raise from `validate_request` to refuse an HTTP request or a WebSocket connection.
+    """Raise from `validate_request`, or from the ingress's gate (`build_app(on_before_request=...,
+    on_before_connect=...)`), to refuse an HTTP request or a WebSocket connection.
 
     HTTP callers get `status`; WebSocket clients are closed with code 4000 + status.
     """

@@ -216,8 +216,10 @@ class Router:
             await asyncio.sleep(backoff(attempt, first_free=True))
         if isinstance(last_error, HostFullError):
             raise last_error  # no room anywhere, still: say so, in its own words
+        attempts = self.config.call_attempts
+        log.warning("%s: no live activation after %d attempts; the last error: %s", key, attempts, last_error)
         raise AgentUnavailableError(
-            f"{key}: no live activation after {self.config.call_attempts} attempts: {last_error}"
+            f"{key}: no live activation after {attempts} attempts ({_one_line(last_error)})"
         ) from last_error
 
     async def stream(
@@ -251,7 +253,10 @@ class Router:
                     raise
             except RayActorError as exc:
                 if started:
-                    raise AgentUnavailableError(f"{key}: stream interrupted: {exc}") from exc
+                    log.warning("%s: the stream of %s was cut: %s", key, method, exc)
+                    raise AgentUnavailableError(
+                        f"{key}: its activation died during the stream of {method}; call it again"
+                    ) from exc
             except AgentError as exc:
                 if not exc.retriable:
                     raise
@@ -330,6 +335,15 @@ def _checked_key(agent: AgentClass, agent_id: str) -> str:
             "not reentrant (let the first call return, or use a queue)"
         )
     return key
+
+
+def _one_line(exc: BaseException | None) -> str:
+    """Why an attempt failed, in one line for the caller: Ray's own messages span many lines of
+    internals (they go to the log)."""
+    if isinstance(exc, RayActorError):
+        return "its activation died"
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _shipped(agent: AgentClass) -> AgentClass:

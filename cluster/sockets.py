@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from agents.connections import Connection, WebHooks
+from agents.connections import Connection, overrides
 from agents.errors import InvalidStateError, ReadOnlyError, UnknownConnectionError
 from agents.requests import Request, Response
 from agents.wire import patch, protocol
@@ -52,10 +52,6 @@ class Outbox:
 
 def _plain(value: Any) -> Any:
     return pydantic_core.to_jsonable_python(value, fallback=repr)
-
-
-def _overrides(agent: Any, hook: str) -> bool:
-    return getattr(type(agent), hook) is not getattr(WebHooks, hook)
 
 
 class SocketHub:
@@ -196,7 +192,7 @@ class SocketHub:
         error = result.error
         if error is not None and not isinstance(error, UnknownConnectionError):
             self.push([conn_id], protocol.error_frame(error).dump())
-            if _overrides(agent, "on_error"):
+            if overrides(type(agent), "on_error"):
                 await self._a.run_hook(lambda: agent.on_error(Connection(self, conn_id), error))
         return result
 
@@ -243,7 +239,7 @@ class SocketHub:
     async def authorize(self, request: Request) -> Outcome:
         """Run `validate_request` (if the agent has one) as a read-only turn."""
         agent = self._a.agent
-        if not _overrides(agent, "validate_request"):
+        if not overrides(type(agent), "validate_request"):
             return outcome.success(None)
         return await self._a.run_hook(lambda: agent.validate_request(request), readonly=True)
 

@@ -7,11 +7,11 @@ start([Counter, ChatRoom], port=8000)         # or from a driver: serve.run on a
 ```
 Routes: `POST /agents/{agent}/{id}/rpc/{method}`, any other request under `/agents/{agent}/{id}/`
 (`on_request`), `WS /agents/{agent}/{id}` (see docs/protocol.md), `/static/agents.js`, and the
-pages the app was built with.
+pages the app was built with. The app's gate (`serve.gate`) and CORS (`serve.cors`) run first.
 """
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,19 +23,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from agents.agent import Agent
+from agents.errors import RouteNotFoundError
 from agents.wire import protocol
 from cluster import routing
 from cluster.config import RuntimeConfig
 from cluster.logs import configure_actor_logging
-from serve import http
+from serve import gate, http
+from serve.cors import Cors
 from serve.pushes import PushHub
 from serve.registry import AgentRegistry
 from serve.sessions import Session
 
 STATIC = Path(__file__).parent / "static"
-HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-
-api = FastAPI(title="ray-agents", docs_url=None, redoc_url=None)
+HTTP_METHODS = [*http.AGENT_METHODS, "OPTIONS"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,11 @@ class IngressSettings:
     max_body_bytes: int = http.MAX_BODY_BYTES
     #: Extra pages: URL path -> HTML text (e.g. {"/": "<html>...</html>"}).
     pages: Mapping[str, str] = field(default_factory=dict)
+    #: The app's gate for HTTP requests and WebSocket connects (`serve.gate`).
+    on_before_request: gate.Hook | None = None
+    on_before_connect: gate.Hook | None = None
+    #: Cross-origin access (`serve.cors`); None: no CORS headers, OPTIONS gets 405.
+    cors: Cors | None = None
 
 
 @serve.deployment(
@@ -57,7 +62,7 @@ class IngressSettings:
     max_ongoing_requests=10_000,
     ray_actor_options={"num_cpus": 0.1},
 )
-@serve.ingress(api)
+@serve.ingress()
 class AgentIngress:
     """One Serve replica: holds sockets, forwards calls, receives the agents' pushes."""
 
@@ -69,28 +74,43 @@ class AgentIngress:
         self._router = routing.router()
         self._pushes = PushHub(self._router, replica=uuid.uuid4().hex[:12])
 
-    @api.api_route("/agents/{path:path}", methods=HTTP_METHODS)
-    async def agent_http(self, request: Request) -> Response:
-        return await http.handle(request, self._registry, self._router, self._settings.max_body_bytes)
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        """This replica's FastAPI app (Serve calls it after `__init__`): the routes, with CORS
+        around them when the app was built with `cors=`."""
+        cors = self._settings.cors
+        api = FastAPI(
+            title="ray-agents",
+            docs_url=None,
+            redoc_url=None,
+            middleware=[cors.middleware()] if cors is not None else None,
+        )
+        api.add_api_route("/agents/{path:path}", self.agent_http, methods=HTTP_METHODS)
+        api.add_api_websocket_route("/agents/{path:path}", self.agent_socket)
+        api.add_api_route("/static/agents.js", self.client_js, methods=["GET"])
+        api.add_api_route("/-/agents", self.agent_names, methods=["GET"])
+        api.add_api_route("/{page:path}", self.page, methods=["GET"])
+        return api
 
-    @api.websocket("/agents/{path:path}")
+    async def agent_http(self, request: Request) -> Response:
+        settings = self._settings
+        return await http.handle(
+            request, self._registry, self._router, settings.max_body_bytes, settings.on_before_request
+        )
+
     async def agent_socket(self, websocket: WebSocket) -> None:
         session = Session(websocket, self._router, self._pushes, self._settings.max_frame_bytes)
-        await session.run(self._registry)
+        await session.run(self._registry, self._settings.on_before_connect)
 
-    @api.get("/static/agents.js")
     async def client_js(self) -> FileResponse:
         return FileResponse(STATIC / "agents.js", media_type="text/javascript")
 
-    @api.get("/-/agents")
     async def agent_names(self) -> JSONResponse:
         return JSONResponse({"agents": self._registry.names()})
 
-    @api.get("/{page:path}")
     async def page(self, page: str) -> Response:
         html = self._settings.pages.get("/" + page)
         if html is None:
-            return JSONResponse({"error": {"code": "not_found", "message": "no such page"}}, 404)
+            return http.error_response(RouteNotFoundError("no such page"))
         return HTMLResponse(html)
 
 
@@ -102,14 +122,23 @@ def build_app(
     num_replicas: int = 1,
     max_frame_bytes: int = protocol.MAX_FRAME_BYTES,
     max_body_bytes: int = http.MAX_BODY_BYTES,
+    on_before_request: gate.Hook | None = None,
+    on_before_connect: gate.Hook | None = None,
+    cors: Cors | Sequence[str] | None = None,
 ) -> Any:
     """A Serve application for these agent classes (what `serve run module:app` expects).
-    `max_frame_bytes` and `max_body_bytes` cap WebSocket frames and HTTP request bodies (1 MiB)."""
+    `max_frame_bytes` and `max_body_bytes` cap WebSocket frames and HTTP request bodies (1 MiB).
+    `on_before_request(request, agent_type, agent_id)` and `on_before_connect(websocket, ...)`
+    admit or refuse requests before any agent is activated (`serve.gate`); `cors` is a `Cors`,
+    or the allowed origins (`serve.cors`)."""
     settings = IngressSettings(
         runtime=runtime or RuntimeConfig(),
         max_frame_bytes=max_frame_bytes,
         max_body_bytes=max_body_bytes,
         pages=dict(pages or {}),
+        on_before_request=on_before_request,
+        on_before_connect=on_before_connect,
+        cors=Cors.of(cors),
     )
     return AgentIngress.options(num_replicas=num_replicas).bind(list(agents), settings)
 

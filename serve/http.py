@@ -12,13 +12,23 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agents.agent import Agent
-from agents.errors import AgentError, InvalidArgumentsError, RequestTooLargeError
+from agents.connections import overrides
+from agents.errors import (
+    AgentError,
+    InvalidArgumentsError,
+    MethodNotAllowedError,
+    RequestTooLargeError,
+    RouteNotFoundError,
+)
+from agents.ids import validate_agent_id
 from agents.requests import Request
 from cluster.methods import lookup_method
 from cluster.routing import Router
+from serve import gate
 from serve.registry import AgentRegistry
 
 PREFIX = "/agents/"
+NDJSON = "application/x-ndjson"
 
 
 def split_agent_path(conn: HTTPConnection) -> tuple[str, str, str]:
@@ -33,16 +43,18 @@ def split_agent_path(conn: HTTPConnection) -> tuple[str, str, str]:
     if not path.startswith(PREFIX) or len(parts) < 2 or not parts[1]:
         raise InvalidArgumentsError("expected /agents/{agent}/{id}")
     rest = "/" + parts[2] if len(parts) == 3 else ""
-    return unquote(parts[0]), unquote(parts[1]), unquote(rest)
+    return unquote(parts[0]), validate_agent_id(unquote(parts[1])), unquote(rest)
 
 
-def agent_request(conn: HTTPConnection, rest: str, body: bytes = b"") -> Request:
-    """The `agents.requests.Request` an agent's hooks see."""
+def agent_request(
+    conn: HTTPConnection, rest: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+) -> Request:
+    """The `agents.requests.Request` an agent's hooks see; `headers` (from the gate) are set on it."""
     return Request(
         method=conn.scope.get("method", "GET"),
         url=str(conn.url),
         path=rest,
-        headers={k.lower(): v for k, v in conn.headers.items()},
+        headers={k.lower(): v for k, v in conn.headers.items()} | dict(headers or {}),
         query=dict(conn.query_params),
         body=body,
         client=conn.client.host if conn.client else None,
@@ -99,16 +111,37 @@ async def read_body(conn: Any, limit: int) -> bytes:
     return b"".join(parts)
 
 
+#: The methods an agent path takes; OPTIONS is the ingress's own (`serve.cors`).
+AGENT_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+
+
 async def handle(
-    conn: Any, registry: AgentRegistry, router: Router, max_body_bytes: int = MAX_BODY_BYTES
+    conn: Any,
+    registry: AgentRegistry,
+    router: Router,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    on_before_request: gate.Hook | None = None,
 ) -> Response:
-    """Serve one HTTP request addressed to an agent."""
+    """Serve one HTTP request addressed to an agent. Everything that cannot reach one of its
+    handlers (the gate refused, an unknown class or method, bad arguments, OPTIONS, a route on a
+    class without `on_request`) is answered here, before the agent is activated."""
     try:
         name, agent_id, rest = split_agent_path(conn)
+        if conn.method == "OPTIONS":
+            refusal = MethodNotAllowedError("agents take no OPTIONS; build the app with cors= for preflights")
+            response = error_response(refusal)
+            response.headers["allow"] = ", ".join(AGENT_METHODS)
+            return response
+        admitted = await gate.admit(on_before_request, conn, name, agent_id)
+        if isinstance(admitted, Response):
+            return admitted
         agent_cls = registry.get(name)
+        rpc = rest.startswith("/rpc/") and conn.method == "POST"
+        if not rpc and not overrides(agent_cls, "on_request"):
+            raise RouteNotFoundError("no such route")
         body = await read_body(conn, max_body_bytes)
-        request = agent_request(conn, rest, body)
-        if rest.startswith("/rpc/") and request.method == "POST":
+        request = agent_request(conn, rest, body, admitted)
+        if rpc:
             return await _rpc(router, agent_cls, agent_id, rest[len("/rpc/") :], request)
         response = await router.submit(
             agent_cls, agent_id, lambda t: t.actor.request.remote(t.key, t.epoch, request)
@@ -124,10 +157,15 @@ async def _rpc(
 ) -> Response:
     spec = lookup_method(agent_cls, method)
     args, kwargs = parse_arguments(request.body)
+    spec.bind(tuple(args), kwargs)  # refuse bad arguments here, not after activating the agent
     if spec.streaming:
         await router.submit(agent_cls, agent_id, lambda t: t.actor.authorize.remote(t.key, t.epoch, request))
         items = router.stream(agent_cls, agent_id, method, tuple(args), kwargs)
-        return StreamingResponse(_ndjson(items), media_type="application/x-ndjson")
+        try:  # a stream that fails before its first item is an error response with its status
+            first = await anext(items)
+        except StopAsyncIteration:
+            return Response(b"", media_type=NDJSON)
+        return StreamingResponse(_ndjson(first, items), media_type=NDJSON)
     value = await router.submit_once(
         agent_cls,
         agent_id,
@@ -138,9 +176,10 @@ async def _rpc(
     return JSONResponse(jsonable(value))
 
 
-async def _ndjson(items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+async def _ndjson(first: Any, items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
     """Each item as one JSON line; a failure mid-stream becomes a final `{"error": ...}` line."""
     try:
+        yield json.dumps(jsonable(first)).encode() + b"\n"
         async for item in items:
             yield json.dumps(jsonable(item)).encode() + b"\n"
     except Exception as exc:

@@ -20,12 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pydantic_core
+from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from agents.errors import AgentError, AgentUnavailableError, ReadOnlyError, UnknownConnectionError
 from agents.wire import protocol
 from cluster.methods import lookup_method
 from cluster.routing import Router, Target
+from serve import gate
 from serve.http import agent_request, jsonable, split_agent_path
 from serve.pushes import PushHub
 from serve.registry import AgentRegistry
@@ -86,15 +88,22 @@ class Session:
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
-    async def run(self, registry: AgentRegistry) -> None:
+    async def run(self, registry: AgentRegistry, on_before_connect: gate.Hook | None = None) -> None:
+        """Serve the socket until it closes. The gate, the agent class and the connection ID are
+        checked before the agent is reached (a refusal closes with 4000 + status)."""
         await self.ws.accept()
         try:
             name, agent_id, rest = split_agent_path(self.ws)
+            admitted = await gate.admit(on_before_connect, self.ws, name, agent_id)
+            if isinstance(admitted, Response):
+                reason = bytes(getattr(admitted, "body", b"")).decode(errors="replace")
+                await self._refuse(4000 + admitted.status_code, reason)
+                return
             agent_cls = registry.get(name)
             conn_id = self.ws.query_params.get("conn") or uuid.uuid4().hex
             if not _CONN_ID.match(conn_id):
                 raise protocol.FrameError("invalid_connection_id", "conn must be 1-128 of [A-Za-z0-9_.:-]")
-        except (AgentError, protocol.FrameError) as exc:
+        except Exception as exc:
             await self._refuse(4400 if isinstance(exc, protocol.FrameError) else close_code(exc), str(exc))
             return
         self.conn_id = conn_id
@@ -103,7 +112,7 @@ class Session:
         code, reason = 1006, ""
         tasks: list[asyncio.Task[Any]] = []
         try:
-            request = agent_request(self.ws, rest)
+            request = agent_request(self.ws, rest, headers=admitted)
             try:
                 replica = self.pushes.replica
                 self.readonly = await self._on_agent(

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+
+from starlette.requests import HTTPConnection
+from starlette.responses import PlainTextResponse
+from starlette.responses import Response as StarletteResponse
 
 from agents import Agent, callable
 from agents.connections import Connection
@@ -83,6 +88,12 @@ class Tally(Agent):
         raise KeyError("nope")
 
 
+class DedicatedTally(Tally):
+    """Tally in a process of its own, for tests that SIGKILL it."""
+
+    hosting = "dedicated"
+
+
 class Hibernating(Agent):
     """Hibernates after a short idle time, to test that sockets outlive the agent's process."""
 
@@ -95,5 +106,47 @@ class Hibernating(Agent):
         return self.state["count"]
 
 
-SERVED = [Tally, Hibernating, Counter, Assistant, ExampleChat]
+class Guarded(Agent):
+    """Served behind the gated app's bearer-token gate: shows the identity the gate passed on."""
+
+    initial_state = {"count": 0}
+
+    async def on_connect(self, conn: Connection, request: Request) -> None:
+        conn.send({"user": request.headers.get("x-user")})
+
+    async def on_request(self, request: Request) -> Response:
+        return Response({"user": request.headers.get("x-user")})
+
+    @callable
+    def add(self, n: int) -> int:
+        self.set_state({"count": self.state["count"] + n})
+        return self.state["count"]
+
+
+GATE_TOKEN = "s3cret"
+
+
+def bearer_gate(conn: HTTPConnection, agent_type: str, agent_id: str) -> StarletteResponse | dict[str, str]:
+    """The README's bearer-token gate (the token from the header, or `?token=` for browsers'
+    WebSockets), plus a canned answer for the token "teapot"."""
+    token = conn.headers.get("authorization", "").removeprefix("Bearer ")
+    token = token or conn.query_params.get("token", "")
+    if token == "teapot":
+        return PlainTextResponse("short and stout", 418)
+    if not secrets.compare_digest(token.encode(), GATE_TOKEN.encode()):
+        raise Rejected(401, "missing or bad bearer token")
+    return {"x-user": f"holder of {agent_type}/{agent_id}"}
+
+
+async def async_bearer_gate(
+    conn: HTTPConnection, agent_type: str, agent_id: str
+) -> StarletteResponse | dict[str, str]:
+    """`bearer_gate` as a coroutine (hooks may be either)."""
+    return bearer_gate(conn, agent_type, agent_id)
+
+
+SERVED = [Tally, DedicatedTally, Hibernating, Counter, Assistant, ExampleChat]
+GATED = [Guarded, Counter]
+#: The one origin the gated app allows cross-origin requests from.
+GATED_ORIGIN = "https://app.example.com"
 PAGES = {"/": PAGE, "/chat": CHAT_PAGE}

@@ -90,6 +90,15 @@ async def test_a_body_over_the_limit_is_refused_before_any_agent_is_reached(
     assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
     described = await list_agents()
     assert f"tally/{agent_id}" not in described["live"]
-    assert ["Tally", agent_id] not in [list(k) for k in described["hibernated"]]
+    assert ["tally", agent_id] not in [list(k) for k in described["hibernated"]]
     assert await asyncio.to_thread(call, served, "tally", agent_id, "add", 1) == 1  # a body in bounds
     assert f"tally/{agent_id}" in (await list_agents())["live"]
+
+
+async def test_a_stream_that_fails_before_its_first_item_gets_the_error_status(
+    served: str, agent_id: str
+) -> None:
+    url = agent_url(served, "assistant", agent_id, "/rpc/resume")
+    status, _, body = await http(url, "POST", ["no-such-stream"])
+    assert status == 404
+    assert json.loads(body)["error"] == {"code": "unknown_stream", "message": "no stream 'no-such-stream'"}

@@ -15,8 +15,8 @@ import websockets
 
 from agents import ReadOnlyError, get_agent, list_agents
 from agents.client import AgentClient, ConnectionRefusedByAgent
-from cluster.naming import agent_key
-from tests.agents_for_serve import Hibernating, Tally
+from cluster.naming import agent_key, class_name
+from tests.agents_for_serve import DedicatedTally, Hibernating, Tally
 
 
 def ws_url(base: str, agent: str, agent_id: str, query: str = "") -> str:
@@ -200,6 +200,19 @@ async def test_socket_survives_agent_sigkill_and_pushes_resume(clients, agent_id
     assert client.connects == 1
     info = await tally.conn_info()
     assert info[client.conn_id]["messages"] == 1 and info[client.conn_id]["name"] == "kim"
+
+
+async def test_a_stream_cut_by_sigkill_fails_with_a_one_line_error_frame(served, agent_id) -> None:
+    pid = (await get_agent(DedicatedTally, agent_id).describe())["pid"]
+    async with websockets.connect(ws_url(served, "dedicated-tally", agent_id)) as ws:
+        await frames(ws, "state")
+        await ws.send(json.dumps({"type": "rpc", "id": "t", "method": "ticks", "args": [1000, 0.05]}))
+        await frames(ws, "chunk")
+        os.kill(pid, signal.SIGKILL)
+        error = await frames(ws, "error")
+    assert (error["id"], error["code"]) == ("t", "agent_unavailable")
+    key = agent_key(class_name(DedicatedTally), agent_id)
+    assert error["message"] == f"{key}: its activation died during the stream of ticks; call it again"
 
 
 async def test_socket_outlives_hibernation_and_pushes_resume_when_woken_elsewhere(clients, agent_id) -> None:
