@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import pydantic
 
+from agents import limits
 from agents.connections import WebHooks
 from agents.durable import DurableJob
 from agents.errors import InvalidScheduleError
@@ -61,6 +62,16 @@ class Agent(WebHooks):
     #: Seconds each checkpoint stays restorable (`restore`, `fork`, `list_checkpoints`); 0 keeps
     #: no history (each checkpoint replaces the last).
     checkpoint_retention: ClassVar[float] = 7 * 24 * 3600.0
+    #: Largest state, msgpack-encoded as checkpointed (None: no limit). A turn that makes it larger
+    #: fails with StateTooLargeError and is rolled back. 512 KiB: the state frame a client gets on
+    #: connect stays under the 1 MiB WebSocket frame limit (`agents.limits`).
+    max_state_bytes: ClassVar[int | None] = limits.MAX_STATE_BYTES
+    #: Largest SQLite database (None: no limit), enforced by SQLite: a statement that would grow it
+    #: past this fails with DatabaseFullError, and its turn is rolled back.
+    max_database_bytes: ClassVar[int | None] = limits.MAX_DATABASE_BYTES
+    #: Largest item a streaming method may yield, as JSON (None: no limit): a larger one ends the
+    #: stream with ChunkTooLargeError. 1 MiB less 4 KiB: its frame fits the WebSocket frame limit.
+    max_chunk_bytes: ClassVar[int | None] = limits.MAX_CHUNK_BYTES
     #: Where activations live: "dedicated" (a Ray actor, an OS process, of its own) or "pooled"
     #: (one of many in a shared host actor: ~KiB each, millisecond wakes, but host-mates share an
     #: event loop). None: the deployment's default (`agents.configure(hosting=...)`,

@@ -200,6 +200,33 @@ class InvalidScheduleError(AgentError):
     code, status = "invalid_schedule", 422
 
 
+# ---- size limits (`agents.limits`) -------------------------------------------------------------
+
+
+class StateTooLargeError(AgentError):
+    """A turn made the state larger than the class's `max_state_bytes` (measured encoded, as it
+    is checkpointed). Refused by `set_state`, or at the end of a turn that changed the state in
+    place; the turn is rolled back like any failed turn."""
+
+    code, status = "state_too_large", 413
+
+
+class DatabaseFullError(AgentError):
+    """A SQL statement would grow the agent's database past the class's `max_database_bytes`.
+    SQLite may have undone the turn's earlier statements too, so the whole turn fails, even if
+    the agent catches this; later writes that fit work as before."""
+
+    code, status = "database_full", 507
+
+
+class ChunkTooLargeError(AgentError):
+    """A streaming method yielded an item larger than the class's `max_chunk_bytes` (as JSON, as
+    clients get it). The stream ends with this error after the items before it; its turn is
+    rolled back."""
+
+    code, status = "chunk_too_large", 500
+
+
 # ---- HTTP and WebSocket ------------------------------------------------------------------------
 
 

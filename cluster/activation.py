@@ -8,6 +8,7 @@ connections are `cluster.sockets`, schedules `cluster.scheduler`; this module ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -24,6 +25,7 @@ from agents.errors import (
     ReadOnlyError,
     ReentrantCallError,
 )
+from agents.limits import SizeLimits
 from cluster import outcome
 from cluster.alarms import AlarmTimer
 from cluster.changes import ChangeSet, Checkpointer, PendingCheckpoint
@@ -89,6 +91,7 @@ class Activation:
         #: (a stale index entry would otherwise wake it again and again).
         self.clear_stale_alarm = clear_stale_alarm
         self.codec = StateCodec(agent_cls)
+        self.limits = SizeLimits.of(agent_cls)
         self.state = ActivationState.STARTING
         self.last_activity = time.monotonic()
         self.in_flight = 0
@@ -117,7 +120,7 @@ class Activation:
         try:
             if snapshot is None:
                 snapshot = await asyncio.to_thread(read_snapshot, self.store, self.key)
-            self.db = AgentDatabase(snapshot.path)
+            self.db = AgentDatabase(snapshot.path, self.limits)
             snapshot.taken = True
             manifest = snapshot.manifest or Manifest(
                 epoch=self.epoch, state=self.codec.encode(self.codec.initial())
@@ -174,7 +177,7 @@ class Activation:
             raise ReadOnlyError(f"{self.key}: a read-only call cannot change state")
         new = self.codec.coerce(new)
         self.agent.validate_state_change(new, source)
-        self.codec.encode(new)  # refuse what cannot be checkpointed now, not at turn end
+        self.limits.check_state(self.codec.encode(new))  # refuse what cannot be checkpointed now
         self._state = new
         self._turn_record.sources.append(source)
 
@@ -283,8 +286,10 @@ class Activation:
                     return
                 self._enter_turn(chain, spec.readonly, method)
                 try:
-                    async for item in spec.function(self.agent, *args, **kwargs):
-                        yield outcome.success(item)
+                    async with contextlib.aclosing(spec.function(self.agent, *args, **kwargs)) as items:
+                        async for item in items:
+                            self.limits.check_item(item)
+                            yield outcome.success(item)
                 except Exception as exc:
                     self._rollback()
                     yield outcome.failure(exc)
@@ -342,10 +347,15 @@ class Activation:
         self.sections = unpack(self.checkpointer.committed_sections)
         self._turn_record = Turn()
 
-    def _changes(self, db_changed: bool) -> ChangeSet:
+    def _changes(self) -> ChangeSet:
         """What differs from the last committed turn (state changed in place included). Raises
-        InvalidStateError when the state can no longer be encoded."""
-        return self.checkpointer.changes(self.codec.encode(self._state), self.sections, db_changed)
+        InvalidStateError when the state can no longer be encoded, StateTooLargeError when it grew
+        past its limit, DatabaseFullError when a statement of the turn found the database full."""
+        db_changed = self.db.changed() or self._db_unsaved
+        changes = self.checkpointer.changes(self.codec.encode(self._state), self.sections, db_changed)
+        if changes.state_changed:
+            self.limits.check_state(changes.state)
+        return changes
 
     def _request_checkpoint(self, changes: ChangeSet, pushes: list[Push]) -> None:
         """Queue a checkpoint of everything committed so far (captured now), and the pushes to
@@ -391,7 +401,7 @@ class Activation:
         next turn may start before. Past its body a turn is not undone."""
         turn = self._turn_record
         try:
-            changes = self._changes(self._db_unsaved or self.db.changed())
+            changes = self._changes()
         except AgentError as exc:
             self._rollback()
             return outcome.failure(exc)
@@ -432,7 +442,7 @@ class Activation:
         turn = self._turn_record
         if turn.readonly:
             raise ReadOnlyError(f"{self.key}: a read-only call cannot checkpoint changes")
-        changes = self._changes(self._db_unsaved or self.db.changed())
+        changes = self._changes()
         self.db.commit()
         try:
             pushes = self.sockets.take_held()
@@ -478,7 +488,7 @@ class Activation:
         pushes, self._batch_pushes = self._batch_pushes, []
         if not self.state.serving:  # destroyed or closed by a turn of the batch: nothing to save
             return
-        changes = self._changes(self._db_unsaved)
+        changes = self._changes()
         if changes.empty:
             self.after_gate(pushes)
         else:

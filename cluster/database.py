@@ -20,10 +20,12 @@ import struct
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agents.errors import DatabaseFullError
+from agents.limits import SizeLimits
 from cluster.checkpoint import PageDelta
 
 if TYPE_CHECKING:
@@ -89,17 +91,22 @@ def _remove_abandoned(root: Path) -> None:
 
 
 #: Pragmas an agent may not set: they would change how pages reach the WAL (and so what a
-#: checkpoint stores). `wal_checkpoint`, which folds the WAL behind the capture's back, may not
-#: run at all, except as the capture's own statement.
-_RESERVED_PRAGMAS = frozenset({"journal_mode", "wal_autocheckpoint", "locking_mode"})
+#: checkpoint stores), or lift the size limit (`max_page_count`, in pages of `page_size`).
+#: `wal_checkpoint`, which folds the WAL behind the capture's back, may not run at all, except as
+#: the capture's own statement.
+_RESERVED_PRAGMAS = frozenset(
+    {"journal_mode", "wal_autocheckpoint", "locking_mode", "max_page_count", "page_size"}
+)
 
 
 class AgentDatabase:
     """The SQLite database private to one activation, in the file at `path` (which may not exist
-    yet: the database is then empty, and the file is made at the first statement)."""
+    yet: the database is then empty, and the file is made at the first statement), which SQLite
+    keeps within `limits.max_database_bytes`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: SizeLimits | None = None) -> None:
         self.path = path
+        self._limits = limits or SizeLimits("agent")
         self._conn: sqlite3.Connection | None = None
         #: Size of the main file as of the last capture (what the store's checkpoint describes).
         self._captured_size = path.stat().st_size if path.exists() else 0
@@ -113,6 +120,9 @@ class AgentDatabase:
         #: this connection's alone, so no agent statement reuses it from the statement cache.
         self._checkpoint_sql = f"PRAGMA wal_checkpoint(TRUNCATE) -- {uuid.uuid4().hex}"
         self._capturing = False
+        #: The open turn hit SQLITE_FULL, which may have undone its transaction: what to raise
+        #: for its every further statement, and instead of committing it.
+        self._refused: DatabaseFullError | None = None
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -125,6 +135,10 @@ class AgentDatabase:
                 raise sqlite3.OperationalError(f"{self.path}: cannot use WAL mode (got {mode!r})")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # pages stay in the WAL until captured
             conn.execute("PRAGMA synchronous=OFF")  # the checkpoint store is what is durable
+            limit = self._limits.max_database_bytes
+            if limit is not None:  # never below the file's size: a larger restored one may shrink
+                (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+                conn.execute(f"PRAGMA max_page_count={max(1, limit // page_size)}")
             conn.row_factory = sqlite3.Row
             conn.set_authorizer(self._authorize)
             self._conn = conn
@@ -133,8 +147,9 @@ class AgentDatabase:
     def _authorize(
         self, action: int, arg1: str | None, arg2: str | None, database: str | None, source: str | None
     ) -> int:
-        """Refuse what would bypass the capture: setting journal, WAL and locking pragmas, a WAL
-        checkpoint, ATTACH of a database file (VACUUM attaches "", which is fine)."""
+        """Refuse what would bypass the capture or the size limit: setting journal, WAL, locking
+        and page pragmas, a WAL checkpoint, ATTACH of a database file (VACUUM attaches "", which
+        is fine)."""
         if action == sqlite3.SQLITE_PRAGMA:
             name = (arg1 or "").lower()
             if name == "wal_checkpoint" and not self._capturing:
@@ -156,17 +171,8 @@ class AgentDatabase:
         never content, so rolling the rest of the turn back stays exact."""
         if query.lstrip()[:6].upper() == "VACUUM":
             return self._vacuum(query, params)
-        self._begin_if_needed()
-        try:
-            cursor = self._db.execute(query, params)
-        except sqlite3.DatabaseError as exc:
-            if str(exc) == "not authorized":
-                raise sqlite3.DatabaseError(
-                    f"not allowed in an agent's database: {query.strip()[:80]!r} (journal, WAL and "
-                    "locking pragmas and ATTACH would bypass its checkpoints)"
-                ) from None
-            raise
-        return [dict(row) for row in cursor.fetchall()]
+        with self._statement(query):
+            return [dict(row) for row in self._db.execute(query, params).fetchall()]
 
     def _vacuum(self, query: str, params: SqlParams) -> list[dict[str, Any]]:
         if self._mark is not None:
@@ -181,8 +187,29 @@ class AgentDatabase:
     def executemany(self, query: str, rows: Iterable[SqlParams]) -> int:
         """Run one INSERT, UPDATE or DELETE once per row of values; return the number of rows it
         changed in all (`sqlite3.Cursor.rowcount`)."""
+        with self._statement(query):
+            return self._db.executemany(query, rows).rowcount
+
+    @contextlib.contextmanager
+    def _statement(self, query: str) -> Iterator[None]:
+        """Run one statement of the open turn (in its transaction), with refusals in our words."""
+        if self._refused is not None:
+            raise self._refused
         self._begin_if_needed()
-        return self._db.executemany(query, rows).rowcount
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if str(exc) == "not authorized":
+                raise sqlite3.DatabaseError(
+                    f"not allowed in an agent's database: {query.strip()[:80]!r} (journal, WAL, "
+                    "locking and page pragmas and ATTACH would bypass its checkpoints or its size limit)"
+                ) from None
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            refused = self._limits.database_full()
+            if self._in_turn:
+                self._refused = refused
+            raise refused from None
 
     def _version(self) -> tuple[int, int]:
         schema = self._db.execute("PRAGMA schema_version").fetchone()[0]
@@ -195,10 +222,13 @@ class AgentDatabase:
 
     def begin(self) -> None:
         """Open a turn: what it runs is one transaction, begun at its first statement."""
-        self._in_turn, self._mark, self._vacuumed = True, None, False
+        self._in_turn, self._mark, self._vacuumed, self._refused = True, None, False, None
 
     def changed(self) -> bool:
-        """Whether the open turn changed rows or schema."""
+        """Whether the open turn changed rows or schema. Raises the refusal of a statement that
+        found the database full: the turn cannot commit (SQLite may have undone part of it)."""
+        if self._refused is not None:
+            raise self._refused
         return self._vacuumed or (self._mark is not None and self._version() != self._mark)
 
     def commit(self) -> None:
@@ -208,7 +238,7 @@ class AgentDatabase:
         self._end_turn("ROLLBACK")
 
     def _end_turn(self, statement: str) -> None:
-        self._in_turn, self._mark, self._vacuumed = False, None, False
+        self._in_turn, self._mark, self._vacuumed, self._refused = False, None, False, None
         if self._conn is not None and self._conn.in_transaction:
             self._conn.execute(statement)
 

@@ -47,6 +47,7 @@ from agents.chat.model import ToolCall, stream_completion
 from agents.chat.streams import Stream, StreamLog
 from agents.chat.tools import Tool, ToolResult, toolset
 from agents.errors import ApprovalPendingError, UnknownApprovalError, UnknownStreamError
+from agents.limits import SizeLimits
 from agents.methods import callable
 
 log = logging.getLogger("ray_agents.chat")
@@ -89,7 +90,7 @@ class ChatAgent(Agent):
 
     @functools.cached_property
     def _streams(self) -> StreamLog:
-        return StreamLog(self.sql, self.checkpoint)
+        return StreamLog(self.sql, self.checkpoint, SizeLimits.of(type(self)))
 
     @functools.cached_property
     def _toolset(self) -> dict[str, Tool]:
@@ -214,7 +215,8 @@ class ChatAgent(Agent):
                     calls.append(part)
                 elif part:
                     text.append(part)
-                    yield await self._streams.emit(stream, Text(delta=part))
+                    for piece in self._streams.text_pieces(stream, part):
+                        yield await self._streams.emit(stream, Text(delta=piece))
         except Exception as exc:
             log.warning("%s: model step %d of stream %s failed: %r", self.name, stream.steps, stream.id, exc)
             yield await self._finish(stream, "error", f"{type(exc).__name__}: {exc}")

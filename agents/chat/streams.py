@@ -1,8 +1,10 @@
 """Chat streams in SQL: one row per stream (its status and loop position) and its chunk log.
 
-Chunks are written as they are yielded. Sequence numbers are leased in blocks: before a chunk
-beyond the lease goes out, a new lease is checkpointed, so a stream redone after a crash
-continues above every number a client may have seen (`Rewind` tells it what to drop).
+Chunks are written as they are yielded, each within the agent's `max_chunk_bytes` (a longer
+text delta goes out as several `Text` chunks; any other chunk over it is refused before it is
+logged, so `resume` never meets a chunk it cannot send). Sequence numbers are leased in blocks:
+before a chunk beyond the lease goes out, a new lease is checkpointed, so a stream redone after a
+crash continues above every number a client may have seen (`Rewind` tells it what to drop).
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agents.chat.chunks import CHUNK, Chunk, Status
+from agents.chat.chunks import CHUNK, Chunk, Status, Text
 from agents.chat.history import Sql
+from agents.limits import SizeLimits, json_size
 
 #: Sequence numbers per lease: one checkpoint per this many chunks, besides those at step ends.
 LEASE = 64
+#: A sequence number with more digits than any stream reaches (to measure a chunk before numbering).
+_LONGEST_SEQ = 2**53
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS _chat_streams(
@@ -51,9 +56,10 @@ class Stream:
 class StreamLog:
     """Streams and their chunks; `commit` checkpoints the turn so far (`commit_progress`)."""
 
-    def __init__(self, sql: Sql, commit: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, sql: Sql, commit: Callable[[], Awaitable[None]], limits: SizeLimits) -> None:
         self._sql = sql
         self._commit = commit
+        self._limits = limits
 
     def create(self) -> None:
         for statement in _TABLES:
@@ -97,11 +103,22 @@ class StreamLog:
         )
         return _stream(rows[0]) if rows else None
 
+    def text_pieces(self, stream: Stream, delta: str) -> list[str]:
+        """`delta` in consecutive pieces whose `Text` chunks fit `max_chunk_bytes` (usually one)."""
+        limit = self._limits.max_chunk_bytes
+        if limit is None:
+            return [delta]
+        empty = Text(stream_id=stream.id, seq=_LONGEST_SEQ, delta="")
+        return _cut(delta, limit - (len(empty.model_dump_json().encode()) - len('""')))
+
     async def emit(self, stream: Stream, chunk: Chunk) -> Chunk:
-        """Number the chunk, log it, and extend the lease (with a checkpoint) when it runs out."""
+        """Number the chunk, log it, and extend the lease (with a checkpoint) when it runs out.
+        A chunk over `max_chunk_bytes` is refused (ChunkTooLargeError) before it is logged."""
         stream.seq += 1
         chunk = chunk.model_copy(update={"stream_id": stream.id, "seq": stream.seq})
-        self._sql("INSERT INTO _chat_chunks VALUES (?, ?, ?)", stream.id, stream.seq, chunk.model_dump_json())
+        encoded = chunk.model_dump_json()
+        self._limits.check_chunk(len(encoded.encode()))
+        self._sql("INSERT INTO _chat_chunks VALUES (?, ?, ?)", stream.id, stream.seq, encoded)
         if stream.seq > stream.lease:
             stream.lease = stream.seq + LEASE
             await self.checkpoint(stream)
@@ -128,6 +145,15 @@ class StreamLog:
         )
         self._sql(f"DELETE FROM _chat_chunks WHERE stream_id IN ({old})", keep)
         self._sql(f"DELETE FROM _chat_streams WHERE id IN ({old})", keep)
+
+
+def _cut(text: str, room: int) -> list[str]:
+    """`text` in consecutive pieces of at most `room` bytes each as JSON strings (halved until
+    they fit: only measuring knows what JSON escapes; a piece of one character is left whole)."""
+    if len(text) <= 1 or json_size(text) <= room:
+        return [text]
+    middle = len(text) // 2
+    return _cut(text[:middle], room) + _cut(text[middle:], room)
 
 
 def _stream(row: dict[str, Any]) -> Stream:
