@@ -7,7 +7,8 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 
 .PHONY: install test chaos bench lint format dev demo clean
 
-install:  ## create .venv and install ray-agents (editable) with dev extras
+install:  ## system packages the tests start (as root: apt-get), then .venv with ray-agents (editable) and dev extras
+	bash .ci/system-packages
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -38,8 +38,3 @@ def validate_agent_id(agent_id: object) -> str:
     if _CONTROL.search(agent_id):
         raise InvalidAgentIdError("agent ID must not contain control characters")
     return agent_id
-
-
-def qualified_name(cls: type) -> str:
-    """`module.QualName`: what tells two classes with one type name apart."""
-    return f"{cls.__module__}.{cls.__qualname__}"

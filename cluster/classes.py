@@ -18,8 +18,7 @@ from ray import cloudpickle
 
 from agents.agent import Agent
 from agents.errors import ActivationError, TypeNameCollisionError, UnknownAgentClassError
-from agents.ids import qualified_name
-from cluster.shipping import code_digest
+from cluster.shipping import code_digest, origin
 from cluster.stores import CheckpointStore
 
 log = logging.getLogger("ray_agents.controller")
@@ -57,8 +56,8 @@ class AgentTypes:
             return agent_cls
         if held is None:
             held = await self._load_quietly(name)
-        if held is not None and qualified_name(held) != qualified_name(agent_cls):
-            raise TypeNameCollisionError.between(name, qualified_name(held), qualified_name(agent_cls))
+        if held is not None and origin(held) != origin(agent_cls):
+            raise TypeNameCollisionError.between(name, origin(held), origin(agent_cls))
         if held is None:
             await self._refuse_older_names(agent_cls)
         self._check(agent_cls)
@@ -72,7 +71,7 @@ class AgentTypes:
             blob = cloudpickle.dumps(agent_cls)
         except Exception as exc:
             raise ActivationError(
-                f"agent class {qualified_name(agent_cls)} cannot be pickled to its hosts: {exc!r}"
+                f"agent class {origin(agent_cls)} cannot be pickled to its hosts: {exc!r}"
             ) from exc
         await asyncio.to_thread(self._store().save_class, agent_cls.type_name, blob)
 
@@ -103,7 +102,7 @@ class AgentTypes:
             return
         raise ActivationError(
             f"this store holds agents of type {old!r} from an earlier ray-agents, which named types "
-            f"after their class; {qualified_name(agent_cls)} is now {name!r} by default. Set "
+            f"after their class; {origin(agent_cls)} is now {name!r} by default. Set "
             f"`type_name = {old!r}` on the class to keep those agents, or `type_name = {name!r}` "
             "to start afresh"
         )

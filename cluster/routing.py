@@ -25,6 +25,7 @@ from agents.errors import (
     HostFullError,
     ReentrantCallError,
     StoreMismatchError,
+    TypeNameCollisionError,
 )
 from agents.hosting import validate_hosting
 from agents.ids import validate_agent_id
@@ -34,6 +35,7 @@ from cluster.batching import Coalescer
 from cluster.config import RuntimeConfig
 from cluster.context import CALL_CHAIN, OUTPUT_GATE
 from cluster.naming import CONTROLLER_NAME, agent_key
+from cluster.shipping import origin
 from cluster.stores import printable, same_store
 
 log = logging.getLogger("ray_agents.routing")
@@ -62,6 +64,8 @@ class Router:
     def __init__(self, config: RuntimeConfig | None = None) -> None:
         self.config = config or RuntimeConfig()
         self._controller: Any = None
+        #: The class each type name called from this process stands for.
+        self._types: dict[str, type[Agent]] = {}
         #: Whether the running controller was seen to use the store this process chose.
         self._store_checked = self.config.store_url is None
         self._placements: dict[str, Target] = {}
@@ -98,6 +102,15 @@ class Router:
                     .remote(self.config)
                 )
         return self._controller
+
+    def _checked_key(self, agent: AgentClass, agent_id: str) -> str:
+        """`_checked_key`, refusing also a class whose type name another class holds here (the
+        cached activations are found by name: they must not serve the wrong class's calls)."""
+        if not isinstance(agent, str):
+            held = self._types.setdefault(agent.type_name, agent)
+            if held is not agent and origin(held) != origin(agent):
+                raise TypeNameCollisionError.between(agent.type_name, origin(held), origin(agent))
+        return _checked_key(agent, agent_id)
 
     async def checked_controller(self) -> Any:
         """The controller, once it was seen to use the checkpoint store this process chose (if
@@ -160,7 +173,7 @@ class Router:
         acks)` sends one request id on every attempt (the agent applies it once) and the ids of
         this caller's earlier requests to the agent that have ended (their results need not be
         kept for retries any more: `Received`)."""
-        key = _checked_key(agent, agent_id)
+        key = self._checked_key(agent, agent_id)
         request_id, acks = uuid.uuid4().hex, self._received.take(key)
         try:
             return await self._with_failover(agent, agent_id, lambda t: submit(t, request_id, acks))
@@ -191,7 +204,7 @@ class Router:
         self, agent: AgentClass, agent_id: str, submit: Callable[[Target], Awaitable[outcome.Outcome]]
     ) -> Any:
         """Run `submit(target)` on the live activation, re-resolving after it died or moved."""
-        key = _checked_key(agent, agent_id)
+        key = self._checked_key(agent, agent_id)
         await _output_gate()
         stale: int | None = None
         last_error: Exception | None = None
@@ -226,7 +239,7 @@ class Router:
         self, agent: AgentClass, agent_id: str, method: str, args: tuple, kwargs: dict
     ) -> AsyncIterator[Any]:
         """Iterate a streaming method. Failover is retried only before the first item arrives."""
-        key = _checked_key(agent, agent_id)
+        key = self._checked_key(agent, agent_id)
         await _output_gate()
         chain = CALL_CHAIN.get()
         stale: int | None = None
@@ -269,7 +282,7 @@ class Router:
         `fork`). The cached activation is forgotten: a restore replaced it. An agent may not
         restore itself from its own turn (the restore waits for that turn to end)."""
         if operation == "restore":
-            _checked_key(agent, agent_id)
+            self._checked_key(agent, agent_id)
         controller = await self.checked_controller()
         result = await getattr(controller, operation).remote(_shipped(agent), agent_id, *args)
         self.forget(agent, agent_id)

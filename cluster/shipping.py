@@ -28,8 +28,10 @@ from agents.agent import Agent
 
 #: ray-agents' own packages: the same installation on every node, always by reference.
 OUR_PACKAGES = frozenset({"agents", "cluster", "serve"})
-#: Class attribute holding the digest of the code a shipped class was defined by.
+#: Class attributes of a shipped class: the digest of the code it was defined by, and where
+#: (cloudpickle keeps a class's `__name__` and `__module__`, not its `__qualname__`).
 CODE_DIGEST = "__ray_agents_code__"
+ORIGIN = "__ray_agents_origin__"
 
 _prepared: set[type] = set()
 
@@ -44,8 +46,14 @@ def prepare(agent_cls: type[Agent]) -> type[Agent]:
         if top != "__main__":  # cloudpickle already ships `__main__` by value
             cloudpickle.register_pickle_by_value(sys.modules[top])
         setattr(agent_cls, CODE_DIGEST, _package_digest(top))
+    setattr(agent_cls, ORIGIN, origin(agent_cls))
     _prepared.add(agent_cls)
     return agent_cls
+
+
+def origin(agent_cls: type) -> str:
+    """`module.QualName` where the class was defined: what tells two classes of one type name apart."""
+    return agent_cls.__dict__.get(ORIGIN) or f"{agent_cls.__module__}.{agent_cls.__qualname__}"
 
 
 def code_digest(agent_cls: type) -> str | None:

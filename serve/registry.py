@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from agents.agent import Agent
 from agents.errors import TypeNameCollisionError, UnknownAgentClassError
-from agents.ids import qualified_name
+from cluster.shipping import origin
 
 
 class AgentRegistry:
@@ -18,7 +18,7 @@ class AgentRegistry:
             name = cls.type_name
             held = self._by_name.get(name, cls)
             if held is not cls:
-                raise TypeNameCollisionError.between(name, qualified_name(held), qualified_name(cls))
+                raise TypeNameCollisionError.between(name, origin(held), origin(cls))
             self._by_name[name] = cls
 
     def get(self, name: str) -> type[Agent]:

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import websockets
 
 from tests.conftest import free_port
+from tests.services import missing
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -68,7 +68,7 @@ class Page:
 async def open_page(url: str, profile: Path) -> AsyncIterator[Page]:
     """Start headless Chromium on `url` (with a fresh profile directory) and drive its tab."""
     if CHROMIUM is None:
-        pytest.fail("Chromium is not installed: run `apt-get install chromium` (or `bash .ci/run`)")
+        missing("Chromium", "chromium")
     port = free_port()
     proc = subprocess.Popen(
         [

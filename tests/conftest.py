@@ -23,6 +23,7 @@ import ray  # noqa: E402
 
 from agents import configure  # noqa: E402
 from cluster.naming import DEDICATED_PREFIX  # noqa: E402
+from tests.services import missing  # noqa: E402
 
 
 def free_port() -> int:
@@ -43,7 +44,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis server with an fsync-always append-only file."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("redis-server is not installed: run `apt-get install redis-server` (or `bash .ci/run`)")
+        missing("redis-server", "redis-server")
     port = free_port()
     data = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from tests.services import missing
 
 #: Who runs the servers when the tests run as root (PostgreSQL refuses to run as root).
 SERVER_USER = "postgres"
@@ -28,7 +28,7 @@ def bindir() -> Path:
         return Path(found).resolve().parent
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if not candidates:
-        pytest.fail("PostgreSQL is not installed: run `apt-get install postgresql` (or `bash .ci/run`)")
+        missing("PostgreSQL", "postgresql")
     return Path(candidates[-1]).parent
 
 
@@ -38,7 +38,7 @@ def _as_server_user(argv: list[str]) -> list[str]:
     try:
         pwd.getpwnam(SERVER_USER)
     except KeyError:
-        pytest.fail(f"running as root needs a {SERVER_USER!r} user: run `apt-get install postgresql`")
+        missing(f"a {SERVER_USER!r} user (for running PostgreSQL as root)", "postgresql")
     return ["runuser", "-u", SERVER_USER, "--", *argv]
 
 

@@ -162,9 +162,31 @@ def _counter_from(job: subprocess.CompletedProcess[str], agent_id: str) -> int:
     return int(line.rsplit(" ", 1)[1])
 
 
-def test_jobs_and_serve_in_either_order_share_one_agent(shell: dict[str, str]) -> None:
-    cluster = Cluster(shell)  # job first: the job's driver starts the controller
+#: A user's own job in a directory of its own: the controller it starts runs there, where the
+#: example app's modules are not importable (classes must reach it by value).
+OWN_JOB = """
+import ray
+from agents import Agent, callable, get_agent
+
+class Visits(Agent):
+    initial_state = {"n": 0}
+
+    @callable
+    def visit(self) -> int:
+        self.set_state({"n": self.state["n"] + 1})
+        return self.state["n"]
+
+ray.init()
+print("visits", get_agent(Visits, "home").sync.visit())
+"""
+
+
+def test_jobs_and_serve_in_either_order_share_one_agent(shell: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "visits.py").write_text(OWN_JOB)
+    cluster = Cluster(shell)  # job first: a job from another directory starts the controller
     try:
+        own = _run(f"ray job submit --working-dir {tmp_path} -- python visits.py", cluster.env)
+        assert "visits 1" in own.stdout, (own.stdout + own.stderr)[-3000:]
         assert _counter_from(cluster.job("alice"), "alice") == 5
         cluster.serve()
         assert cluster.add("alice") == 6  # the Serve app sees the job's agent, in the same store
