@@ -36,7 +36,7 @@ def send_email(to: str, subject: str, body: str) -> str:
 class ExampleChat(ChatAgent):
     """A small assistant with one free tool and one that needs the user's approval."""
 
-    url_name = "chat"
+    type_name = "chat"
     system = (
         "You are a helpful, concise assistant. Use roll_dice for dice rolls and send_email to "
         "send emails; the user approves every email before it is sent."

@@ -27,8 +27,10 @@ def clean_install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """ray-agents installed from a wheel into a directory of its own (its dependencies are the
     venv's), and a working directory holding what the configs ship besides it: `examples/`."""
     base = tmp_path_factory.mktemp("clean")
+    source = base / "source"  # built from a copy: a build leaves build/ and *.egg-info behind
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__"))
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", base, ROOT],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", base, source],
         capture_output=True,
         text=True,
         check=False,

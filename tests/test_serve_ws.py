@@ -15,7 +15,7 @@ import websockets
 
 from agents import ReadOnlyError, get_agent, list_agents
 from agents.client import AgentClient, ConnectionRefusedByAgent
-from cluster.naming import agent_key, class_name
+from cluster.naming import agent_key
 from tests.agents_for_serve import DedicatedTally, Hibernating, Tally
 
 
@@ -211,7 +211,7 @@ async def test_a_stream_cut_by_sigkill_fails_with_a_one_line_error_frame(served,
         os.kill(pid, signal.SIGKILL)
         error = await frames(ws, "error")
     assert (error["id"], error["code"]) == ("t", "agent_unavailable")
-    key = agent_key(class_name(DedicatedTally), agent_id)
+    key = agent_key(DedicatedTally.type_name, agent_id)
     assert error["message"] == f"{key}: its activation died during the stream of ticks; call it again"
 
 
