@@ -239,9 +239,10 @@ class Router:
 
     async def manage(self, operation: str, agent: AgentClass, agent_id: str, *args: Any) -> Any:
         """A controller operation on one agent's restore points (`checkpoints`, `restore`,
-        `fork`). The cached activation is forgotten: a restore replaced it. An agent may not
-        restore itself from its own turn (the restore waits for that turn to end)."""
-        if operation == "restore":
+        `fork`, `destroy`). The cached activation is forgotten: a restore or destroy replaced it.
+        An agent may not restore or destroy itself this way from its own turn (that waits for the
+        turn to end; `Agent.destroy()` is the way from inside)."""
+        if operation in ("restore", "destroy"):
             _checked_key(agent, agent_id)
         result = await getattr(self.controller(), operation).remote(agent, agent_id, *args)
         self.forget(agent, agent_id)
