@@ -62,8 +62,13 @@ class AgentClient:
         on_message: MessageCallback | None = None,
         reconnect: bool = True,
         max_backoff: float = 5.0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.conn_id = conn_id or uuid.uuid4().hex
+        #: The URL as given (without the `conn` parameter), for messages.
+        self.target = url
+        #: Extra HTTP headers of the opening handshake (e.g. `Authorization`).
+        self.headers = dict(headers or {})
         parts = urlsplit(url)
         params = {**(query or {}), "conn": self.conn_id}
         extra = urlencode(params)
@@ -88,6 +93,8 @@ class AgentClient:
         self._closed = False
         self._fatal: AgentError | None = None
         self._close_frame: protocol.Close | None = None
+        #: Why the socket last failed to open or closed, for `connect` to say.
+        self._last_error: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         #: Times the socket was (re)opened; useful to see reconnects.
         self.connects = 0
@@ -95,7 +102,11 @@ class AgentClient:
     # ---- lifecycle -----------------------------------------------------------------------------
 
     async def connect(self, timeout: float = 30.0) -> AgentClient:
-        """Open the socket and wait for the agent's identity and state."""
+        """Open the socket and wait for the agent's identity and state.
+
+        Raises `ConnectionRefusedByAgent` if the agent refused the connection, `ConnectionError`
+        if (with `reconnect=False`) the socket could not open or closed before the state came,
+        and `TimeoutError` if no state came within `timeout` seconds."""
         self._task = asyncio.get_running_loop().create_task(self._run())
         waiter = asyncio.ensure_future(self._state_seen.wait())
         await asyncio.wait({waiter, self._task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -103,8 +114,12 @@ class AgentClient:
         if self._fatal is not None:
             raise self._fatal
         if not self._state_seen.is_set():
+            gave_up = self._task.done()  # it stopped trying (reconnect=False): say why, not "timeout"
             await self.close()
-            raise TimeoutError(f"no state from {self.url} within {timeout} s")
+            if gave_up:
+                reason = self._last_error or "the connection closed before the agent's state arrived"
+                raise ConnectionError(f"cannot connect to {self.target}: {reason}")
+            raise TimeoutError(f"no state from {self.target} within {timeout:g} s")
         return self
 
     async def close(self) -> None:
@@ -134,12 +149,13 @@ class AgentClient:
         while not self._closed:
             self._close_frame = None
             try:
-                async with websockets.connect(self.url, max_size=None) as ws:
+                async with websockets.connect(self.url, max_size=None, additional_headers=self.headers) as ws:
                     self._ws = ws
                     self.connects += 1
                     attempt = 0
                     await self._receive(ws)
             except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake) as exc:
+                self._last_error = exc
                 log.info("%s: connection closed: %r", self.url, exc)
             finally:
                 self._ws = None

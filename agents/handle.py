@@ -75,6 +75,12 @@ class AgentHandle(Generic[A]):
         await runtime.router().manage("fork", self._agent, self._id, validate_agent_id(new_id), at)
         return AgentHandle(self._agent, new_id)
 
+    async def destroy(self) -> None:
+        """Destroy the agent from outside, as `Agent.destroy()` does from inside: its live
+        activation is stopped, then its state, SQL and restore points are deleted for good
+        (restore and fork then raise AgentDestroyedError; a later call starts it afresh)."""
+        await runtime.router().manage("destroy", self._agent, self._id)
+
     @property
     def sync(self) -> SyncAgentHandle[A]:
         """The same agent with blocking methods, for scripts."""
@@ -114,6 +120,9 @@ class SyncAgentHandle(Generic[A]):
     def fork(self, new_id: str, at: RestorePoint | None = None) -> AgentHandle[A]:
         return runtime.run_sync(self._handle.fork(new_id, at))
 
+    def destroy(self) -> None:
+        runtime.run_sync(self._handle.destroy())
+
 
 def _blocking_iter(items: AsyncIterator[Any]) -> Iterator[Any]:
     while True:
@@ -135,9 +144,9 @@ def get_agent(agent: type[A] | str, agent_id: str) -> A | AgentHandle[Any]:
     error. For precise types, make `@callable` methods `async def` (a sync one is still awaited
     through a handle, which its declared type does not say) and streaming ones async generators.
     The type checker also accepts the class's other attributes, which a handle refuses at run
-    time (`UnknownMethodError`, `NotCallableError`). For `.id`, `.sync`, `.describe()` and the
-    restore points (`.list_checkpoints()`, `.restore(at)`, `.fork(new_id)`) in type-checked code,
-    use `handle_of(h)`. Given a name, the handle is an `AgentHandle[Any]`.
+    time (`UnknownMethodError`, `NotCallableError`). For `.id`, `.sync`, `.describe()`,
+    `.destroy()` and the restore points (`.list_checkpoints()`, `.restore(at)`, `.fork(new_id)`)
+    in type-checked code, use `handle_of(h)`. Given a name, the handle is an `AgentHandle[Any]`.
     """
     return AgentHandle(agent, agent_id)
 

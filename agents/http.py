@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -43,10 +44,26 @@ def request(
 
 def call(base_url: str, agent: str, agent_id: str, method: str, *args: Any, **kwargs: Any) -> Any:
     """Call a `@callable` method over HTTP; its typed errors are raised as themselves."""
+    return rpc(base_url, agent, agent_id, method, args, kwargs)
+
+
+def rpc(
+    base_url: str,
+    agent: str,
+    agent_id: str,
+    method: str,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 60,
+) -> Any:
+    """`call` with the arguments as values, and extra request headers (e.g. `Authorization`)."""
     if args and kwargs:
         raise TypeError("over HTTP, pass positional or keyword arguments, not both")
     body = dict(kwargs) if kwargs else list(args)
-    status, _, raw = request(agent_url(base_url, agent, agent_id, f"/rpc/{quote(method)}"), "POST", body)
+    url = agent_url(base_url, agent, agent_id, f"/rpc/{quote(method)}")
+    status, _, raw = request(url, "POST", body, dict(headers or {}), timeout)
     data = json.loads(raw) if raw else None
     if status >= 400:
         error = (data or {}).get("error", {}) if isinstance(data, dict) else {}

@@ -602,6 +602,21 @@ class PlacementController:
         except Exception as exc:
             return outcome.failure(exc)
 
+    async def destroy(self, agent_cls: type[Agent] | str, agent_id: str) -> Outcome:
+        """Destroy the agent from outside, as `Agent.destroy()` does from inside: its activation
+        is stopped, its epoch bumped (fencing any zombie), its checkpoint, history and alarm
+        deleted. A later call starts it afresh; restore and fork are refused."""
+        try:
+            await self._ensure_rebuilt()
+            key = agent_key((await self._types.known(agent_cls)).type_name, validate_agent_id(agent_id))
+            async with self._locks[key]:
+                await self._stop(key)
+                epoch = await asyncio.to_thread(self.store.bump_epoch, key)
+                await asyncio.to_thread(history.destroy, self.store, key, epoch)
+            return outcome.success(None)
+        except Exception as exc:
+            return outcome.failure(exc)
+
     async def _stop(self, key: str) -> None:
         """Hibernate the agent's activation, if it has one, and wait for it (call under its lock)."""
         current = self._placements.get(key)

@@ -1,4 +1,5 @@
-"""Restore points: listing an agent's kept checkpoints, restoring one, forking one to a new ID.
+"""Restore points: listing an agent's kept checkpoints, restoring one, forking one to a new ID,
+and destroying an agent with all of them.
 
 Blocking store work, run by the controller in a thread with the agent's activation stopped and
 its epoch bumped (so nothing else writes meanwhile). A restore writes a new checkpoint with the
@@ -151,6 +152,13 @@ def fork(
     )
     store.save(target, epoch, forked.pack(), {}, 1 if retention > 0 else None)
     log.info("forked %s checkpoint %d into %s", source, chosen.seq, target)
+
+
+def destroy(store: CheckpointStore, key: str, epoch: int) -> None:
+    """Delete the agent's checkpoint, history and chunks (marking it destroyed) and its alarm."""
+    store.delete(key, epoch)
+    store.set_alarm(key, None)
+    log.info("%s destroyed (from outside)", key)
 
 
 def _copy_chunks(store: CheckpointStore, source: str, target: str, chosen: Manifest) -> None:

@@ -279,9 +279,10 @@ class Router:
 
     async def manage(self, operation: str, agent: AgentClass, agent_id: str, *args: Any) -> Any:
         """A controller operation on one agent's restore points (`checkpoints`, `restore`,
-        `fork`). The cached activation is forgotten: a restore replaced it. An agent may not
-        restore itself from its own turn (the restore waits for that turn to end)."""
-        if operation == "restore":
+        `fork`, `destroy`). The cached activation is forgotten: a restore or destroy replaced it.
+        An agent may not restore or destroy itself this way from its own turn (that waits for the
+        turn to end; `Agent.destroy()` is the way from inside)."""
+        if operation in ("restore", "destroy"):
             self._checked_key(agent, agent_id)
         controller = await self.checked_controller()
         result = await getattr(controller, operation).remote(_shipped(agent), agent_id, *args)

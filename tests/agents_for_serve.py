@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 
 from starlette.requests import HTTPConnection
@@ -26,7 +27,7 @@ class Tally(Agent):
     accept_client_state = True
 
     async def validate_request(self, request: Request) -> None:
-        if request.query.get("token") == "bad":
+        if request.query.get("token") == "bad" or request.headers.get("authorization") == "Bearer bad":
             raise Rejected(401, "bad token")
 
     def should_be_readonly(self, conn: Connection, request: Request) -> bool:
@@ -69,6 +70,12 @@ class Tally(Agent):
     @callable(readonly=True)
     def get(self) -> dict:
         return dict(self.state)
+
+    @callable(readonly=True)
+    def note(self, text: str) -> None:
+        """One line to the host's log (stderr) and one printed (stdout)."""
+        logging.getLogger("tests.tally").warning("%s noted %s", self.name, text)
+        print(f"{self.name} printed {text}", flush=True)
 
     @callable(readonly=True)
     def conn_info(self) -> dict:

@@ -323,6 +323,10 @@ class Journal(Agent):
     async def restore_self(self, at: int) -> None:
         await handle_of(get_agent(type(self), self.name)).restore(at)
 
+    @callable
+    async def destroy_by_handle(self) -> None:
+        await handle_of(get_agent(type(self), self.name)).destroy()
+
 
 class ShortMemoryJournal(Journal):
     """Restore points for two seconds only: collection runs every half second under load."""

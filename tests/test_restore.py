@@ -117,6 +117,21 @@ async def test_refusals_are_typed_and_change_nothing(agent_id: str) -> None:
         await handle_of(forgetful).restore(datetime.now().astimezone())
 
 
+async def test_destroy_from_outside_deletes_the_agent_as_its_own_destroy_would(agent_id: str) -> None:
+    journal = get_agent(Journal, agent_id)
+    await journal.write("a")
+    before = await handle_of(journal).describe()
+    await handle_of(journal).destroy()
+    with pytest.raises(AgentDestroyedError):
+        await handle_of(journal).restore(1)
+    assert await journal.read() == {"entries": 0, "lines": []}  # a later call starts afresh
+    assert (await handle_of(journal).describe())["epoch"] > before["epoch"]
+    await handle_of(get_agent(Journal, f"{agent_id}-never")).destroy()  # nothing there: nothing to do
+    with pytest.raises(ReentrantCallError):  # it would wait for its own turn to end
+        await journal.destroy_by_handle()
+    assert await journal.read() == {"entries": 0, "lines": []}
+
+
 async def test_restore_of_a_database_that_outgrew_its_deltas(agent_id: str) -> None:
     journal = get_agent(Journal, agent_id)
     points = await _written(journal, *(f"row {i}" for i in range(5)))

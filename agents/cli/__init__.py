@@ -1,0 +1,17 @@
+"""`ray-agents`: run the ingress locally and talk to agents from a shell (`ray-agents --help`).
+
+```
+ray-agents dev examples.app:app              # local Ray (with dashboard) + Serve on :8000, until Ctrl-C
+ray-agents start --store redis://...         # make sure the placement controller runs
+ray-agents call counter alice add 5          # HTTP RPC: JSON arguments, NAME=VALUE keyword ones
+ray-agents state counter alice               # the agent's state, over a WebSocket
+ray-agents ls                                # live and hibernated agents (attaches to the cluster)
+ray-agents logs Counter alice -f             # the log lines of the agent's host process
+ray-agents destroy Counter alice --yes       # delete the agent for good
+```
+Ray is imported inside the commands that need it, never by `import agents.cli`.
+"""
+
+from agents.cli.commands import cli, main
+
+__all__ = ["cli", "main"]
