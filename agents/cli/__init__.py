@@ -6,8 +6,8 @@ ray-agents start --store redis://...         # make sure the placement controlle
 ray-agents call counter alice add 5          # HTTP RPC: JSON arguments, NAME=VALUE keyword ones
 ray-agents state counter alice               # the agent's state, over a WebSocket
 ray-agents ls                                # live and hibernated agents (attaches to the cluster)
-ray-agents logs Counter alice -f             # the log lines of the agent's host process
-ray-agents destroy Counter alice --yes       # delete the agent for good
+ray-agents logs counter alice -f             # the log lines of the agent's host process
+ray-agents destroy counter alice --yes       # delete the agent for good
 ```
 Ray is imported inside the commands that need it, never by `import agents.cli`.
 """
