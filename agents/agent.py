@@ -63,8 +63,8 @@ class Agent(WebHooks):
     #: no history (each checkpoint replaces the last).
     checkpoint_retention: ClassVar[float] = 7 * 24 * 3600.0
     #: Largest state, msgpack-encoded as checkpointed (None: no limit). A turn that makes it larger
-    #: fails with StateTooLargeError and is rolled back. 512 KiB: the state frame a client gets on
-    #: connect stays under the 1 MiB WebSocket frame limit (`agents.limits`).
+    #: fails with StateTooLargeError and is rolled back. 512 KiB (msgpack): half the 1 MiB WebSocket frame a
+    #: client gets the state in as JSON, which is larger for number-heavy state (`agents.limits`).
     max_state_bytes: ClassVar[int | None] = limits.MAX_STATE_BYTES
     #: Largest SQLite database (None: no limit), enforced by SQLite: a statement that would grow it
     #: past this fails with DatabaseFullError, and its turn is rolled back.
@@ -91,7 +91,9 @@ class Agent(WebHooks):
         if cls._type_name_chosen:  # chosen: checked now, at class definition
             validate_type_name(cls.type_name, f"{cls.__qualname__}.type_name")
         else:  # derived (a subclass never inherits its parent's name)
-            cls.type_name = derived_type_name(cls.__name__)
+            cls.type_name = validate_type_name(
+                derived_type_name(cls.__name__), f"{cls.__qualname__}.type_name (derived from its name)"
+            )
 
     @property
     def name(self) -> str:

@@ -63,9 +63,20 @@ def rpc(
         raise TypeError("over HTTP, pass positional or keyword arguments, not both")
     body = dict(kwargs) if kwargs else list(args)
     url = agent_url(base_url, agent, agent_id, f"/rpc/{quote(method)}")
-    status, _, raw = request(url, "POST", body, dict(headers or {}), timeout)
+    status, response_headers, raw = request(url, "POST", body, dict(headers or {}), timeout)
+    if status < 400 and "ndjson" in response_headers.get("Content-Type", ""):
+        return _stream_items(raw, status)
     data = json.loads(raw) if raw else None
     if status >= 400:
         error = (data or {}).get("error", {}) if isinstance(data, dict) else {}
         raise from_wire(error.get("code", "http_error"), error.get("message", raw.decode()), status)
     return data
+
+
+def _stream_items(raw: bytes, status: int) -> list[Any]:
+    """A streaming method's items (one JSON line each); a last `{"error": ...}` line is raised."""
+    items = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    if items and isinstance(items[-1], dict) and set(items[-1]) == {"error"}:
+        error = items[-1]["error"]
+        raise from_wire(error.get("code", "http_error"), error.get("message", ""), status)
+    return items

@@ -61,8 +61,11 @@ class SizeLimits:
 
     def check_item(self, item: Any) -> None:
         """Refuse a streamed item over `max_chunk_bytes` as JSON (measured only under a limit)."""
-        if self.max_chunk_bytes is not None:
-            self.check_chunk(json_size(item))
+        if self.max_chunk_bytes is None:
+            return
+        if isinstance(item, str) and 6 * len(item) + 2 <= self.max_chunk_bytes:
+            return  # no JSON string is longer (each character at most a 6-byte escape)
+        self.check_chunk(json_size(item))
 
     def check_chunk(self, size: int) -> None:
         """Refuse a streamed item of `size` bytes as JSON if it is over `max_chunk_bytes`."""

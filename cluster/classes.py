@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from ray import cloudpickle
 
 from agents.agent import Agent
-from agents.errors import ActivationError, TypeNameCollisionError, UnknownAgentClassError
-from cluster.shipping import code_digest, origin
+from agents.errors import ActivationError, UnknownAgentClassError
+from cluster.shipping import code_digest, origin, refuse_another_class
 from cluster.stores import CheckpointStore
 
 log = logging.getLogger("ray_agents.controller")
@@ -31,6 +32,8 @@ class AgentTypes:
         #: The store (opened lazily by the controller) and a check a class must pass to register.
         self._store, self._check = store, check
         self._classes: dict[str, type[Agent]] = {}
+        #: One registration of a name at a time: two classes racing for it cannot both win.
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def get(self, name: str) -> type[Agent] | None:
         """The class registered under `name` in this controller's memory, if any."""
@@ -44,6 +47,11 @@ class AgentTypes:
         found = await self._load(name)
         if found is None:
             raise UnknownAgentClassError(f"no agent type named {name!r} is registered")
+        if found.type_name != name:  # stored by an older version under its class name
+            raise UnknownAgentClassError(
+                f"agent type {name!r} was registered by an earlier ray-agents; {origin(found)} is now "
+                f"{found.type_name!r}: set `type_name = {name!r}` on it to reach these agents"
+            )
         return found
 
     async def known(self, agent_cls: type[Agent] | str) -> type[Agent]:
@@ -51,19 +59,20 @@ class AgentTypes:
         if isinstance(agent_cls, str):
             return await self.by_name(agent_cls)
         name = agent_cls.type_name
-        held = self._classes.get(name)
-        if held is agent_cls:
+        if self._classes.get(name) is agent_cls:
             return agent_cls
-        if held is None:
-            held = await self._load_quietly(name)
-        if held is not None and origin(held) != origin(agent_cls):
-            raise TypeNameCollisionError.between(name, origin(held), origin(agent_cls))
-        if held is None:
-            await self._refuse_older_names(agent_cls)
-        self._check(agent_cls)
-        if held is None or code_digest(held) != code_digest(agent_cls) or code_digest(agent_cls) is None:
-            await self._save(agent_cls)
-        self._classes[name] = agent_cls
+        async with self._locks[name]:
+            held = self._classes.get(name)
+            if held is None:
+                held = await self._load_quietly(name)
+            if held is not None:
+                refuse_another_class(name, held, agent_cls)
+            else:
+                await self._refuse_older_names(agent_cls)
+            self._check(agent_cls)
+            if held is None or code_digest(held) != code_digest(agent_cls) or code_digest(agent_cls) is None:
+                await self._save(agent_cls)
+            self._classes[name] = agent_cls
         return agent_cls
 
     async def _save(self, agent_cls: type[Agent]) -> None:
@@ -84,11 +93,12 @@ class AgentTypes:
         return self._classes[name]
 
     async def _load_quietly(self, name: str) -> type[Agent] | None:
-        """The stored registration, or None if there is none or it cannot be loaded any more
-        (an installed class whose module is gone: the new class takes the name)."""
+        """The stored registration, or None if there is none or its class cannot be loaded any
+        more (an installed class whose module is gone: the new class takes the name). A store
+        that cannot be read fails the request: the name may well be taken."""
         try:
             return await self._load(name)
-        except Exception as exc:
+        except (ImportError, AttributeError, pickle.UnpicklingError) as exc:
             log.warning("agent type %r: the stored class cannot be loaded (%r); replacing it", name, exc)
             return None
 

@@ -104,9 +104,9 @@ class PlacementController:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._types = AgentTypes(lambda: self.store, self._hosting)
         self._host = ray.remote(AgentHost)
-        self._pool = HostPool(config, self._host)
+        self._pool = HostPool(self.config, self._host)
         self._host_orders: dict[str, Coalescer[ActivationOrder, Outcome]] = {}
-        self._dedicated = DedicatedHosts(config, self._host)
+        self._dedicated = DedicatedHosts(self.config, self._host)
         #: Dedicated activations under way per node (counted against the node's cap).
         self._starting_on: Counter[str] = Counter()
         #: When fetched, and the alive nodes' IDs with their Ray `memory` resource (bytes).

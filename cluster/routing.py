@@ -25,7 +25,6 @@ from agents.errors import (
     HostFullError,
     ReentrantCallError,
     StoreMismatchError,
-    TypeNameCollisionError,
 )
 from agents.hosting import validate_hosting
 from agents.ids import validate_agent_id
@@ -35,7 +34,7 @@ from cluster.batching import Coalescer
 from cluster.config import RuntimeConfig
 from cluster.context import CALL_CHAIN, OUTPUT_GATE
 from cluster.naming import CONTROLLER_NAME, agent_key
-from cluster.shipping import origin
+from cluster.shipping import refuse_another_class
 from cluster.stores import printable, same_store
 
 log = logging.getLogger("ray_agents.routing")
@@ -103,13 +102,11 @@ class Router:
                 )
         return self._controller
 
-    def _checked_key(self, agent: AgentClass, agent_id: str) -> str:
-        """`_checked_key`, refusing also a class whose type name another class holds here (the
-        cached activations are found by name: they must not serve the wrong class's calls)."""
+    def _key(self, agent: AgentClass, agent_id: str) -> str:
+        """The agent's key (`_checked_key`); a class whose type name another class holds in this
+        process is refused (cached activations are found by name: they would serve the wrong class)."""
         if not isinstance(agent, str):
-            held = self._types.setdefault(agent.type_name, agent)
-            if held is not agent and origin(held) != origin(agent):
-                raise TypeNameCollisionError.between(agent.type_name, origin(held), origin(agent))
+            refuse_another_class(agent.type_name, self._types.setdefault(agent.type_name, agent), agent)
         return _checked_key(agent, agent_id)
 
     async def checked_controller(self) -> Any:
@@ -173,7 +170,7 @@ class Router:
         acks)` sends one request id on every attempt (the agent applies it once) and the ids of
         this caller's earlier requests to the agent that have ended (their results need not be
         kept for retries any more: `Received`)."""
-        key = self._checked_key(agent, agent_id)
+        key = self._key(agent, agent_id)
         request_id, acks = uuid.uuid4().hex, self._received.take(key)
         try:
             return await self._with_failover(agent, agent_id, lambda t: submit(t, request_id, acks))
@@ -204,7 +201,7 @@ class Router:
         self, agent: AgentClass, agent_id: str, submit: Callable[[Target], Awaitable[outcome.Outcome]]
     ) -> Any:
         """Run `submit(target)` on the live activation, re-resolving after it died or moved."""
-        key = self._checked_key(agent, agent_id)
+        key = self._key(agent, agent_id)
         await _output_gate()
         stale: int | None = None
         last_error: Exception | None = None
@@ -239,7 +236,7 @@ class Router:
         self, agent: AgentClass, agent_id: str, method: str, args: tuple, kwargs: dict
     ) -> AsyncIterator[Any]:
         """Iterate a streaming method. Failover is retried only before the first item arrives."""
-        key = self._checked_key(agent, agent_id)
+        key = self._key(agent, agent_id)
         await _output_gate()
         chain = CALL_CHAIN.get()
         stale: int | None = None
@@ -283,7 +280,7 @@ class Router:
         An agent may not restore or destroy itself this way from its own turn (that waits for the
         turn to end; `Agent.destroy()` is the way from inside)."""
         if operation in ("restore", "destroy"):
-            self._checked_key(agent, agent_id)
+            self._key(agent, agent_id)
         controller = await self.checked_controller()
         result = await getattr(controller, operation).remote(_shipped(agent), agent_id, *args)
         self.forget(agent, agent_id)

@@ -25,6 +25,7 @@ from pathlib import Path
 from ray import cloudpickle
 
 from agents.agent import Agent
+from agents.errors import TypeNameCollisionError
 
 #: ray-agents' own packages: the same installation on every node, always by reference.
 OUR_PACKAGES = frozenset({"agents", "cluster", "serve"})
@@ -54,6 +55,13 @@ def prepare(agent_cls: type[Agent]) -> type[Agent]:
 def origin(agent_cls: type) -> str:
     """`module.QualName` where the class was defined: what tells two classes of one type name apart."""
     return agent_cls.__dict__.get(ORIGIN) or f"{agent_cls.__module__}.{agent_cls.__qualname__}"
+
+
+def refuse_another_class(name: str, held: type, other: type) -> None:
+    """TypeNameCollisionError unless `held` (the class holding type name `name`) and `other` are
+    one class (perhaps rebuilt from the pickles of two processes)."""
+    if held is not other and origin(held) != origin(other):
+        raise TypeNameCollisionError.between(name, origin(held), origin(other))
 
 
 def code_digest(agent_cls: type) -> str | None:

@@ -73,6 +73,9 @@ class AgentIngress:
         self._registry = AgentRegistry(agents)
         self._router = routing.router()
         self._pushes = PushHub(self._router, replica=uuid.uuid4().hex[:12])
+        #: The connect gate; with `cors=`, behind the Origin check browsers do not make for sockets.
+        cors, hook = settings.cors, settings.on_before_connect
+        self._connect_gate = cors.checked_sockets(hook) if cors is not None else hook
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """This replica's FastAPI app (Serve calls it after `__init__`): the routes, with CORS
@@ -99,7 +102,7 @@ class AgentIngress:
 
     async def agent_socket(self, websocket: WebSocket) -> None:
         session = Session(websocket, self._router, self._pushes, self._settings.max_frame_bytes)
-        await session.run(self._registry, self._settings.on_before_connect)
+        await session.run(self._registry, self._connect_gate)
 
     async def client_js(self) -> FileResponse:
         return FileResponse(STATIC / "agents.js", media_type="text/javascript")

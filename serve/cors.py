@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import HTTPConnection
 
+from agents.errors import Rejected
+from serve import gate
 from serve.http import AGENT_METHODS
 
 
@@ -37,6 +40,24 @@ class Cors:
         if setting is None or isinstance(setting, Cors):
             return setting
         return cls(origins=(setting,) if isinstance(setting, str) else tuple(setting))
+
+    def __post_init__(self) -> None:
+        if self.credentials and "*" in self.origins:
+            raise ValueError(
+                "cors: credentials=True needs the origins listed ('*' would let any site act as its users)"
+            )
+
+    def checked_sockets(self, hook: gate.Hook | None) -> gate.Hook:
+        """`hook` behind an Origin check for WebSockets: browsers apply no CORS to them, so a page
+        of an origin not allowed could otherwise open one with its user's cookies."""
+
+        async def check(conn: HTTPConnection, agent_type: str, agent_id: str) -> gate.Verdict:
+            origin = conn.headers.get("origin")
+            if origin is not None and "*" not in self.origins and origin not in self.origins:
+                raise Rejected(403, f"origin {origin} may not connect")
+            return await gate.admit(hook, conn, agent_type, agent_id)
+
+        return check
 
     def middleware(self) -> Middleware:
         return Middleware(

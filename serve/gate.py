@@ -47,9 +47,9 @@ async def admit(
             verdict = await verdict
     except AgentError:
         raise
-    except Exception:
+    except Exception as exc:  # a bug in the hook: its details go to the log, not to the client
         log.exception("the gate %s failed for %s/%s", getattr(hook, "__name__", hook), agent_type, agent_id)
-        raise
+        raise AgentError("the app's gate failed (its error is in the ingress log)") from exc
     if verdict is None:
         return {}
     if isinstance(verdict, Response):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from agents.agent import Agent
-from agents.errors import TypeNameCollisionError, UnknownAgentClassError
-from cluster.shipping import origin
+from agents.errors import UnknownAgentClassError
+from cluster.shipping import refuse_another_class
 
 
 class AgentRegistry:
@@ -16,9 +16,7 @@ class AgentRegistry:
         self._by_name: dict[str, type[Agent]] = {}
         for cls in classes:
             name = cls.type_name
-            held = self._by_name.get(name, cls)
-            if held is not cls:
-                raise TypeNameCollisionError.between(name, origin(held), origin(cls))
+            refuse_another_class(name, self._by_name.get(name, cls), cls)
             self._by_name[name] = cls
 
     def get(self, name: str) -> type[Agent]:

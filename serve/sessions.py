@@ -147,7 +147,7 @@ class Session:
             log.warning("%s: on_close for %s failed: %r", subscription.key, conn_id, exc)
 
     async def _refuse(self, code: int, reason: str) -> None:
-        reason = reason[:120]  # a close reason must fit in 123 bytes
+        reason = reason.encode()[:120].decode(errors="ignore")  # a close reason must fit in 123 bytes
         await self.ws.send_text(protocol.Close(code=code, reason=reason).dump())
         await self.ws.close(code, reason)
 

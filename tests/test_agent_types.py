@@ -14,7 +14,7 @@ from agents import Agent, callable, get_agent
 from agents.errors import ActivationError, StoreMismatchError, TypeNameCollisionError
 from cluster import routing
 from cluster.config import RuntimeConfig
-from cluster.stores import open_store
+from cluster.stores import open_store, printable, same_store
 from serve.registry import AgentRegistry
 
 
@@ -52,6 +52,8 @@ def test_type_names_are_derived_in_kebab_case_or_chosen_and_checked() -> None:
     assert _another("Sub").type_name == "sub"  # a subclass never inherits its parent's name
     with pytest.raises(TypeError, match=r"type_name must be a letter"):
         _another(type_name="bad/name")
+    with pytest.raises(TypeError, match=r"derived from its name"):
+        _another("_Private")  # a derived name is checked too: set type_name
 
 
 async def test_a_second_class_cannot_take_a_type_name_or_its_agents(namespace: str) -> None:
@@ -93,3 +95,10 @@ async def test_a_caller_choosing_another_store_is_refused_and_one_choosing_none_
     assert await get_agent(ChatRoom, "s").add(1) == 2  # the same directory, spelled otherwise
     routing.configure(RuntimeConfig(namespace=namespace, store_url=None))
     assert await get_agent(ChatRoom, "s").add(1) == 3  # chose none: the controller's
+
+
+def test_store_urls_name_one_store_however_spelled(tmp_path: Path) -> None:
+    assert same_store(f"file://{tmp_path}/./a/", f"file://{tmp_path}/a")
+    assert same_store("redis://h:6379", "redis://h:6379/0")
+    assert not same_store("redis://h:6379/0", "redis://h:6379/1")
+    assert printable("redis://:hunter2@h:6379/0") == "redis://:***@h:6379/0"

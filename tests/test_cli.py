@@ -22,10 +22,19 @@ from click.testing import CliRunner
 
 from agents import AgentDestroyedError, get_agent, handle_of
 from agents.cli import cli, main
+from cluster import routing
 from tests.agents_for_serve import Tally
 from tests.conftest import free_port
 
 CLI = [sys.executable, "-m", "agents.cli"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_session_router() -> Iterator[None]:
+    """Commands that attach to Ray configure this process's router: give the next test its own."""
+    previous = routing.router().config
+    yield
+    routing.configure(previous)
 
 
 def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
@@ -92,6 +101,8 @@ def test_call_takes_keyword_arguments_and_prints_json(
     assert code == 0 and json.loads(out) == {"count": 2, "log": ["a=b", "plain"]}
     code, out, _ = run(capsys, "state", "tally", agent_id, "--url", served, "--format", "json")
     assert code == 0 and json.loads(out) == {"count": 2, "log": ["a=b", "plain"]}
+    code, out, _ = run(capsys, "call", "tally", agent_id, "ticks", "3", "--url", served, "--format", "json")
+    assert code == 0 and json.loads(out) == [0, 1, 2]  # a streaming method: its items
 
 
 def test_headers_reach_the_agent_and_its_errors_are_one_line(

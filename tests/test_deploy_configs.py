@@ -108,6 +108,10 @@ def test_the_launcher_starts_ray_in_the_repository_on_every_node_with_one_store(
     ray_port = re.search(r"ray start --head --port=(\d+)", " ".join(LAUNCHER["head_start_ray_commands"]))
     assert redis_port and ray_port and redis_port.group(1) != ray_port.group(1)
     assert store.endswith(f":{redis_port.group(1)}/0")
+    password = re.search(r"--requirepass (\S+)", " ".join(LAUNCHER["head_start_ray_commands"]))
+    assert password and store.startswith(
+        f"redis://:{password.group(1)}@"
+    )  # the store runs code: no open Redis
     assert "~/.ray/auth_token" in LAUNCHER["file_mounts"]  # every node has the cluster's token
     for command in LAUNCHER["setup_commands"]:
         assert "'~" not in command  # a quoted ~ is not the home directory

@@ -12,6 +12,7 @@ import pytest
 import websockets
 
 from agents import Agent, list_agents
+from agents.errors import AgentError
 from cluster.config import RuntimeConfig
 from cluster.naming import agent_key
 from examples.app import Counter
@@ -158,6 +159,35 @@ async def test_cors_preflights_are_answered_by_the_ingress_without_an_agent(
         path(Counter, agent_id, "/rpc/add"), json=[1], headers={**AUTH, "origin": "https://evil.example"}
     )
     assert response.status_code == 200 and "access-control-allow-origin" not in response.headers
+
+
+async def test_with_cors_a_socket_from_an_origin_not_allowed_is_refused(
+    gated_url: str, agent_id: str
+) -> None:
+    url = ws(gated_url, "guarded", agent_id, f"token={GATE_TOKEN}")
+    refused = await closed_with(url, additional_headers={"origin": "https://evil.example"})
+    assert refused == (4403, "origin https://evil.example may not connect")
+    assert not await exists(Guarded, agent_id)
+    async with websockets.connect(url, additional_headers={"origin": GATED_ORIGIN}) as socket:
+        assert json.loads(await asyncio.wait_for(socket.recv(), 30))["type"] == "identity"
+
+
+def test_cors_refuses_credentials_for_any_origin() -> None:
+    from serve.cors import Cors
+
+    with pytest.raises(ValueError, match="credentials=True needs the origins listed"):
+        Cors(origins=["*"], credentials=True)
+
+
+async def test_a_gate_that_breaks_tells_the_client_nothing_of_its_internals() -> None:
+    from serve import gate
+
+    def broken(conn: object, agent_type: str, agent_id: str) -> None:
+        raise KeyError("the secret table")
+
+    with pytest.raises(AgentError) as refused:
+        await gate.admit(broken, object(), "counter", "a")  # type: ignore[arg-type]
+    assert "secret" not in str(refused.value) and "ingress log" in str(refused.value)
 
 
 # ---- requests no handler can take ----------------------------------------------------------------

@@ -219,7 +219,10 @@ def _import_app(target: str) -> Any:
     "--store",
     envvar="RAY_AGENTS_STORE",
     show_envvar=True,
-    help="Checkpoint store URL, used if the controller is not running yet [default: ~/.ray-agents].",
+    help=(
+        "Checkpoint store URL; a running controller with another store refuses it (store_mismatch) "
+        "[default: the running controller's, else ~/.ray-agents]."
+    ),
 )
 def start(address: str, namespace: str | None, store: str | None) -> None:
     """Make sure the placement controller runs on the cluster.

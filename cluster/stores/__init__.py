@@ -47,6 +47,9 @@ def printable(url: str) -> str:
 
 
 def _canonical(url: str) -> str:
-    if urlparse(url).scheme in ("", "file"):
+    parts = urlparse(url)
+    if parts.scheme in ("", "file"):
         return "file://" + os.path.realpath(os.path.expanduser(url.removeprefix("file://")))
+    if parts.scheme in ("redis", "rediss") and parts.path in ("", "/"):
+        return urlunparse(parts._replace(path="/0"))  # database 0 is the default
     return url.rstrip("/")
