@@ -64,7 +64,8 @@ def rpc(
     body = dict(kwargs) if kwargs else list(args)
     url = agent_url(base_url, agent, agent_id, f"/rpc/{quote(method)}")
     status, response_headers, raw = request(url, "POST", body, dict(headers or {}), timeout)
-    if status < 400 and "ndjson" in response_headers.get("Content-Type", ""):
+    content_type = next((v for k, v in response_headers.items() if k.lower() == "content-type"), "")
+    if status < 400 and "ndjson" in content_type:
         return _stream_items(raw, status)
     data = json.loads(raw) if raw else None
     if status >= 400:

@@ -103,7 +103,7 @@ def test_call_takes_keyword_arguments_and_prints_json(
     code, out, _ = run(capsys, "state", "tally", agent_id, "--url", served, "--format", "json")
     assert code == 0 and json.loads(out) == {"count": 2, "log": ["a=b", "plain"]}
     code, out, _ = run(capsys, "call", "tally", agent_id, "ticks", "3", "--url", served, "--format", "json")
-    assert code == 0 and json.loads(out) == [0, 1, 2]  # a streaming method: its items
+    assert code == 0 and json.loads(out) == [0, 1, 2], out  # a streaming method: its items
 
 
 def test_headers_reach_the_agent_and_its_errors_are_one_line(

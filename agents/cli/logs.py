@@ -1,14 +1,11 @@
-"""The log lines of an agent's host process: through Ray's log API (any node; it needs the Ray
-dashboard), or from this machine's Ray log files when that API cannot answer."""
+"""The log lines of an agent's host process: from this machine's Ray log files when it runs
+here, else through Ray's log API (any node; it needs the Ray dashboard)."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-log = logging.getLogger("ray_agents.cli")
 
 #: Lines Ray writes into worker logs for its own log monitor (which job, actor or task follows).
 RAY_MARKERS = (":job_id:", ":actor_name:", ":task_name:")
@@ -24,23 +21,17 @@ def host_lines(node_id: str, pid: int, stream: str, tail: int, follow: bool) -> 
 
 
 def _chunks(node_id: str, pid: int, stream: str, tail: int, follow: bool) -> Iterator[str]:
+    """From this machine's log files when the process runs here, else through Ray's log API."""
     import ray
     from ray.util.state import get_log
 
     here = ray.get_runtime_context()
-    chunks = get_log(
-        address=here.gcs_address, node_id=node_id, pid=pid, suffix=stream, tail=tail, follow=follow
-    )
-    try:
-        first = next(chunks, "")
-    except Exception as exc:
-        if node_id != here.get_node_id():
-            raise
-        log.debug("Ray's log API cannot answer (%r): reading this machine's log files", exc)
+    if node_id == here.get_node_id():
         yield from _local_chunks(_local_file(pid, stream), tail, follow)
         return
-    yield first
-    yield from chunks
+    yield from get_log(
+        address=here.gcs_address, node_id=node_id, pid=pid, suffix=stream, tail=tail, follow=follow
+    )
 
 
 def _local_file(pid: int, stream: str) -> Path:
