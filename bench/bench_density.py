@@ -122,7 +122,7 @@ async def dedicated_wakes() -> list[float]:
     for i in range(WAKES["dedicated"]):
         h = get_agent(SleepyCounter, f"wake-{i}")
         await h.add(1)
-        while agent_key("SleepyCounter", handle_of(h).id) in (await list_agents())["live"]:
+        while agent_key(SleepyCounter.type_name, handle_of(h).id) in (await list_agents())["live"]:
             await asyncio.sleep(0.05)
         start = time.perf_counter()
         assert await h.get() == 1
