@@ -103,6 +103,9 @@ class Activation:
         self._db_unsaved = False
         #: Pushes of the turns of a batch of due work, sent with the batch's checkpoint.
         self._batch_pushes: list[Push] = []
+        #: State and sections (encoded) as the last turn of a batch in progress committed them:
+        #: a later turn of the batch that fails rolls back to these, not to the last checkpoint.
+        self._batch_committed: tuple[bytes, bytes] | None = None
         self._state_listeners: list[Callable[[Any, Any], None]] = []
         self._alarm = AlarmTimer(self.run_due)
         #: Client connections and HTTP entry points (`cluster.sockets`).
@@ -343,8 +346,10 @@ class Activation:
     def _rollback(self) -> None:
         self.sockets.drop_held()
         self.db.rollback()
-        self._state = self.codec.decode(self.checkpointer.committed_state)
-        self.sections = unpack(self.checkpointer.committed_sections)
+        checkpointed = (self.checkpointer.committed_state, self.checkpointer.committed_sections)
+        state, sections = self._batch_committed or checkpointed
+        self._state = self.codec.decode(state)
+        self.sections = unpack(sections)
         self._turn_record = Turn()
 
     def _changes(self) -> ChangeSet:
@@ -361,6 +366,7 @@ class Activation:
         """Queue a checkpoint of everything committed so far (captured now), and the pushes to
         send once it has landed (`cluster.group_commit`), after those of a batch in progress."""
         pushes, self._batch_pushes = self._batch_pushes + pushes, []
+        self._batch_committed = None  # what is committed now is in the checkpointer
         try:
             capture = self.checkpointer.capture(changes, self.db, self.scheduler.next_due)
         except Exception as exc:  # memory is ahead of what can be stored: give up, send nothing
@@ -428,6 +434,7 @@ class Activation:
         pushes = self.sockets.take_held()
         if self._in_batch:  # a batch of due work checkpoints once, at its end (run_due)
             self._batch_pushes += pushes
+            self._batch_committed = (changes.state, changes.sections)
         else:
             self._request_checkpoint(changes, pushes)
             if changes.db_changed or turn.saved_db:
@@ -481,7 +488,10 @@ class Activation:
                         await self._run_work(item)
                 finally:
                     self._in_batch = False
-                await self._persist_batch()
+                try:
+                    await self._persist_batch()
+                finally:
+                    self._batch_committed = None
             self.last_activity = time.monotonic()
 
     async def _persist_batch(self) -> None:

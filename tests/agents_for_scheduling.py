@@ -78,6 +78,12 @@ class Planner(Agent):
         ]
 
     @callable
+    async def record_then_fail(self, label: str) -> None:
+        """Due together, one batch: the queued record runs first, then the schedule fails."""
+        await self.queue("record", label)
+        await self.schedule(0, "always_fails", None)
+
+    @callable
     async def enqueue(self, labels: list[str]) -> list[str]:
         return [await self.queue("record", label) for label in labels]
 

@@ -98,6 +98,17 @@ async def test_run_that_keeps_failing_is_given_up_and_kept_as_failed(agent_id: s
     assert await planner.runs() == []
 
 
+async def test_a_failing_run_keeps_what_the_runs_before_it_in_its_batch_did(agent_id: str) -> None:
+    planner = get_agent(Planner, agent_id)
+    await planner.record_then_fail("kept")
+    await eventually(lambda: _failed_once(planner))
+    assert await planner.runs() == ["kept"]  # its queue entry is gone: its state change must stay
+
+
+async def _failed_once(planner: Planner) -> bool:
+    return [s["attempts"] for s in await planner.schedules()] >= [1]
+
+
 async def test_schedule_every_in_on_start_is_idempotent_across_wakes(runtime: str, agent_id: str) -> None:
     heart = get_agent(Heartbeat, agent_id)
     key = agent_key("heartbeat", agent_id)

@@ -22,6 +22,8 @@ from agents.limits import SizeLimits, json_size
 
 #: Sequence numbers per lease: one checkpoint per this many chunks, besides those at step ends.
 LEASE = 64
+#: More than a `Text` chunk's JSON takes besides its delta (type, stream id, sequence number).
+ENVELOPE = 1024
 #: A sequence number with more digits than any stream reaches (to measure a chunk before numbering).
 _LONGEST_SEQ = 2**53
 
@@ -106,8 +108,8 @@ class StreamLog:
     def text_pieces(self, stream: Stream, delta: str) -> list[str]:
         """`delta` in consecutive pieces whose `Text` chunks fit `max_chunk_bytes` (usually one)."""
         limit = self._limits.max_chunk_bytes
-        if limit is None:
-            return [delta]
+        if limit is None or 6 * len(delta) + ENVELOPE <= limit:
+            return [delta]  # the usual token: no JSON of it can be over (6 bytes per character at most)
         empty = Text(stream_id=stream.id, seq=_LONGEST_SEQ, delta="")
         return _cut(delta, limit - (len(empty.model_dump_json().encode()) - len('""')))
 
