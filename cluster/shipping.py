@@ -46,7 +46,8 @@ def prepare(agent_cls: type[Agent]) -> type[Agent]:
     if module is not None and _is_user_code(top, module):
         if top != "__main__":  # cloudpickle already ships `__main__` by value
             cloudpickle.register_pickle_by_value(sys.modules[top])
-        setattr(agent_cls, CODE_DIGEST, _package_digest(top))
+        if CODE_DIGEST not in agent_cls.__dict__:  # a class that came by value keeps its sender's
+            setattr(agent_cls, CODE_DIGEST, _package_digest(top))
     setattr(agent_cls, ORIGIN, origin(agent_cls))
     _prepared.add(agent_cls)
     return agent_cls
