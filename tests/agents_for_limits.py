@@ -114,3 +114,23 @@ class Verbose(ChatAgent):
         self, messages: list[dict[str, Any]], ctx: ChatContext
     ) -> AsyncIterator[str | ToolCall]:
         yield self.ANSWER
+
+
+def dump(size: int) -> str:
+    """A tool whose result is `size` characters, many of them escaped in JSON."""
+    return '"quoted"\n' * (size // 10)
+
+
+class Hoarder(ChatAgent):
+    """A chat whose model calls a tool returning ten times the chunk limit, then answers."""
+
+    max_chunk_bytes = 2 * KIB
+    tools = (dump,)
+
+    async def on_chat_message(
+        self, messages: list[dict[str, Any]], ctx: ChatContext
+    ) -> AsyncIterator[str | ToolCall]:
+        if messages[-1]["role"] == "tool":
+            yield f"read {len(messages[-1]['content'])} characters"
+        else:
+            yield ToolCall(id="call-1", name="dump", arguments='{"size": 20480}')

@@ -97,12 +97,13 @@ class Cluster:
             "RAY_DASHBOARD_ADDRESS": f"http://127.0.0.1:{ports['dashboard-port']}",  # serve
         }
         options = " ".join(f"--{name}={port}" for name, port in ports.items())
+        self.log = (Path(env["HOME"]) / "ray-start.log").open("a")  # a file: a pipe could fill up
         self.proc = subprocess.Popen(
             f"exec {START} {options} --block",
             shell=True,
             cwd=ROOT,
             env=env,
-            stdout=subprocess.PIPE,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
@@ -141,6 +142,7 @@ class Cluster:
             self.proc.wait(timeout=60)
         finally:
             _kill_processes_of(self.env["HOME"])  # whatever Ray left of this cluster
+            self.log.close()
 
 
 def _kill_processes_of(home: str) -> None:

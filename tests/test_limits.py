@@ -13,7 +13,7 @@ from agents import ChunkTooLargeError, DatabaseFullError, StateTooLargeError, ge
 from agents.chat.chunks import Text
 from agents.limits import SizeLimits
 from cluster.database import AgentDatabase, new_database_path
-from tests.agents_for_limits import KIB, Bounded, Verbose
+from tests.agents_for_limits import KIB, Bounded, Hoarder, Verbose, dump
 from tests.waiting import eventually
 
 #: The limits do not depend on the checkpoint store: dedicated and pooled, on the file store.
@@ -113,6 +113,19 @@ async def test_a_chat_answer_larger_than_a_chunk_streams_in_pieces_that_fit(agen
     assert "".join(chunk.delta for chunk in texts) == Verbose.ANSWER
     assert chunks[-1].type == "done" and chunks[-1].status == "complete"
     assert [chunk async for chunk in chat.resume(chunks[0].stream_id)] == chunks
+
+
+@deployments
+@pytest.mark.usefixtures("runtime")
+async def test_a_tool_result_larger_than_a_chunk_is_cut_saying_so_and_the_chat_goes_on(agent_id: str) -> None:
+    chat = get_agent(Hoarder, agent_id)
+    chunks = [chunk async for chunk in chat.chat("look")]
+    (result,) = [chunk for chunk in chunks if chunk.type == "tool_result"]
+    assert len(result.model_dump_json().encode()) <= Hoarder.max_chunk_bytes
+    assert result.result.startswith(dump(20480)[:100]) and "[cut: the result was" in result.result
+    assert chunks[-1].type == "done" and chunks[-1].status == "complete"
+    answer = "".join(chunk.delta for chunk in chunks if isinstance(chunk, Text))
+    assert answer == f"read {len(result.result)} characters"  # the model saw the same cut text
 
 
 def test_a_refused_statement_leaves_the_database_and_its_capture_exact() -> None:

@@ -236,6 +236,9 @@ class ChatAgent(Agent):
                 result = ToolResult(f"there is no tool named {call.name!r}", is_error=True)
             else:
                 result = await tool.run(call.arguments)
+        result = ToolResult(
+            self._streams.fitting_result(stream, call.id, call.name, result.text), result.is_error
+        )
         self._history.append(stream.id, {"role": "tool", "tool_call_id": call.id, "content": result.text})
         chunk = await self._streams.emit(
             stream,

@@ -1,10 +1,11 @@
 """Chat streams in SQL: one row per stream (its status and loop position) and its chunk log.
 
-Chunks are written as they are yielded, each within the agent's `max_chunk_bytes` (a longer
-text delta goes out as several `Text` chunks; any other chunk over it is refused before it is
-logged, so `resume` never meets a chunk it cannot send). Sequence numbers are leased in blocks:
-before a chunk beyond the lease goes out, a new lease is checkpointed, so a stream redone after a
-crash continues above every number a client may have seen (`Rewind` tells it what to drop).
+Chunks are written as they are yielded, each within the agent's `max_chunk_bytes`: a longer
+text delta goes out as several `Text` chunks, a longer tool result is cut and says so, and any
+other chunk over it is refused before it is logged, so `resume` never meets a chunk it cannot
+send. Sequence numbers are leased in blocks: before a chunk beyond the lease goes out, a new
+lease is checkpointed, so a stream redone after a crash continues above every number a client
+may have seen (`Rewind` tells it what to drop).
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agents.chat.chunks import CHUNK, Chunk, Status, Text
+from agents.chat.chunks import CHUNK, Chunk, Status, Text, ToolResultChunk
 from agents.chat.history import Sql
 from agents.limits import SizeLimits, json_size
 
 #: Sequence numbers per lease: one checkpoint per this many chunks, besides those at step ends.
 LEASE = 64
-#: More than a `Text` chunk's JSON takes besides its delta (type, stream id, sequence number).
+#: More than a chunk's JSON takes besides its text (type, stream id, sequence number, is_error).
 ENVELOPE = 1024
+#: What ends a tool result cut to fit a chunk, and the room kept for it (as JSON).
+CUT_NOTE = "\n[cut: the result was {size} bytes as JSON, over this agent's max_chunk_bytes ({limit})]"
+CUT_NOTE_ROOM = 256
 #: A sequence number with more digits than any stream reaches (to measure a chunk before numbering).
 _LONGEST_SEQ = 2**53
 
@@ -112,6 +116,19 @@ class StreamLog:
             return [delta]  # the usual token: no JSON of it can be over (6 bytes per character at most)
         empty = Text(stream_id=stream.id, seq=_LONGEST_SEQ, delta="")
         return _cut(delta, limit - (len(empty.model_dump_json().encode()) - len('""')))
+
+    def fitting_result(self, stream: Stream, call_id: str, name: str, text: str) -> str:
+        """A tool's result text, cut (and saying so) if its `tool_result` chunk would be over
+        `max_chunk_bytes`: the model and the clients see the same text, and the stream goes on."""
+        limit = self._limits.max_chunk_bytes
+        if limit is None or 6 * (len(text) + len(name) + len(call_id)) + ENVELOPE <= limit:
+            return text
+        empty = ToolResultChunk(stream_id=stream.id, seq=_LONGEST_SEQ, call_id=call_id, name=name, result="")
+        room = limit - (len(empty.model_dump_json().encode()) - len('""')) - CUT_NOTE_ROOM
+        pieces = _cut(text, room)
+        if len(pieces) == 1:
+            return text
+        return pieces[0] + CUT_NOTE.format(size=json_size(text), limit=limit)
 
     async def emit(self, stream: Stream, chunk: Chunk) -> Chunk:
         """Number the chunk, log it, and extend the lease (with a checkpoint) when it runs out.
