@@ -14,7 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_make_install_installs_the_system_packages_first() -> None:
-    dry = subprocess.run(["make", "-n", "install"], cwd=ROOT, capture_output=True, text=True, check=True)
+    dry = subprocess.run(
+        ["make", "--no-print-directory", "-n", "install"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # (under `make test`, make would otherwise print the directory it enters first)
     assert dry.stdout.splitlines()[0] == "bash .ci/system-packages"
 
 
