@@ -173,6 +173,14 @@ class TypeNameCollisionError(AgentError):
         )
 
 
+class CorruptCheckpointError(ActivationError):
+    """A checkpoint chunk read from the store does not match its hash (its name): the store's
+    copy is damaged. The agent is not started on different data; an earlier restore point may be
+    intact (`restore`)."""
+
+    code, status = "checkpoint_corrupt", 500
+
+
 class CheckpointNotFoundError(AgentError):
     """No restore point matches: the agent has no kept checkpoints, the time is outside its
     retention window (`checkpoint_retention`) or in the future, or no checkpoint has that number.

@@ -21,6 +21,7 @@ from agents.errors import (
     ActivationError,
     AgentError,
     AgentUnavailableError,
+    CorruptCheckpointError,
     InvalidArgumentsError,
     ReadOnlyError,
     ReentrantCallError,
@@ -129,6 +130,8 @@ class Activation:
                 epoch=self.epoch, state=self.codec.encode(self.codec.initial())
             )
             self._state = self.codec.decode(manifest.state)
+        except CorruptCheckpointError:
+            raise
         except Exception as exc:
             raise ActivationError(f"{self.key}: cannot restore checkpoint: {exc!r}") from exc
         self.checkpointer = Checkpointer(

@@ -11,7 +11,6 @@ through it, and so does collecting the chunks no kept checkpoint needs (`cluster
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections import OrderedDict
@@ -26,6 +25,7 @@ from cluster.database import AgentDatabase
 from cluster.images import StoredDatabase
 from cluster.outcome import Outcome
 from cluster.retention import Retention
+from cluster.snapshots import chunk_loader
 from cluster.state import pack, unpack
 from cluster.stores import CheckpointStore
 
@@ -159,7 +159,7 @@ class Checkpointer:
         if covered:
             change = PageDelta.merged(self._captured[:covered])
             assert change is not None
-            load = functools.partial(self.store.load_chunks, self.key)
+            load = chunk_loader(self.store, self.key)
             stored, new_chunks = await asyncio.to_thread(self.stored.add, change, load)
             # Before the save, the index may only move earlier (a crash then costs a spurious
             # wake-up, never a missed alarm); the exact time is published once the save landed.

@@ -20,6 +20,7 @@ from agents.checkpoints import CheckpointInfo, RestorePoint
 from agents.errors import AgentDestroyedError, AgentExistsError, CheckpointNotFoundError
 from cluster.checkpoint import Manifest, segment
 from cluster.images import LOAD_BATCH
+from cluster.snapshots import chunk_loader
 from cluster.sockets import SECTION as CONNECTIONS
 from cluster.stores import CheckpointStore
 
@@ -119,7 +120,7 @@ def fork_source(
     else:
         chosen = find(store, source, at, retention)
     try:
-        return chosen.with_chunks(store.load_chunks(source, chosen.db_segments))
+        return chosen.with_chunks(chunk_loader(store, source)(chosen.db_segments))
     except (KeyError, OSError) as exc:  # the source's collection deleted them just now
         raise CheckpointNotFoundError(f"{source} changed while it was being forked: {exc!r}") from exc
 
@@ -170,7 +171,7 @@ def _copy_chunks(store: CheckpointStore, source: str, target: str, chosen: Manif
         store.put_chunks(target, dict(listed))
         chosen.db_segments = [digest for digest, _ in listed]
     for first in range(0, len(needed), LOAD_BATCH):
-        store.put_chunks(target, store.load_chunks(source, needed[first : first + LOAD_BATCH]))
+        store.put_chunks(target, chunk_loader(store, source)(needed[first : first + LOAD_BATCH]))
 
 
 def _iso(when: float) -> str:

@@ -4,11 +4,12 @@ local file for the activation that will take it."""
 from __future__ import annotations
 
 import contextlib
-import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster.checkpoint import Manifest
+from agents.errors import CorruptCheckpointError
+from cluster.checkpoint import Manifest, chunk_hash
 from cluster.database import new_database_path
 from cluster.images import StoredDatabase, rebuild
 from cluster.stores import CheckpointStore
@@ -45,7 +46,7 @@ def read_checkpoint(
     store: CheckpointStore, key: str, manifest: Manifest, path: Path
 ) -> tuple[Manifest, StoredDatabase]:
     """Fill in a manifest's chunk list and rebuild its database at `path`."""
-    load = functools.partial(store.load_chunks, key)
+    load = chunk_loader(store, key)
     if manifest.db_segments:
         manifest.with_chunks(load(manifest.db_segments))
     try:
@@ -54,3 +55,20 @@ def read_checkpoint(
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         raise
+
+
+def chunk_loader(store: CheckpointStore, key: str) -> Callable[[Iterable[str]], dict[str, bytes]]:
+    """`store.load_chunks` for one agent, each chunk checked against its name (its hash): a
+    damaged copy is `CorruptCheckpointError`, never an agent started on different data."""
+
+    def load(hashes: Iterable[str]) -> dict[str, bytes]:
+        found = store.load_chunks(key, hashes)
+        damaged = sorted(h for h, data in found.items() if chunk_hash(data) != h)
+        if damaged:
+            raise CorruptCheckpointError(
+                f"{key}: {len(damaged)} checkpoint chunk(s) do not match their hash (e.g. {damaged[0]}): "
+                "the store's copy is damaged; an earlier restore point may be intact (`restore`)"
+            )
+        return found
+
+    return load

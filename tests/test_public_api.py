@@ -15,6 +15,7 @@ PUBLIC = [
     "CheckpointInfo",
     "CheckpointNotFoundError",
     "ChunkTooLargeError",
+    "CorruptCheckpointError",
     "DatabaseFullError",
     "HostFullError",
     "InvalidAgentIdError",

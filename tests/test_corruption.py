@@ -1,0 +1,56 @@
+"""A damaged checkpoint is refused by name, never loaded as different data (file store: its
+chunk files are at hand to damage)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from agents import CorruptCheckpointError, get_agent, handle_of
+from cluster.naming import agent_key
+from cluster.stores import open_store
+from tests.agents_under_test import Journal
+from tests.waiting import eventually
+
+pytestmark = [
+    pytest.mark.parametrize("store_url", ["file"], indirect=True),
+    pytest.mark.usefixtures("runtime"),
+]
+
+
+def _damage_every_chunk(store_url: str, namespace: str, key: str) -> int:
+    chunks = open_store(store_url, namespace)._dir(key) / "chunks"  # type: ignore[attr-defined]
+    files = [p for p in Path(chunks).iterdir() if p.is_file()]
+    for file in files:
+        data = bytearray(file.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # one flipped bit pattern in the middle
+        file.write_bytes(bytes(data))
+    return len(files)
+
+
+async def test_a_damaged_chunk_stops_the_agent_from_waking_on_different_data(
+    runtime: str, store_url: str, agent_id: str
+) -> None:
+    journal = get_agent(Journal, agent_id)
+    for text in ("one", "two"):
+        await journal.write(text, pad=5000)
+    pid = (await handle_of(journal).describe())["pid"]
+    key = agent_key(Journal.type_name, agent_id)
+    assert _damage_every_chunk(store_url, runtime, key) > 0
+    os.kill(pid, signal.SIGKILL)
+    await eventually(lambda: _gone(pid))
+    with pytest.raises(CorruptCheckpointError, match=rf"{key}: \d+ checkpoint chunk\(s\) do not match"):
+        await journal.read()
+    with pytest.raises(CorruptCheckpointError):
+        await handle_of(journal).fork(f"{agent_id}-copy")  # a fork copies nothing damaged
+
+
+async def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
