@@ -83,6 +83,8 @@ def parse_arguments(body: bytes) -> tuple[list[Any], dict[str, Any]]:
         data = json.loads(body)
     except ValueError as exc:
         raise InvalidArgumentsError(f"request body is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidArgumentsError("request body nests too deeply to decode") from None
     if isinstance(data, list):
         return data, {}
     if isinstance(data, Mapping):

@@ -102,3 +102,9 @@ async def test_a_stream_that_fails_before_its_first_item_gets_the_error_status(
     status, _, body = await http(url, "POST", ["no-such-stream"])
     assert status == 404
     assert json.loads(body)["error"] == {"code": "unknown_stream", "message": "no stream 'no-such-stream'"}
+
+
+async def test_a_body_nested_past_the_decoders_depth_is_invalid_arguments(served: str, agent_id: str) -> None:
+    url = agent_url(served, "tally", agent_id, "/rpc/add")
+    status, _, body = await http(url, "POST", b"[" * 20_000 + b"]" * 20_000)
+    assert status == 422 and json.loads(body)["error"]["code"] == "invalid_arguments"

@@ -77,6 +77,12 @@ def test_a_patch_that_does_not_fit_is_refused() -> None:
         patch.apply({"a": 1}, [{"op": "replace", "path": "/b", "value": 1}])
 
 
+def test_a_frame_nested_past_the_decoders_depth_is_malformed_not_a_crash() -> None:
+    with pytest.raises(protocol.FrameError) as raised:
+        protocol.parse_client_text('{"a":' + "[" * 20_000 + "]" * 20_000 + "}")
+    assert raised.value.code == "malformed_frame"
+
+
 def test_a_refused_call_frame_names_its_call_when_its_id_can_be_read() -> None:
     for text, code in (
         ('{"type": "rpc", "id": "c7", "method": "m", "args": ["' + "x" * 100 + '"]}', "frame_too_large"),

@@ -183,6 +183,10 @@ async def test_malformed_and_oversized_frames_get_errors_and_everything_survives
         assert (await frames(ws, "error"))["code"] == "invalid_arguments"
         await ws.send(json.dumps({"type": "rpc", "id": "3", "method": "add", "args": [1]}))
         assert (await frames(ws, "result")) == {"type": "result", "id": "3", "value": 1}
+        await ws.send('{"a":' + "[" * 20_000 + "]" * 20_000 + "}")  # 40 KB nested past the decoder
+        assert (await frames(ws, "error"))["code"] == "malformed_frame"
+        await ws.send(json.dumps({"type": "rpc", "id": "4", "method": "add", "args": [1]}))
+        assert (await frames(ws, "result")) == {"type": "result", "id": "4", "value": 2}  # the session lives
         await ws.send(json.dumps({"type": "hello", "protocol": 99}))
         assert (await frames(ws, "close"))["code"] == 4426
 

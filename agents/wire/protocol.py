@@ -184,6 +184,8 @@ def parse_client_text(text: str, limit: int = MAX_FRAME_BYTES) -> ClientFrame | 
         data = json.loads(text)
     except ValueError:
         return None
+    except RecursionError:  # nested past what the decoder takes: no message of anyone's
+        raise FrameError("malformed_frame", "the frame nests too deeply to decode", None) from None
     if not isinstance(data, dict) or data.get("type") not in CLIENT_TYPES:
         return None
     try:
