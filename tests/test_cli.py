@@ -187,17 +187,23 @@ def test_logs_shows_what_the_agent_logged_and_printed(
 
 
 def _lines(stream: object, deadline: float) -> Iterator[str]:
-    """Lines of a subprocess's pipe as they come, until `deadline` (then a test failure)."""
+    """Lines of a subprocess's pipe as they come, until `deadline` (then a test failure). Read
+    from the file descriptor itself: a buffered reader may hold lines the selector cannot see."""
+    fd = stream.fileno()  # type: ignore[attr-defined]
     selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
+    selector.register(fd, selectors.EVENT_READ)
+    pending = b""
     while True:
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            yield line.decode() + "\n"
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not selector.select(remaining):
             pytest.fail("the expected line did not come in time")
-        line = stream.readline()  # type: ignore[attr-defined]
-        if not line:
+        chunk = os.read(fd, 65536)
+        if not chunk:
             pytest.fail("the process ended before the expected line")
-        yield line
+        pending += chunk
 
 
 def test_logs_follow_prints_new_lines_as_they_come(served: str, agent_id: str) -> None:
