@@ -152,6 +152,13 @@ class StoreUnavailableError(AgentError):
     code, status = "store_unavailable", 503
 
 
+class StoreInterruptedError(StoreUnavailableError):
+    """A store operation lost its connection midway (the server died or failed over, the
+    network cut): nothing it wrote was acknowledged. Callers retry on a fresh activation."""
+
+    code, retriable = "store_interrupted", True
+
+
 class StoreMismatchError(AgentError):
     """This process chose a checkpoint store (`$RAY_AGENTS_STORE`, `configure(store=...)`) other
     than the one the namespace's running controller uses: one namespace has one store."""

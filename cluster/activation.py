@@ -25,6 +25,7 @@ from agents.errors import (
     InvalidArgumentsError,
     ReadOnlyError,
     ReentrantCallError,
+    StoreUnavailableError,
 )
 from agents.limits import SizeLimits
 from cluster import outcome
@@ -130,7 +131,7 @@ class Activation:
                 epoch=self.epoch, state=self.codec.encode(self.codec.initial())
             )
             self._state = self.codec.decode(manifest.state)
-        except CorruptCheckpointError:
+        except (CorruptCheckpointError, StoreUnavailableError):
             raise
         except Exception as exc:
             raise ActivationError(f"{self.key}: cannot restore checkpoint: {exc!r}") from exc

@@ -13,7 +13,14 @@ import uuid
 
 import pytest
 
-from agents import AgentUnavailableError, StaleEpochError, StoreUnavailableError, configure, get_agent
+from agents import (
+    AgentUnavailableError,
+    StaleEpochError,
+    StoreInterruptedError,
+    StoreUnavailableError,
+    configure,
+    get_agent,
+)
 from cluster.stores import open_store
 from cluster.stores.postgres import SCHEMA_VERSION
 from tests.agents_under_test import Counter, Journal
@@ -96,6 +103,29 @@ def test_bad_servers_are_refused_when_the_store_opens(postgres_url: str) -> None
         open_store(newer, "t-bad")
     with psycopg.connect(newer) as conn:
         assert conn.execute("SELECT count(*) FROM ra_agents").fetchone() == before  # nothing changed
+
+
+def test_a_server_lost_after_opening_is_a_retriable_typed_error_until_it_returns() -> None:
+    """Not the driver's own exceptions: callers (the router) know to retry StoreInterruptedError."""
+    with server_directory() as directory:
+        server = Server(directory / "lone", free_port(), "lone")
+        server.init_primary()
+        server.start()
+        try:
+            store = open_store(server.url, "t-lost")
+            key = f"Counter/{uuid.uuid4().hex}"
+            assert store.bump_epoch(key) == 1
+            server.stop()
+            for read in (lambda: store.current_epoch(key), lambda: store.load_manifest(key)):
+                with pytest.raises(StoreInterruptedError, match=f"PostgreSQL store .*:{server.port}") as lost:
+                    read()
+                assert lost.value.retriable
+            assert isinstance(store.bump_epochs([key])[0], StoreInterruptedError)
+            server.start()
+            assert store.bump_epoch(key) == 2  # the same store, once the server is back
+            store.close()
+        finally:
+            server.stop()
 
 
 async def test_an_unreachable_store_is_a_typed_error_for_callers_not_a_hang() -> None:

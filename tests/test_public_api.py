@@ -29,6 +29,7 @@ PUBLIC = [
     "ResultNotKeptError",
     "StaleEpochError",
     "StateTooLargeError",
+    "StoreInterruptedError",
     "StoreUnavailableError",
     "SyncAgentHandle",
     "UnknownAgentClassError",

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from agents.errors import StaleEpochError, StoreUnavailableError
+from agents.errors import StaleEpochError, StoreInterruptedError, StoreUnavailableError
 from cluster.stores.base import CheckpointStore
 
 _SCHEMA = """
@@ -77,7 +77,8 @@ class PostgresStore(CheckpointStore):
         from psycopg_pool import ConnectionPool, PoolTimeout  # pip install 'ray-agents[postgres]'
 
         self.ns = namespace
-        shown = _without_password(url)
+        self._shown = shown = _without_password(url)
+        self._lost_connection = (PoolTimeout, psycopg.OperationalError)
         self._pool = ConnectionPool(
             url,
             kwargs={"connect_timeout": max(1, int(CONNECT_TIMEOUT)), **_CONNECTION},
@@ -85,12 +86,15 @@ class PostgresStore(CheckpointStore):
             max_size=POOL_SIZE,
             max_idle=60,
             timeout=CONNECT_TIMEOUT,
+            # The pool retries a failed connection with doubling delays until this: left at its
+            # 5 min, a store could wait minutes after the server (or a promoted standby) is back.
+            reconnect_timeout=CONNECT_TIMEOUT,
             check=ConnectionPool.check_connection,  # a connection to a dead primary is replaced
             open=True,
         )
         try:
             self._open_schema()
-        except PoolTimeout:
+        except StoreInterruptedError:
             self._pool.close()
             raise StoreUnavailableError(
                 f"PostgreSQL store {shown}: no connection within {CONNECT_TIMEOUT:g} s "
@@ -129,9 +133,14 @@ class PostgresStore(CheckpointStore):
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        """A cursor in one transaction (committed when the block ends without error)."""
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            yield cur
+        """A cursor in one transaction (committed when the block ends without error). A lost
+        connection (none to be had, the server gone mid-transaction) is StoreInterruptedError."""
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield cur
+        except self._lost_connection as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreInterruptedError(f"PostgreSQL store {self._shown}: {detail}") from exc
 
     def _fence(self, cur: Any, key: str, epoch: int) -> None:
         """Lock the agent's epoch row for this transaction and refuse a superseded epoch."""
