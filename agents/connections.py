@@ -84,7 +84,9 @@ class WebHooks:
         """Gate for HTTP requests and WebSocket connects: raise `Rejected(status, reason)` to refuse."""
 
     def should_be_readonly(self, conn: Connection, request: Request) -> bool:
-        """Whether a new connection may only call read-only methods and never set state."""
+        """Whether a new connection may only call read-only methods and never set state. It is
+        asked of HTTP requests too (RPCs and `on_request`, which then runs read-only): there,
+        `conn` stands for the request (ID "http request", no state)."""
         return False
 
     async def on_connect(self, conn: Connection, request: Request) -> None:

@@ -24,6 +24,7 @@ from agents.errors import InvalidStateError, ReadOnlyError, UnknownConnectionErr
 from agents.requests import Request, Response
 from agents.wire import patch, protocol
 from cluster import outcome
+from cluster.methods import method_table
 from cluster.outcome import Outcome
 from cluster.state import pack
 
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("ray_agents.sockets")
 
 SECTION = "connections"
+#: The connection ID `should_be_readonly` sees for an HTTP request (never a socket's: see
+#: `serve.sessions`, whose IDs have no spaces).
+HTTP_CONNECTION = "http request"
 #: Pushes an outbox keeps for a replica that is not subscribed; the oldest are dropped beyond it.
 OUTBOX_LIMIT = 10_000
 #: How often an idle `subscribe` stream checks whether the agent is going away.
@@ -80,8 +84,11 @@ class SocketHub:
         return list(self._records())
 
     def set_conn_state(self, conn_id: str, state: Any) -> None:
+        record = self._records().get(conn_id)
+        if record is None:
+            raise UnknownConnectionError(f"connection {conn_id!r} is not open: it cannot keep state")
         pack(state)  # refuse what cannot be checkpointed now
-        self._a.sections[SECTION][conn_id]["state"] = state
+        record["state"] = state
 
     def push(self, conn_ids: Iterable[str], frame: str | bytes) -> None:
         self._enqueue("send", conn_ids, frame)
@@ -226,22 +233,33 @@ class SocketHub:
         return await self._a.run_hook(lambda: self._full_state([conn_id] if self.record(conn_id) else []))
 
     async def request(self, request: Request) -> Outcome:
-        """An HTTP request for `on_request`, after `validate_request`."""
+        """An HTTP request for `on_request`, after `authorize`; a read-only request's
+        `on_request` runs as a read-only turn (a change it makes fails it)."""
         agent = self._a.agent
+        gate = await self.authorize(request)
+        if not gate.ok:
+            return gate
 
         async def body() -> Response:
-            await agent.validate_request(request)
             response = await agent.on_request(request)
             return response if isinstance(response, Response) else Response(response)
 
-        return await self._a.run_hook(body)
+        return await self._a.run_hook(body, readonly=gate.value)
 
     async def authorize(self, request: Request) -> Outcome:
-        """Run `validate_request` (if the agent has one) as a read-only turn."""
+        """Gate an HTTP request as a connect is gated, in one read-only turn: `validate_request`,
+        then `should_be_readonly` (its `conn` stands for the request: no state, sends go
+        nowhere). The outcome's value is the read-only flag. Hooks not overridden cost nothing."""
         agent = self._a.agent
-        if not overrides(type(agent), "validate_request"):
-            return outcome.success(None)
-        return await self._a.run_hook(lambda: agent.validate_request(request), readonly=True)
+        validates, decides = (overrides(type(agent), h) for h in ("validate_request", "should_be_readonly"))
+        if not (validates or decides):
+            return outcome.success(False)
+
+        async def body() -> bool:
+            await agent.validate_request(request)
+            return decides and bool(agent.should_be_readonly(Connection(self, HTTP_CONNECTION), request))
+
+        return await self._a.run_hook(body, readonly=True)
 
     async def rpc(
         self,
@@ -252,11 +270,14 @@ class SocketHub:
         request_id: str,
         acks: tuple[str, ...] = (),
     ) -> Outcome:
-        """An HTTP RPC: `validate_request`, then the call itself."""
+        """An HTTP RPC: `authorize`, then the call itself (refused if read-only and it may write)."""
         self._a.checkpointer.forget_results(acks)
         gate = await self.authorize(request)
         if not gate.ok:
             return gate
+        spec = method_table(type(self._a.agent)).get(method)  # unknown: `invoke` says so
+        if gate.value and spec is not None and not spec.readonly:
+            return outcome.failure(ReadOnlyError(f"this request is read-only; {method} may change state"))
         return await self._a.invoke(method, args, kwargs, request_id)
 
     # ---- the push stream -----------------------------------------------------------------------

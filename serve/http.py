@@ -17,6 +17,7 @@ from agents.errors import (
     AgentError,
     InvalidArgumentsError,
     MethodNotAllowedError,
+    ReadOnlyError,
     RequestTooLargeError,
     RouteNotFoundError,
 )
@@ -161,7 +162,11 @@ async def _rpc(
     args, kwargs = parse_arguments(request.body)
     spec.bind(tuple(args), kwargs)  # refuse bad arguments here, not after activating the agent
     if spec.streaming:
-        await router.submit(agent_cls, agent_id, lambda t: t.actor.authorize.remote(t.key, t.epoch, request))
+        readonly = await router.submit(
+            agent_cls, agent_id, lambda t: t.actor.authorize.remote(t.key, t.epoch, request)
+        )
+        if readonly and not spec.readonly:
+            raise ReadOnlyError(f"this request is read-only; {method} may change state")
         items = router.stream(agent_cls, agent_id, method, tuple(args), kwargs)
         try:  # a stream that fails before its first item is an error response with its status
             first = await anext(items)

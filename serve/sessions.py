@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from agents.errors import AgentError, AgentUnavailableError, ReadOnlyError, UnknownConnectionError
 from agents.wire import protocol
 from cluster.methods import lookup_method
+from cluster.naming import agent_key
 from cluster.routing import Router, Target
 from serve import gate
 from serve.http import agent_request, jsonable, split_agent_path
@@ -36,9 +37,15 @@ log = logging.getLogger("ray_agents.serve.sessions")
 
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
-#: Calls left running after their socket closed (`finish_on_disconnect`): the event loop only
-#: keeps weak references to tasks.
-_FINISHING: set[asyncio.Task[None]] = set()
+#: Work left running after a socket closed (calls marked `finish_on_disconnect`, the agent's
+#: `on_close`): the event loop only keeps weak references to tasks.
+_FINISHING: set[asyncio.Task[Any]] = set()
+
+
+def _keep_running(task: asyncio.Task[Any]) -> None:
+    """Hold a task its session no longer awaits until it ends."""
+    _FINISHING.add(task)
+    task.add_done_callback(_FINISHING.discard)
 
 
 def close_code(exc: BaseException) -> int:
@@ -109,8 +116,9 @@ class Session:
         self.conn_id = conn_id
         self.agent_cls, self.agent_id = agent_cls, agent_id
         subscription = self.pushes.attach(agent_cls, agent_id, self)
-        code, reason = 1006, ""
+        closed: tuple[int, str] = (1006, "")
         tasks: list[asyncio.Task[Any]] = []
+        connected = False
         try:
             request = agent_request(self.ws, rest, headers=admitted)
             try:
@@ -121,6 +129,7 @@ class Session:
             except Exception as exc:
                 await self._refuse(close_code(exc), str(exc))
                 return
+            connected = True
             await self.ws.send_text(
                 protocol.Identity(
                     agent=agent_cls.type_name, id=agent_id, connection=conn_id, readonly=self.readonly
@@ -129,22 +138,31 @@ class Session:
             loop = asyncio.get_running_loop()
             tasks = [loop.create_task(self._write()), loop.create_task(self._read(subscription))]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            code, reason = done.pop().result()
+            closed = done.pop().result()
         finally:
             self._gone = True
             for task in tasks:
                 task.cancel()
             for call_id, task in self._calls.items():
                 if call_id in self._finish_on_disconnect:
-                    _FINISHING.add(task)
-                    task.add_done_callback(_FINISHING.discard)
+                    _keep_running(task)
                 else:
                     task.cancel()
             self.pushes.detach(subscription, self)
+            if connected:  # however the session ended (even cancelled or failed): on_close runs
+                _keep_running(asyncio.get_running_loop().create_task(self._disconnect(*closed)))
+
+    @property
+    def _agent_key(self) -> str:
+        return agent_key(self.agent_cls.type_name, self.agent_id)
+
+    async def _disconnect(self, code: int, reason: str) -> None:
+        """Tell the agent the socket closed: it forgets the connection and runs `on_close`."""
+        conn_id = self.conn_id
         try:
             await self._on_agent(lambda t: t.actor.disconnect.remote(t.key, t.epoch, conn_id, code, reason))
         except Exception as exc:
-            log.warning("%s: on_close for %s failed: %r", subscription.key, conn_id, exc)
+            log.warning("%s: on_close for %s failed: %r", self._agent_key, conn_id, exc)
 
     async def _refuse(self, code: int, reason: str) -> None:
         reason = reason.encode()[:120].decode(errors="ignore")  # a close reason must fit in 123 bytes

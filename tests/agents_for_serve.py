@@ -53,6 +53,9 @@ class Tally(Agent):
     async def on_request(self, request: Request) -> Response:
         if request.path == "/hello":
             return Response(f"hello {self.name} via {request.method}")
+        if request.path == "/bump" and request.method == "POST":
+            self.set_state({**self.state, "count": self.state["count"] + 1})
+            return Response({"count": self.state["count"]})
         if request.path == "/echo" and request.method == "POST":
             return Response({"got": request.json(), "count": self.state["count"]}, status=201)
         return await super().on_request(request)

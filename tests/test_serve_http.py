@@ -57,6 +57,22 @@ async def test_validate_request_rejects_with_its_status(served: str, agent_id: s
     assert (await get_agent(Tally, agent_id).get())["count"] == 0
 
 
+async def test_a_request_the_agent_makes_read_only_cannot_write_over_http(served: str, agent_id: str) -> None:
+    """`should_be_readonly` decides for HTTP as for sockets: RPCs, streams and `on_request`."""
+    assert await asyncio.to_thread(call, served, "tally", agent_id, "add", 2) == 2
+    for path, refused in (("/rpc/add", [1]), ("/rpc/ticks", [2]), ("/bump", {})):
+        url = agent_url(served, "tally", agent_id, f"{path}?readonly=1")
+        status, _, body = await http(url, "POST", refused)
+        assert status == 403 and json.loads(body)["error"]["code"] == "read_only", (path, body)
+    status, _, body = await http(agent_url(served, "tally", agent_id, "/rpc/get?readonly=1"), "POST", [])
+    assert status == 200 and json.loads(body)["count"] == 2
+    status, _, body = await http(agent_url(served, "tally", agent_id, "/hello?readonly=1"))
+    assert status == 200
+    status, _, body = await http(agent_url(served, "tally", agent_id, "/bump"), "POST", {})
+    assert (status, json.loads(body)) == (200, {"count": 3})  # the same route, not read-only
+    assert (await get_agent(Tally, agent_id).get())["count"] == 3
+
+
 async def test_streaming_method_over_http_is_ndjson(served: str, agent_id: str) -> None:
     status, headers, body = await http(agent_url(served, "tally", agent_id, "/rpc/ticks"), "POST", [3])
     assert status == 200 and headers["content-type"].startswith("application/x-ndjson")

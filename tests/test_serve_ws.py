@@ -191,6 +191,25 @@ async def test_malformed_and_oversized_frames_get_errors_and_everything_survives
         assert (await frames(ws, "close"))["code"] == 4426
 
 
+async def test_every_socket_that_ends_leaves_no_connection_record(served, agent_id) -> None:
+    """Closed, reset without a close frame, or reset after a frame the parser refuses: each
+    socket's record goes (`on_close` ran in the same turn)."""
+    tally = get_agent(Tally, agent_id)
+    ended = []
+    for i in range(9):
+        ws = await websockets.connect(ws_url(served, "tally", agent_id, f"conn=churn-{i}"))
+        await frames(ws, "state")
+        ended.append(f"churn-{i}")
+        if i % 3 == 2:
+            await ws.send('{"a":' + "[" * 20_000 + "]" * 20_000 + "}")
+            await frames(ws, "error")
+        if i % 3 == 0:
+            await ws.close()
+        else:
+            ws.transport.abort()  # a TCP reset: no close frame
+    await until_async(tally.conn_info, lambda info: not set(ended) & set(info))
+
+
 async def test_socket_survives_agent_sigkill_and_pushes_resume(clients, agent_id) -> None:
     client = await clients(query={"name": "kim"})
     await client.send("one")
