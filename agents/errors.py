@@ -53,7 +53,7 @@ _REGISTRY[AgentError.code] = AgentError
 
 
 class InvalidAgentIdError(AgentError):
-    """The agent ID is empty, too long or contains control characters."""
+    """The agent ID is empty, too long, contains control characters or is not valid Unicode."""
 
     code, status = "invalid_agent_id", 400
 

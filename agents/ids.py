@@ -37,4 +37,8 @@ def validate_agent_id(agent_id: object) -> str:
         raise InvalidAgentIdError(f"agent ID is longer than {MAX_ID_LENGTH} characters")
     if _CONTROL.search(agent_id):
         raise InvalidAgentIdError("agent ID must not contain control characters")
+    try:
+        agent_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidAgentIdError("agent ID must be valid Unicode (it has a lone surrogate)") from None
     return agent_id

@@ -8,12 +8,28 @@ from collections.abc import Callable
 from typing import Any
 
 import pydantic
+import pydantic_core
 
 from agents.errors import InvalidArgumentsError
 
 
+def _strict(adapter: pydantic.TypeAdapter[Any], value: Any) -> Any:
+    """`value` as the type, without coercion between JSON's types (`"0"` or `false` is no
+    `int`, `1` is no `str`): pydantic's strict mode, taking values as JSON carries them too
+    (an ISO string for a datetime, a list for a tuple, an enum's value)."""
+    try:
+        return adapter.validate_python(value, strict=True)
+    except pydantic.ValidationError as exc:
+        try:
+            as_json = pydantic_core.to_json(value)
+        except pydantic_core.PydanticSerializationError:
+            raise exc from None
+        return adapter.validate_json(as_json, strict=True)
+
+
 class ArgumentValidator:
-    """Checks call arguments against a function's signature and type hints with pydantic.
+    """Checks call arguments against a function's signature and type hints with pydantic, in
+    strict mode (`_strict`).
 
     `drop_self` for a function defined in a class (its first parameter is the instance); plain
     functions and bound methods keep every parameter.
@@ -52,11 +68,11 @@ class ArgumentValidator:
             kind = self._kinds[name]
             try:
                 if kind is inspect.Parameter.VAR_POSITIONAL:
-                    bound.arguments[name] = tuple(adapter.validate_python(v) for v in value)
+                    bound.arguments[name] = tuple(_strict(adapter, v) for v in value)
                 elif kind is inspect.Parameter.VAR_KEYWORD:
-                    bound.arguments[name] = {k: adapter.validate_python(v) for k, v in value.items()}
+                    bound.arguments[name] = {k: _strict(adapter, v) for k, v in value.items()}
                 else:
-                    bound.arguments[name] = adapter.validate_python(value)
+                    bound.arguments[name] = _strict(adapter, value)
             except pydantic.ValidationError as exc:
                 problems = "; ".join(e["msg"] for e in exc.errors())
                 raise InvalidArgumentsError(

@@ -15,6 +15,7 @@ from agents.agent import Agent
 from agents.connections import overrides
 from agents.errors import (
     AgentError,
+    InvalidAgentIdError,
     InvalidArgumentsError,
     MethodNotAllowedError,
     ReadOnlyError,
@@ -44,7 +45,11 @@ def split_agent_path(conn: HTTPConnection) -> tuple[str, str, str]:
     if not path.startswith(PREFIX) or len(parts) < 2 or not parts[1]:
         raise InvalidArgumentsError("expected /agents/{agent}/{id}")
     rest = "/" + parts[2] if len(parts) == 3 else ""
-    return unquote(parts[0]), validate_agent_id(unquote(parts[1])), unquote(rest)
+    try:
+        agent_id = unquote(parts[1], errors="strict")
+    except UnicodeDecodeError:  # else %FF, %FE and %C0%AE would all be one agent, "\ufffd"
+        raise InvalidAgentIdError("the agent ID in the URL is not UTF-8 once percent-decoded") from None
+    return unquote(parts[0]), validate_agent_id(agent_id), unquote(rest)
 
 
 def agent_request(

@@ -105,9 +105,12 @@ async def test_bad_calls_get_typed_errors_and_agent_keeps_serving(agent_id: str)
         await counter.add(1, 2)
     with pytest.raises(UnknownAgentClassError, match="Nope"):
         await get_agent("Nope", agent_id).add(1)
-    for bad in ("", "x" * 300, "a\nb"):
+    for bad in ("", "x" * 300, "a\nb", "a\udcff"):
         with pytest.raises(InvalidAgentIdError):
             get_agent(Counter, bad)
+    for not_an_int in ("0", False, 1.0):  # strict: no coercion between JSON's types
+        with pytest.raises(InvalidArgumentsError, match="valid integer"):
+            await counter.add(not_an_int)
     assert await counter.add(1) == 2
 
 

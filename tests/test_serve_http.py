@@ -22,6 +22,9 @@ async def test_http_rpc_returns_results_and_typed_errors(served: str, agent_id: 
     assert await asyncio.to_thread(call, served, "tally", agent_id, "add", n=2) == 7
     with pytest.raises(InvalidArgumentsError, match="valid integer"):
         await asyncio.to_thread(call, served, "tally", agent_id, "add", "five")
+    for not_an_int in ("0", False):  # strict validation: one rule for every caller
+        with pytest.raises(InvalidArgumentsError, match="valid integer"):
+            await asyncio.to_thread(call, served, "tally", agent_id, "add", not_an_int)
     with pytest.raises(UnknownMethodError):
         await asyncio.to_thread(call, served, "tally", agent_id, "nope")
     with pytest.raises(NotCallableError):
@@ -84,6 +87,16 @@ async def test_ids_with_slashes_travel_escaped(served: str, agent_id: str) -> No
     assert await asyncio.to_thread(call, served, "tally", weird, "add", 4) == 4
     assert (await get_agent(Tally, weird).get())["count"] == 4
     assert (await get_agent(Tally, agent_id).get())["count"] == 0
+
+
+async def test_an_id_that_is_not_utf8_once_decoded_is_refused(served: str, agent_id: str) -> None:
+    """`%FF`, `%FE` and `%C0%AE` would all decode to U+FFFD, one agent."""
+    for raw in ("%FF", "%FE", "%C0%AE"):
+        status, _, body = await http(f"{served}/agents/tally/{agent_id}{raw}/rpc/add", "POST", [1])
+        assert status == 400 and json.loads(body)["error"]["code"] == "invalid_agent_id", raw
+    status, _, _ = await http(f"{served}/agents/tally/{agent_id}%C3%A9/rpc/add", "POST", [1])
+    assert status == 200
+    assert (await get_agent(Tally, f"{agent_id}\u00e9").get())["count"] == 1
 
 
 async def test_a_body_over_the_limit_is_refused_before_any_agent_is_reached(
