@@ -181,9 +181,10 @@ class TypeNameCollisionError(AgentError):
 
 
 class CorruptCheckpointError(ActivationError):
-    """A checkpoint chunk read from the store does not match its hash (its name): the store's
-    copy is damaged. The agent is not started on different data; an earlier restore point may be
-    intact (`restore`)."""
+    """A checkpoint read from the store is damaged: a chunk that does not match its hash (its
+    name), or a manifest whose checksum fails or that does not decode. The agent is not started
+    on different data; the message names its newest restore point with an intact manifest
+    (`restore`)."""
 
     code, status = "checkpoint_corrupt", 500
 

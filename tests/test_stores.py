@@ -19,6 +19,7 @@ from cluster.checkpoint import (
     CHUNK_SIZE,
     HEAD_SIZE,
     SEGMENT_SIZE,
+    DamagedManifest,
     Manifest,
     segment,
 )
@@ -135,7 +136,7 @@ def test_the_chunk_list_lives_in_segments_and_reads_back_in_order() -> None:
     listed = segment(hashes)
     assert len(listed) == 3
     manifest = Manifest(epoch=1, state=b"", db_segments=[h for h, _ in listed])
-    assert len(manifest.pack()) < 250  # the manifest does not grow with the database
+    assert len(manifest.pack()) < 300  # the manifest does not grow with the database (~50 B: checksum)
     again = Manifest.unpack(manifest.pack()).with_chunks(dict(listed))
     assert again.db_chunks == hashes
 
@@ -156,6 +157,28 @@ def test_a_version_1_manifest_still_loads() -> None:
     manifest = Manifest.unpack(old)
     assert (manifest.epoch, manifest.db_chunks, manifest.db_segments) == (2, ["a", "b"], [])
     assert manifest.with_chunks({}).db_chunks == ["a", "b"]
+
+
+def test_a_manifest_with_any_byte_damaged_is_refused() -> None:
+    packed = Manifest(epoch=3, state=b"\x81\xa1n\x02", seq=2, sections={"s": [1]}).pack()
+    for at in range(len(packed)):
+        for flip in (0x01, 0xFF):
+            damaged = bytearray(packed)
+            damaged[at] ^= flip
+            with pytest.raises(DamagedManifest):
+                Manifest.unpack(bytes(damaged))
+
+
+def test_a_version_3_manifest_without_a_checksum_still_loads() -> None:
+    fields = {"epoch": 2, "state": b"s", "db_size": 0, "db_segments": [], "db_deltas": ["d"], "seq": 4}
+    old = msgpack.packb({"v": 3, **fields, "time": 1.0, "results": {}, "sections": {}}, use_bin_type=True)
+    manifest = Manifest.unpack(old)
+    assert (manifest.epoch, manifest.state, manifest.db_deltas, manifest.seq) == (2, b"s", ["d"], 4)
+
+
+def test_a_manifest_of_an_unknown_format_is_refused_naming_its_version() -> None:
+    with pytest.raises(DamagedManifest, match="unknown checkpoint format version 99"):
+        Manifest.unpack(msgpack.packb({"v": 99}))
 
 
 class _Writer:
