@@ -44,7 +44,10 @@ def read_snapshot(store: CheckpointStore, key: str) -> Snapshot:
     path = new_database_path()
     raw = store.load_manifest(key)
     if raw is None:
-        return Snapshot(None, StoredDatabase(), path)
+        if store.has_traces(key) and not store.destroyed(key):
+            problem = "the manifest of its latest checkpoint is missing (its chunks or history are stored)"
+            raise damaged(store, key, problem)
+        return Snapshot(None, StoredDatabase(), path)  # a new agent
     return Snapshot(*read_checkpoint(store, key, decode(store, key, raw), path), path)
 
 

@@ -84,6 +84,25 @@ async def test_a_damaged_manifest_is_refused_and_an_older_restore_point_brings_t
     assert latest not in [info.id for info in await handle_of(journal).list_checkpoints()]
 
 
+async def test_a_lost_manifest_is_refused_not_taken_for_a_new_agent(
+    runtime: str, store_url: str, agent_id: str
+) -> None:
+    journal = get_agent(Journal, agent_id)
+    for text in ("one", "two"):
+        await journal.write(text)
+    pid = (await handle_of(journal).describe())["pid"]
+    latest = (await handle_of(journal).list_checkpoints())[-1].id
+    key = agent_key(Journal.type_name, agent_id)
+    (open_store(store_url, runtime)._dir(key) / "manifest").unlink()  # type: ignore[attr-defined]
+    os.kill(pid, signal.SIGKILL)
+    await eventually(lambda: _gone(pid))
+    lost = rf"{key}: the manifest of its latest checkpoint is missing.*restore\({latest}\)"
+    with pytest.raises(CorruptCheckpointError, match=lost):
+        await journal.read()  # not {"entries": 0}: its initial state
+    await handle_of(journal).restore(latest)
+    assert await journal.read() == {"entries": 2, "lines": ["one", "two"]}
+
+
 async def _gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)

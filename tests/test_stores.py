@@ -115,6 +115,20 @@ def test_delete_removes_everything_but_keeps_the_fence(store_url: str, key: str)
     assert not store.destroyed(key)
 
 
+def test_traces_of_a_checkpoint_tell_a_lost_manifest_from_a_new_agent(store_url: str, key: str) -> None:
+    store = open_store(store_url, "t-stores")
+    epoch = store.bump_epoch(key)
+    assert not store.has_traces(key)  # an epoch alone: a new agent
+    store.put_chunks(key, {"x": b"X"})
+    assert store.has_traces(key)
+    store.save(key, epoch, b"m", {}, keep_as=1)
+    store.delete(key, epoch)
+    assert not store.has_traces(key)  # destroyed: a later call starts it afresh
+    other = f"{key}-state-only"
+    store.save(other, store.bump_epoch(other), b"m", {})
+    assert store.has_traces(other) == (not store_url.startswith("postgres"))  # no record of its save
+
+
 def test_manifest_roundtrip() -> None:
     manifest = Manifest(
         epoch=3,

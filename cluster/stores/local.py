@@ -246,6 +246,9 @@ class LocalDirectoryStore(CheckpointStore):
         except FileNotFoundError:
             return set()
 
+    def has_traces(self, key: str) -> bool:
+        return (self._dir(key) / "key").exists() or super().has_traces(key)
+
     def collect(self, key: str, epoch: int, forget: Collection[int], drop: Collection[str]) -> None:
         with self._locked(key) as directory:
             self._check_fence(directory, key, epoch)
@@ -268,6 +271,8 @@ class LocalDirectoryStore(CheckpointStore):
                 (directory / _entry(seq)).unlink()
             for chunk in (directory / "chunks").iterdir():
                 chunk.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                (directory / "key").unlink()  # written again by the next save
             _fsync_dir(directory)
 
     def destroyed(self, key: str) -> bool:
