@@ -159,6 +159,14 @@ class StoreInterruptedError(StoreUnavailableError):
     code, retriable = "store_interrupted", True
 
 
+class StoreFailedError(StoreUnavailableError):
+    """The checkpoint store's disk refused an operation (full, read-only, an I/O error, a file of
+    its own damaged). What the store held before stays as it was; a write that failed left nothing
+    behind. The message names the agent, never the server's paths (its log has them)."""
+
+    code = "store_failed"
+
+
 class StoreMismatchError(AgentError):
     """This process chose a checkpoint store (`$RAY_AGENTS_STORE`, `configure(store=...)`) other
     than the one the namespace's running controller uses: one namespace has one store."""

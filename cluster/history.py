@@ -121,7 +121,7 @@ def fork_source(
         chosen = find(store, source, at, retention)
     try:
         return chosen.with_chunks(chunk_loader(store, source)(chosen.db_segments))
-    except (KeyError, OSError) as exc:  # the source's collection deleted them just now
+    except KeyError as exc:  # the source's collection deleted them just now
         raise CheckpointNotFoundError(f"{source} changed while it was being forked: {exc!r}") from exc
 
 
@@ -136,7 +136,7 @@ def fork(
             chosen = fork_source(store, source, target, at, retention)
             _copy_chunks(store, source, target, chosen)
             break
-        except (KeyError, OSError, CheckpointNotFoundError) as exc:
+        except (KeyError, CheckpointNotFoundError) as exc:
             if attempt:
                 raise CheckpointNotFoundError(f"{source} changed while it was being forked: {exc!r}") from exc
     sections = {name: data for name, data in chosen.sections.items() if name != CONNECTIONS}

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import random
+import resource
+import signal
 import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import msgpack
 import pytest
 
-from agents import StaleEpochError
+from agents import StaleEpochError, StoreFailedError
 from cluster.checkpoint import (
     CHUNK_SIZE,
     HEAD_SIZE,
@@ -388,3 +391,72 @@ def test_collection_forgets_a_restore_point_whose_chunks_were_lost(tmp_path: Pat
     Retention(seconds=3600).collect(store, "T/lost", writer.epoch)
     assert damaged not in store.history("T/lost")
     assert writer.rebuilt() == writer.db.image()
+
+
+@contextlib.contextmanager
+def _no_room_for_writes() -> Iterator[None]:
+    """Every write to a file in this process fails with EFBIG, as on a full disk: the kernel's
+    `RLIMIT_FSIZE` (no privilege needed, unlike a small mount), with SIGXFSZ ignored."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def _leftovers(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*.tmp")]
+
+
+@pytest.mark.parametrize("chunks", [1, 40])  # one fsync each, or the bulk path (one syncfs)
+def test_a_full_disk_fails_a_save_typed_leaves_no_temporary_files_and_reads_go_on(
+    tmp_path: Path, chunks: int
+) -> None:
+    store, key = open_store(f"file://{tmp_path}", "t-stores"), "Counter/full"
+    epoch = store.bump_epoch(key)
+    store.save(key, epoch, b"before", {"a": b"A"}, keep_as=1)
+    new = {f"{i:032x}": bytes([i]) * 100 for i in range(chunks)}
+    with _no_room_for_writes(), pytest.raises(StoreFailedError) as failed:
+        store.save(key, epoch, b"after", new, keep_as=2)
+    assert str(tmp_path) not in str(failed.value) and "File too large (EFBIG)" in str(failed.value)
+    assert str(failed.value).startswith(f"{key}: the file store cannot write a checkpoint")
+    assert _leftovers(tmp_path) == []
+    with _no_room_for_writes():  # what was stored reads as before
+        assert (store.load_manifest(key), store.load_chunks(key, ["a"]), store.history(key)) == (
+            b"before",
+            {"a": b"A"},
+            [1],
+        )
+        assert store.current_epoch(key) == epoch
+
+
+def test_temporary_files_of_a_crashed_writer_go_at_the_next_activation(tmp_path: Path) -> None:
+    store, key = open_store(f"file://{tmp_path}", "t-stores"), "Counter/crashed"
+    store.save(key, store.bump_epoch(key), b"m", {"a": b"A"})
+    directory = next(tmp_path.rglob("manifest")).parent
+    stale = [directory / ".manifest.99.1.tmp", directory / "chunks" / ".b.99.1.tmp"]
+    for path in stale:
+        path.write_bytes(b"half")  # as a writer killed before its rename leaves them
+    store.bump_epoch(key)
+    assert _leftovers(tmp_path) == []
+    assert store.load_chunks(key, ["a"]) == {"a": b"A"}
+
+
+def test_a_garbled_epoch_file_is_refused_typed_never_taken_for_an_older_epoch(tmp_path: Path) -> None:
+    store, key = open_store(f"file://{tmp_path}", "t-stores"), "Counter/garbled"
+    epoch = store.bump_epoch(key)
+    store.save(key, epoch, b"m", {})
+    epoch_file = next(tmp_path.rglob("epoch"))
+    epoch_file.write_bytes(b"0000000000000000\x0042")  # a damaged sector
+    for operation in (
+        lambda: store.current_epoch(key),
+        lambda: store.bump_epoch(key),
+        lambda: store.save(key, epoch, b"zombie?", {}),
+    ):
+        with pytest.raises(StoreFailedError, match=rf"{key}: the file store cannot .*garbled epoch file"):
+            operation()
+    assert epoch_file.read_bytes() == b"0000000000000000\x0042"  # left for an operator to judge
+    assert store.load_manifest(key) == b"m"
