@@ -159,6 +159,14 @@ class StoreInterruptedError(StoreUnavailableError):
     code, retriable = "store_interrupted", True
 
 
+class StoreFailedError(StoreUnavailableError):
+    """The checkpoint store's disk refused an operation (full, read-only, an I/O error, a file of
+    its own damaged). What the store held before stays as it was; a write that failed left nothing
+    behind. The message names the agent, never the server's paths (its log has them)."""
+
+    code = "store_failed"
+
+
 class StoreMismatchError(AgentError):
     """This process chose a checkpoint store (`$RAY_AGENTS_STORE`, `configure(store=...)`) other
     than the one the namespace's running controller uses: one namespace has one store."""
@@ -181,9 +189,10 @@ class TypeNameCollisionError(AgentError):
 
 
 class CorruptCheckpointError(ActivationError):
-    """A checkpoint chunk read from the store does not match its hash (its name): the store's
-    copy is damaged. The agent is not started on different data; an earlier restore point may be
-    intact (`restore`)."""
+    """A checkpoint read from the store is damaged: a chunk that does not match its hash (its
+    name), or a manifest whose checksum fails or that does not decode. The agent is not started
+    on different data; the message names its newest restore point with an intact manifest
+    (`restore`)."""
 
     code, status = "checkpoint_corrupt", 500
 

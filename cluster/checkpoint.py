@@ -9,11 +9,14 @@ from typing import Any
 
 import msgpack
 
+#: 4: the fields are packed on their own (`body`) beside their hash (`sum`): a damaged byte
+#: anywhere in the manifest is `DamagedManifest`, never different state.
 #: 3: page deltas over the base image (`db_deltas`), and a checkpoint number and time (restore).
 #: 2: the chunk list lives in segment chunks (`db_segments`), so the manifest stays small.
-#: Versions 1 and 2 still load (they have no deltas); the next write upgrades them.
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+#: Versions 1 to 3 still load as they are (without a checksum: damage to them goes unnoticed
+#: unless it breaks their encoding); the next write upgrades them.
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 #: Chunk hashes per segment: a 1 GiB database (~32k chunks) has a manifest of 64 segment hashes.
 SEGMENT_SIZE = 512
 #: Chunk size of the base image: 8 pages of 4 KiB. Small enough that folding a few changed pages
@@ -107,9 +110,8 @@ class Manifest:
         return set(self.db_chunks) | set(self.db_segments) | set(self.db_deltas)
 
     def pack(self) -> bytes:
-        return msgpack.packb(
+        body = msgpack.packb(
             {
-                "v": FORMAT_VERSION,
                 "epoch": self.epoch,
                 "state": self.state,
                 "db_size": self.db_size,
@@ -124,13 +126,21 @@ class Manifest:
             },
             use_bin_type=True,
         )
+        return msgpack.packb({"v": FORMAT_VERSION, "sum": chunk_hash(body), "body": body}, use_bin_type=True)
 
     @classmethod
     def unpack(cls, data: bytes) -> Manifest:
-        """A manifest as stored; for version 2, `db_chunks` is empty until `with_chunks`."""
-        raw = msgpack.unpackb(data, raw=False)
-        if raw.get("v") not in READABLE_VERSIONS:
-            raise ValueError(f"unsupported checkpoint format version {raw.get('v')!r}")
+        """A manifest as stored (`DamagedManifest` if it is not one); from version 2 on,
+        `db_chunks` is empty until `with_chunks`."""
+        try:
+            return cls._from_fields(_fields(data))
+        except DamagedManifest:
+            raise
+        except Exception as exc:  # a damaged byte may break the encoding anywhere
+            raise DamagedManifest(f"it does not decode ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _from_fields(cls, raw: dict[str, Any]) -> Manifest:
         return cls(
             epoch=raw["epoch"],
             state=raw["state"],
@@ -151,6 +161,24 @@ class Manifest:
         if self.db_segments:
             self.db_chunks = [h for s in self.db_segments for h in segment_hashes(segments[s])]
         return self
+
+
+class DamagedManifest(ValueError):
+    """Bytes that are not an intact manifest: a checksum that does not match, an encoding that
+    does not decode, or an unknown format version."""
+
+
+def _fields(data: bytes) -> dict[str, Any]:
+    """The manifest's fields, checked against their checksum (versions 1 to 3 have none)."""
+    raw = msgpack.unpackb(data, raw=False)
+    version = raw.get("v")
+    if version not in READABLE_VERSIONS:
+        raise DamagedManifest(f"unknown checkpoint format version {version!r} (a newer ray-agents wrote it?)")
+    if version < 4:
+        return raw
+    if chunk_hash(raw["body"]) != raw["sum"]:
+        raise DamagedManifest("its checksum does not match")
+    return msgpack.unpackb(raw["body"], raw=False)
 
 
 def segment(hashes: list[str]) -> list[tuple[str, bytes]]:

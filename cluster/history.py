@@ -18,9 +18,9 @@ from datetime import datetime
 
 from agents.checkpoints import CheckpointInfo, RestorePoint
 from agents.errors import AgentDestroyedError, AgentExistsError, CheckpointNotFoundError
-from cluster.checkpoint import Manifest, segment
+from cluster.checkpoint import DamagedManifest, Manifest, segment
 from cluster.images import LOAD_BATCH
-from cluster.snapshots import chunk_loader
+from cluster.snapshots import chunk_loader, decode, restore_points
 from cluster.sockets import SECTION as CONNECTIONS
 from cluster.stores import CheckpointStore
 
@@ -28,18 +28,11 @@ log = logging.getLogger("ray_agents.controller")
 
 
 def list_checkpoints(store: CheckpointStore, key: str) -> list[CheckpointInfo]:
-    """Every kept restore point, oldest first."""
-    infos = []
-    for seq in store.history(key):
-        data = store.load_history(key, seq)
-        if data is not None:
-            manifest = Manifest.unpack(data)
-            infos.append(
-                CheckpointInfo(
-                    seq, datetime.fromtimestamp(manifest.time).astimezone(), manifest.restored_from
-                )
-            )
-    return infos
+    """Every kept restore point whose manifest is intact, oldest first."""
+    return [
+        CheckpointInfo(seq, datetime.fromtimestamp(manifest.time).astimezone(), manifest.restored_from)
+        for seq, manifest in restore_points(store, key)
+    ]
 
 
 def find(store: CheckpointStore, key: str, at: RestorePoint, retention: float) -> Manifest:
@@ -53,7 +46,7 @@ def find(store: CheckpointStore, key: str, at: RestorePoint, retention: float) -
         data = store.load_history(key, at) if at in seqs else None
         if data is None:
             raise CheckpointNotFoundError(f"{key} has no restore point {at} (it has {seqs[0]}..{seqs[-1]})")
-        return Manifest.unpack(data)
+        return decode(store, key, data, f"restore point {at}")
     when = at.timestamp() if isinstance(at, datetime) else float(at)
     now = time.time()
     if when > now:
@@ -64,11 +57,7 @@ def find(store: CheckpointStore, key: str, at: RestorePoint, retention: float) -
             f"({retention:g} s, since {_iso(now - retention)})"
         )
     chosen = None
-    for seq in seqs:  # oldest first: keep the latest at or before `when`
-        data = store.load_history(key, seq)
-        if data is None:
-            continue
-        manifest = Manifest.unpack(data)
+    for _, manifest in restore_points(store, key):  # oldest first: keep the latest at or before `when`
         if manifest.time > when:
             break
         chosen = manifest
@@ -82,7 +71,7 @@ def restore(
 ) -> CheckpointInfo:
     """Make the checkpoint `at` names the agent's latest again (as a new checkpoint)."""
     target = find(store, key, at, retention)
-    current = Manifest.unpack(store.load_manifest(key) or b"")
+    current = _present(store, key, epoch)
     sections = dict(target.sections)
     sections.pop(CONNECTIONS, None)
     if CONNECTIONS in current.sections:
@@ -103,6 +92,17 @@ def restore(
     return CheckpointInfo(restored.seq, datetime.fromtimestamp(restored.time).astimezone(), target.seq)
 
 
+def _present(store: CheckpointStore, key: str, epoch: int) -> Manifest:
+    """The latest checkpoint, whose results and connections a restore keeps: none if it is
+    damaged (going back to an intact restore point is how a damaged agent recovers)."""
+    raw = store.load_manifest(key)
+    try:
+        return Manifest.unpack(raw) if raw is not None else Manifest(epoch, b"")
+    except DamagedManifest as exc:
+        log.warning("%s: restoring over a damaged latest checkpoint (%s): its results are dropped", key, exc)
+        return Manifest(epoch, b"")
+
+
 def fork_source(
     store: CheckpointStore, source: str, target: str, at: RestorePoint | None, retention: float
 ) -> Manifest:
@@ -116,12 +116,12 @@ def fork_source(
         raw = store.load_manifest(source)
         if raw is None:
             raise CheckpointNotFoundError(f"{source} has no checkpoint to fork")
-        chosen = Manifest.unpack(raw)
+        chosen = decode(store, source, raw)
     else:
         chosen = find(store, source, at, retention)
     try:
         return chosen.with_chunks(chunk_loader(store, source)(chosen.db_segments))
-    except (KeyError, OSError) as exc:  # the source's collection deleted them just now
+    except KeyError as exc:  # the source's collection deleted them just now
         raise CheckpointNotFoundError(f"{source} changed while it was being forked: {exc!r}") from exc
 
 
@@ -136,7 +136,7 @@ def fork(
             chosen = fork_source(store, source, target, at, retention)
             _copy_chunks(store, source, target, chosen)
             break
-        except (KeyError, OSError, CheckpointNotFoundError) as exc:
+        except (KeyError, CheckpointNotFoundError) as exc:
             if attempt:
                 raise CheckpointNotFoundError(f"{source} changed while it was being forked: {exc!r}") from exc
     sections = {name: data for name, data in chosen.sections.items() if name != CONNECTIONS}

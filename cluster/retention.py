@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from cluster.checkpoint import Manifest, segment_hashes
+from cluster.snapshots import restore_points
 from cluster.stores import CheckpointStore
 
 log = logging.getLogger("ray_agents.activation")
@@ -67,12 +68,13 @@ class Retention:
         if raw is None:
             return Collected(0, 0)
         cutoff = (time.time() if now is None else now) - self.seconds
-        entries = [(seq, store.load_history(key, seq)) for seq in store.history(key)]
-        history = [(seq, Manifest.unpack(data)) for seq, data in entries if data is not None]
+        listed_seqs = store.history(key)
+        history = restore_points(store, key)
         now = cutoff + self.seconds
         forget = [seq for seq, manifest in history if manifest.time < cutoff]
         if self.keeps_history and forget:
             forget.pop()  # the newest entry older than the window: the state at its start
+        forget += sorted(set(listed_seqs) - {seq for seq, _ in history})  # damaged: never restorable
         forget += _thinned([(seq, m.time) for seq, m in history if m.time >= cutoff], now)
         gone = set(forget)
         kept = [(None, Manifest.unpack(raw))] + [(seq, m) for seq, m in history if seq not in gone]

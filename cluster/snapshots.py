@@ -1,18 +1,24 @@
 """An agent's latest checkpoint as a host reads it: the manifest, and its database rebuilt in a
-local file for the activation that will take it."""
+local file for the activation that will take it. Whatever is damaged (a manifest whose checksum
+fails, a chunk that does not match its hash) is `CorruptCheckpointError` naming the agent and how
+to recover, never an agent started on different data."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from agents.errors import CorruptCheckpointError
-from cluster.checkpoint import Manifest, chunk_hash
+from cluster.checkpoint import DamagedManifest, Manifest, chunk_hash
 from cluster.database import new_database_path
 from cluster.images import StoredDatabase, rebuild
 from cluster.stores import CheckpointStore
+
+log = logging.getLogger("ray_agents.activation")
 
 
 @dataclass
@@ -38,8 +44,54 @@ def read_snapshot(store: CheckpointStore, key: str) -> Snapshot:
     path = new_database_path()
     raw = store.load_manifest(key)
     if raw is None:
-        return Snapshot(None, StoredDatabase(), path)
-    return Snapshot(*read_checkpoint(store, key, Manifest.unpack(raw), path), path)
+        if store.has_traces(key) and not store.destroyed(key):
+            problem = "the manifest of its latest checkpoint is missing (its chunks or history are stored)"
+            raise damaged(store, key, problem)
+        return Snapshot(None, StoredDatabase(), path)  # a new agent
+    return Snapshot(*read_checkpoint(store, key, decode(store, key, raw), path), path)
+
+
+def decode(store: CheckpointStore, key: str, data: bytes, which: str = "latest checkpoint") -> Manifest:
+    """The manifest in `data` (of the agent's `which`), or `CorruptCheckpointError` saying how
+    to recover."""
+    try:
+        return Manifest.unpack(data)
+    except DamagedManifest as exc:
+        raise damaged(store, key, f"the manifest of its {which} is damaged: {exc}") from None
+
+
+def restore_points(store: CheckpointStore, key: str) -> list[tuple[int, Manifest]]:
+    """The agent's restore points whose manifest is intact, oldest first (damaged ones logged)."""
+    intact = []
+    for seq in store.history(key):
+        data = store.load_history(key, seq)
+        if data is None:
+            continue
+        try:
+            intact.append((seq, Manifest.unpack(data)))
+        except DamagedManifest as exc:
+            log.error("%s: the manifest of restore point %d is damaged: %s", key, seq, exc)
+    return intact
+
+
+def damaged(store: CheckpointStore, key: str, problem: str) -> CorruptCheckpointError:
+    """The error for a damaged checkpoint of agent `key`, naming its newest intact restore point."""
+    try:
+        points = restore_points(store, key)
+    except Exception as exc:  # the error must still be raised, whatever else is broken
+        log.warning("%s: listing restore points failed: %r", key, exc)
+        points = []
+    if not points:
+        hint = "it has no intact restore point to go back to (checkpoint_retention keeps them)"
+    else:
+        seq, manifest = points[-1]
+        when = datetime.fromtimestamp(manifest.time).astimezone().isoformat(timespec="seconds")
+        hint = (
+            f"its newest restore point with an intact manifest is {seq} ({when}): take it back with "
+            f"`handle_of(agent).restore({seq})` (`list_checkpoints()` lists them; if that one's chunks "
+            "are damaged too, its wake is refused the same way: try an older one)"
+        )
+    return CorruptCheckpointError(f"{key}: {problem}; the agent is not started on different data; {hint}")
 
 
 def read_checkpoint(
@@ -63,12 +115,10 @@ def chunk_loader(store: CheckpointStore, key: str) -> Callable[[Iterable[str]], 
 
     def load(hashes: Iterable[str]) -> dict[str, bytes]:
         found = store.load_chunks(key, hashes)
-        damaged = sorted(h for h, data in found.items() if chunk_hash(data) != h)
-        if damaged:
-            raise CorruptCheckpointError(
-                f"{key}: {len(damaged)} checkpoint chunk(s) do not match their hash (e.g. {damaged[0]}): "
-                "the store's copy is damaged; an earlier restore point may be intact (`restore`)"
-            )
+        bad = sorted(h for h, data in found.items() if chunk_hash(data) != h)
+        if bad:
+            problem = f"{len(bad)} checkpoint chunk(s) do not match their hash (e.g. {bad[0]})"
+            raise damaged(store, key, problem)
         return found
 
     return load

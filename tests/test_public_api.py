@@ -29,6 +29,7 @@ PUBLIC = [
     "ResultNotKeptError",
     "StaleEpochError",
     "StateTooLargeError",
+    "StoreFailedError",
     "StoreInterruptedError",
     "StoreUnavailableError",
     "SyncAgentHandle",

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import random
+import resource
+import signal
 import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import msgpack
 import pytest
 
-from agents import StaleEpochError
+from agents import StaleEpochError, StoreFailedError
 from cluster.checkpoint import (
     CHUNK_SIZE,
     HEAD_SIZE,
     SEGMENT_SIZE,
+    DamagedManifest,
     Manifest,
     segment,
 )
@@ -114,6 +118,20 @@ def test_delete_removes_everything_but_keeps_the_fence(store_url: str, key: str)
     assert not store.destroyed(key)
 
 
+def test_traces_of_a_checkpoint_tell_a_lost_manifest_from_a_new_agent(store_url: str, key: str) -> None:
+    store = open_store(store_url, "t-stores")
+    epoch = store.bump_epoch(key)
+    assert not store.has_traces(key)  # an epoch alone: a new agent
+    store.put_chunks(key, {"x": b"X"})
+    assert store.has_traces(key)
+    store.save(key, epoch, b"m", {}, keep_as=1)
+    store.delete(key, epoch)
+    assert not store.has_traces(key)  # destroyed: a later call starts it afresh
+    other = f"{key}-state-only"
+    store.save(other, store.bump_epoch(other), b"m", {})
+    assert store.has_traces(other) == (not store_url.startswith("postgres"))  # no record of its save
+
+
 def test_manifest_roundtrip() -> None:
     manifest = Manifest(
         epoch=3,
@@ -135,7 +153,7 @@ def test_the_chunk_list_lives_in_segments_and_reads_back_in_order() -> None:
     listed = segment(hashes)
     assert len(listed) == 3
     manifest = Manifest(epoch=1, state=b"", db_segments=[h for h, _ in listed])
-    assert len(manifest.pack()) < 250  # the manifest does not grow with the database
+    assert len(manifest.pack()) < 300  # the manifest does not grow with the database (~50 B: checksum)
     again = Manifest.unpack(manifest.pack()).with_chunks(dict(listed))
     assert again.db_chunks == hashes
 
@@ -156,6 +174,28 @@ def test_a_version_1_manifest_still_loads() -> None:
     manifest = Manifest.unpack(old)
     assert (manifest.epoch, manifest.db_chunks, manifest.db_segments) == (2, ["a", "b"], [])
     assert manifest.with_chunks({}).db_chunks == ["a", "b"]
+
+
+def test_a_manifest_with_any_byte_damaged_is_refused() -> None:
+    packed = Manifest(epoch=3, state=b"\x81\xa1n\x02", seq=2, sections={"s": [1]}).pack()
+    for at in range(len(packed)):
+        for flip in (0x01, 0xFF):
+            damaged = bytearray(packed)
+            damaged[at] ^= flip
+            with pytest.raises(DamagedManifest):
+                Manifest.unpack(bytes(damaged))
+
+
+def test_a_version_3_manifest_without_a_checksum_still_loads() -> None:
+    fields = {"epoch": 2, "state": b"s", "db_size": 0, "db_segments": [], "db_deltas": ["d"], "seq": 4}
+    old = msgpack.packb({"v": 3, **fields, "time": 1.0, "results": {}, "sections": {}}, use_bin_type=True)
+    manifest = Manifest.unpack(old)
+    assert (manifest.epoch, manifest.state, manifest.db_deltas, manifest.seq) == (2, b"s", ["d"], 4)
+
+
+def test_a_manifest_of_an_unknown_format_is_refused_naming_its_version() -> None:
+    with pytest.raises(DamagedManifest, match="unknown checkpoint format version 99"):
+        Manifest.unpack(msgpack.packb({"v": 99}))
 
 
 class _Writer:
@@ -351,3 +391,72 @@ def test_collection_forgets_a_restore_point_whose_chunks_were_lost(tmp_path: Pat
     Retention(seconds=3600).collect(store, "T/lost", writer.epoch)
     assert damaged not in store.history("T/lost")
     assert writer.rebuilt() == writer.db.image()
+
+
+@contextlib.contextmanager
+def _no_room_for_writes() -> Iterator[None]:
+    """Every write to a file in this process fails with EFBIG, as on a full disk: the kernel's
+    `RLIMIT_FSIZE` (no privilege needed, unlike a small mount), with SIGXFSZ ignored."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def _leftovers(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*.tmp")]
+
+
+@pytest.mark.parametrize("chunks", [1, 40])  # one fsync each, or the bulk path (one syncfs)
+def test_a_full_disk_fails_a_save_typed_leaves_no_temporary_files_and_reads_go_on(
+    tmp_path: Path, chunks: int
+) -> None:
+    store, key = open_store(f"file://{tmp_path}", "t-stores"), "Counter/full"
+    epoch = store.bump_epoch(key)
+    store.save(key, epoch, b"before", {"a": b"A"}, keep_as=1)
+    new = {f"{i:032x}": bytes([i]) * 100 for i in range(chunks)}
+    with _no_room_for_writes(), pytest.raises(StoreFailedError) as failed:
+        store.save(key, epoch, b"after", new, keep_as=2)
+    assert str(tmp_path) not in str(failed.value) and "File too large (EFBIG)" in str(failed.value)
+    assert str(failed.value).startswith(f"{key}: the file store cannot write a checkpoint")
+    assert _leftovers(tmp_path) == []
+    with _no_room_for_writes():  # what was stored reads as before
+        assert (store.load_manifest(key), store.load_chunks(key, ["a"]), store.history(key)) == (
+            b"before",
+            {"a": b"A"},
+            [1],
+        )
+        assert store.current_epoch(key) == epoch
+
+
+def test_temporary_files_of_a_crashed_writer_go_at_the_next_activation(tmp_path: Path) -> None:
+    store, key = open_store(f"file://{tmp_path}", "t-stores"), "Counter/crashed"
+    store.save(key, store.bump_epoch(key), b"m", {"a": b"A"})
+    directory = next(tmp_path.rglob("manifest")).parent
+    stale = [directory / ".manifest.99.1.tmp", directory / "chunks" / ".b.99.1.tmp"]
+    for path in stale:
+        path.write_bytes(b"half")  # as a writer killed before its rename leaves them
+    store.bump_epoch(key)
+    assert _leftovers(tmp_path) == []
+    assert store.load_chunks(key, ["a"]) == {"a": b"A"}
+
+
+def test_a_garbled_epoch_file_is_refused_typed_never_taken_for_an_older_epoch(tmp_path: Path) -> None:
+    store, key = open_store(f"file://{tmp_path}", "t-stores"), "Counter/garbled"
+    epoch = store.bump_epoch(key)
+    store.save(key, epoch, b"m", {})
+    epoch_file = next(tmp_path.rglob("epoch"))
+    epoch_file.write_bytes(b"0000000000000000\x0042")  # a damaged sector
+    for operation in (
+        lambda: store.current_epoch(key),
+        lambda: store.bump_epoch(key),
+        lambda: store.save(key, epoch, b"zombie?", {}),
+    ):
+        with pytest.raises(StoreFailedError, match=rf"{key}: the file store cannot .*garbled epoch file"):
+            operation()
+    assert epoch_file.read_bytes() == b"0000000000000000\x0042"  # left for an operator to judge
+    assert store.load_manifest(key) == b"m"

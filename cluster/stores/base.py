@@ -75,6 +75,12 @@ class CheckpointStore(ABC):
     def chunk_names(self, key: str) -> set[str]:
         """Hashes of every chunk stored for the agent."""
 
+    def has_traces(self, key: str) -> bool:
+        """Whether anything of a checkpoint is stored for the agent (chunks, restore points, a
+        record that it saved one): with no manifest, the manifest was lost; it is not a new agent.
+        A destroyed agent (`delete`) has none."""
+        return bool(self.history(key) or self.chunk_names(key))
+
     @abstractmethod
     def collect(self, key: str, epoch: int, forget: Collection[int], drop: Collection[str]) -> None:
         """Forget history entries and delete chunks (fenced like `save`)."""

@@ -1,19 +1,63 @@
-"""Checkpoints in a local directory: atomic rename, fsync, and a file lock for fencing."""
+"""Checkpoints in a local directory: atomic rename, fsync, and a file lock for fencing.
+
+A disk that refuses an operation (full, read-only, an I/O error) or a damaged file of the store's
+own (a garbled epoch) is `StoreFailedError` naming the agent: the path is logged here, on the
+server, never sent to callers. Reads need no writes (no lock), so they go on working on a full or
+read-only disk. A write that fails removes its temporary files; those of a writer that crashed
+are removed by the next activation of the same agent (`bump_epochs`, under the agent's lock, so
+no write of it is in progress).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
+import functools
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
-from agents.errors import StaleEpochError
+from agents.errors import StaleEpochError, StoreFailedError
 from cluster.stores.base import CheckpointStore
+
+log = logging.getLogger("ray_agents.stores")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _on_disk(doing: str) -> Callable[[F], F]:
+    """Make an OSError (or SQLite error) of a store method `StoreFailedError`: the message names
+    the agent (the method's first argument) and the error, and the path goes to the log only."""
+
+    def wrap(method: F) -> F:
+        @functools.wraps(method)
+        def run(self: LocalDirectoryStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except (OSError, sqlite3.Error) as exc:
+                subject = args[0] if args and isinstance(args[0], str) else "file store"
+                log.error("%s: cannot %s in %s: %r", subject, doing, self.root, exc)
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                name = errno.errorcode.get(exc.errno or 0, "") if isinstance(exc, OSError) else ""
+                detail = f"{reason} ({name})" if name else reason
+                raise StoreFailedError(f"{subject}: the file store cannot {doing}: {detail}") from None
+
+        return run  # type: ignore[return-value]
+
+    return wrap
+
+
+def _remove(paths: Iterable[Path]) -> None:
+    """Delete files that may be gone already (temporary files of a failed or crashed write)."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -28,16 +72,29 @@ def _write_durably(path: Path, data: bytes, also: Path | None = None) -> None:
     """Write to a temporary name, fsync, then rename over `path` (atomic on POSIX); `also`: a
     second name (a hard link) for the same file, replacing any file of that name (left by a
     save that crashed before it was acknowledged)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = _temporary(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _remove([tmp])
+        raise
     if also is not None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(also)
         os.link(path, also)
+
+
+def _temporary(path: Path) -> Path:
+    """The name `path` is written under until its data is on disk (`_is_temporary`)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+def _is_temporary(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 #: From this many chunks on, a save flushes its files with one `syncfs` instead of one fsync each
@@ -55,18 +112,21 @@ def _write_chunks(directory: Path, chunks: Mapping[str, bytes]) -> None:
             _write_durably(directory / digest, data)
     else:
         written = []
-        for digest, data in chunks.items():
-            tmp = directory / f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp"
-            tmp.write_bytes(data)
-            written.append((tmp, directory / digest))
-        fd = os.open(directory, os.O_RDONLY)
         try:
-            if _syncfs(fd) != 0:
-                raise OSError(ctypes.get_errno(), f"syncfs {directory}")
-        finally:
-            os.close(fd)
-        for tmp, path in written:
-            os.replace(tmp, path)
+            for digest, data in chunks.items():
+                written.append((_temporary(directory / digest), directory / digest))
+                written[-1][0].write_bytes(data)
+            fd = os.open(directory, os.O_RDONLY)
+            try:
+                if _syncfs(fd) != 0:
+                    raise OSError(ctypes.get_errno(), f"syncfs {directory}")
+            finally:
+                os.close(fd)
+            for tmp, path in written:
+                os.replace(tmp, path)
+        except BaseException:
+            _remove(tmp for tmp, _ in written)
+            raise
     _fsync_dir(directory)
 
 
@@ -159,49 +219,73 @@ class LocalDirectoryStore(CheckpointStore):
 
     @staticmethod
     def _read_epoch(directory: Path) -> int:
+        """The epoch file's number. A garbled one is refused, never guessed: a repair could
+        only guess too low, and an epoch must never go backwards (fencing)."""
         try:
-            return int((directory / "epoch").read_bytes() or b"0")
+            data = (directory / "epoch").read_bytes()
         except FileNotFoundError:
             return 0
+        if data.strip(b"0123456789") or len(data) > EPOCH_WIDTH:
+            raise OSError(errno.EBADMSG, f"garbled epoch file: {data[: EPOCH_WIDTH + 4]!r}")
+        return int(data or b"0")
 
     def _check_fence(self, directory: Path, key: str, epoch: int) -> None:
         current = self._read_epoch(directory)
         if epoch < current:
             raise StaleEpochError(f"{key}: epoch {epoch} was superseded by {current}")
 
+    @_on_disk("create agent directories")
+    def _make_dirs(self, keys: list[str]) -> None:
+        if sum([self._make_dir(key) for key in keys]):
+            _fsync_dir(self.root)
+
     def bump_epochs(self, keys: list[str]) -> list[int | Exception]:
         """New agents' directories are made durable by one fsync of the root for the batch; an
         existing epoch file is overwritten in place (fixed width, one sector) and fdatasynced:
         one flush per agent, where write-and-rename costs two."""
         try:
-            if sum([self._make_dir(key) for key in keys]):
-                _fsync_dir(self.root)
-        except OSError as exc:
+            self._make_dirs(keys)
+        except StoreFailedError as exc:
             return [exc] * len(keys)
         bumped: list[int | Exception] = []
         for key in keys:
             try:
-                with self._locked(key) as directory:
-                    epoch = self._read_epoch(directory) + 1
-                    _overwrite_epoch(directory, epoch)
-                    bumped.append(epoch)
+                bumped.append(self._bump(key))
             except Exception as exc:
                 bumped.append(exc)
         return bumped
 
+    @_on_disk("hand out a new epoch")
+    def _bump(self, key: str) -> int:
+        """Bump one agent's epoch; its older activations are fenced from now on, so temporary
+        files left in its directory by one that crashed mid-write are removed here."""
+        with self._locked(key) as directory:
+            epoch = self._read_epoch(directory) + 1
+            _overwrite_epoch(directory, epoch)
+            for folder in (directory, directory / "chunks"):
+                _remove(folder / name for name in os.listdir(folder) if _is_temporary(name))
+            return epoch
+
+    @_on_disk("read the epoch")
     def current_epoch(self, key: str) -> int:
         return self._read_epoch(self._dir(key))
 
+    @_on_disk("read the manifest")
     def load_manifest(self, key: str) -> bytes | None:
         try:
             return (self._dir(key) / "manifest").read_bytes()
         except FileNotFoundError:
             return None
 
+    @_on_disk("read checkpoint chunks")
     def load_chunks(self, key: str, hashes: Iterable[str]) -> dict[str, bytes]:
-        chunks = self._dir(key) / "chunks"
-        return {h: (chunks / h).read_bytes() for h in set(hashes)}
+        chunks, wanted, found = self._dir(key) / "chunks", sorted(set(hashes)), {}
+        for digest in wanted:
+            with contextlib.suppress(FileNotFoundError):
+                found[digest] = (chunks / digest).read_bytes()
+        return self.all_found(key, wanted, found)
 
+    @_on_disk("write a checkpoint")
     def save(
         self,
         key: str,
@@ -223,10 +307,12 @@ class LocalDirectoryStore(CheckpointStore):
                 (directory / "destroyed").unlink()
             _fsync_dir(directory)
 
+    @_on_disk("write checkpoint chunks")
     def put_chunks(self, key: str, chunks: Mapping[str, bytes]) -> None:
         with self._locked(key) as directory:
             _write_chunks(directory / "chunks", chunks)
 
+    @_on_disk("list restore points")
     def history(self, key: str) -> list[int]:
         try:
             names = os.listdir(self._dir(key))
@@ -234,18 +320,25 @@ class LocalDirectoryStore(CheckpointStore):
             return []
         return sorted(int(name.removeprefix(HISTORY)) for name in names if name.startswith(HISTORY))
 
+    @_on_disk("read a restore point")
     def load_history(self, key: str, seq: int) -> bytes | None:
         try:
             return (self._dir(key) / _entry(seq)).read_bytes()
         except FileNotFoundError:
             return None
 
+    @_on_disk("list checkpoint chunks")
     def chunk_names(self, key: str) -> set[str]:
         try:
             return {name for name in os.listdir(self._dir(key) / "chunks") if not name.startswith(".")}
         except FileNotFoundError:
             return set()
 
+    @_on_disk("look for a checkpoint")
+    def has_traces(self, key: str) -> bool:
+        return (self._dir(key) / "key").exists() or super().has_traces(key)
+
+    @_on_disk("collect checkpoint chunks")
     def collect(self, key: str, epoch: int, forget: Collection[int], drop: Collection[str]) -> None:
         with self._locked(key) as directory:
             self._check_fence(directory, key, epoch)
@@ -258,6 +351,7 @@ class LocalDirectoryStore(CheckpointStore):
                 with contextlib.suppress(FileNotFoundError):
                     (directory / "chunks" / digest).unlink()
 
+    @_on_disk("delete a checkpoint")
     def delete(self, key: str, epoch: int) -> None:
         with self._locked(key) as directory:
             self._check_fence(directory, key, epoch)
@@ -268,11 +362,15 @@ class LocalDirectoryStore(CheckpointStore):
                 (directory / _entry(seq)).unlink()
             for chunk in (directory / "chunks").iterdir():
                 chunk.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                (directory / "key").unlink()  # written again by the next save
             _fsync_dir(directory)
 
+    @_on_disk("read whether the agent was destroyed")
     def destroyed(self, key: str) -> bool:
         return (self._dir(key) / "destroyed").exists()
 
+    @_on_disk("record an alarm")
     def set_alarm(self, key: str, due: float | None) -> None:
         with self._alarms_lock, self._alarm_index() as index:
             if due is None:
@@ -280,6 +378,7 @@ class LocalDirectoryStore(CheckpointStore):
             else:
                 index.execute("INSERT OR REPLACE INTO alarms(key, due) VALUES (?, ?)", (key, due))
 
+    @_on_disk("read due alarms")
     def due_alarms(self, now: float, limit: int = 100) -> list[tuple[str, float]]:
         with self._alarms_lock:
             rows = self._alarm_index().execute(
@@ -287,9 +386,11 @@ class LocalDirectoryStore(CheckpointStore):
             )
             return [(key, due) for key, due in rows]
 
+    @_on_disk("save an agent class")
     def save_class(self, name: str, blob: bytes) -> None:
         _write_durably(self.root / "_classes" / f"{name}.pkl", blob)
 
+    @_on_disk("load an agent class")
     def load_class(self, name: str) -> bytes | None:
         try:
             return (self.root / "_classes" / f"{name}.pkl").read_bytes()
@@ -302,6 +403,7 @@ class LocalDirectoryStore(CheckpointStore):
                 self._alarms.close()
                 self._alarms = None
 
+    @_on_disk("list agents")
     def keys(self) -> list[str]:
         found = []
         for directory in self.root.iterdir():

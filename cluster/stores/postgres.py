@@ -239,6 +239,17 @@ class PostgresStore(CheckpointStore):
             cur.execute("SELECT hash FROM ra_chunks WHERE ns = %s AND key = %s", (self.ns, key))
             return {h for (h,) in cur.fetchall()}
 
+    def has_traces(self, key: str) -> bool:
+        """One query: chunks or history stored."""
+        row = self._one(
+            "SELECT EXISTS (SELECT 1 FROM ra_chunks WHERE ns = %s AND key = %s)"
+            " OR EXISTS (SELECT 1 FROM ra_history WHERE ns = %s AND key = %s)",
+            key,
+            self.ns,
+            key,
+        )
+        return bool(row and row[0])
+
     def collect(self, key: str, epoch: int, forget: Collection[int], drop: Collection[str]) -> None:
         with self._tx() as cur:
             self._fence(cur, key, epoch)

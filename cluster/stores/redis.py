@@ -148,6 +148,15 @@ class RedisStore(CheckpointStore):
     def chunk_names(self, key: str) -> set[str]:
         return {h.decode() for h in self._redis.hkeys(self._names(key)[2])}
 
+    def has_traces(self, key: str) -> bool:
+        """One round trip: in the index of saved agents, or chunks or history stored."""
+        names = self._names(key)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.sismember(names[3], key)
+        pipe.exists(names[2], names[4])
+        indexed, stored = pipe.execute()
+        return bool(indexed or stored)
+
     def collect(self, key: str, epoch: int, forget: Collection[int], drop: Collection[str]) -> None:
         self._fenced(self._collect, self._names(key), [epoch, len(forget), *forget, *drop])
 
