@@ -149,7 +149,9 @@ class AgentClient:
         while not self._closed:
             self._close_frame = None
             try:
-                async with websockets.connect(self.url, max_size=None, additional_headers=self.headers) as ws:
+                async with websockets.connect(
+                    self._resuming_url(), max_size=None, additional_headers=self.headers
+                ) as ws:
                     self._ws = ws
                     self.connects += 1
                     attempt = 0
@@ -169,6 +171,12 @@ class AgentClient:
                 return
             await asyncio.sleep(backoff(attempt, cap=self.max_backoff))
             attempt += 1
+
+    def _resuming_url(self) -> str:
+        """The URL, with the connection's resume token once the agent gave one: a reconnect that
+        comes before the agent saw the old socket close takes its connection over."""
+        token = self.identity.resume if self.identity is not None else ""
+        return f"{self.url}&{urlencode({'resume': token})}" if token else self.url
 
     def _fail_in_flight(self) -> None:
         for call_id in self._in_flight:

@@ -296,6 +296,13 @@ class Rejected(AgentError):
         return (type(self), (self.status, self.message))
 
 
+class ConnectionInUseError(AgentError):
+    """A connect named the ID of a connection that is open, without its resume token (from the
+    `identity` frame): another client's connection is not taken over (close code 4409)."""
+
+    code, status = "connection_in_use", 409
+
+
 class UnknownConnectionError(AgentError):
     """The agent has no record of the connection (it was closed); the client should reconnect."""
 

@@ -221,8 +221,10 @@ class AgentHost:
 
     # ---- client connections and HTTP, from Serve replicas (`cluster.sockets.SocketHub`) -------
 
-    async def connect(self, key: str, epoch: int, request: Request, conn_id: str, replica: str) -> Outcome:
-        return await self._on(key, epoch, lambda a: a.sockets.connect(request, conn_id, replica))
+    async def connect(
+        self, key: str, epoch: int, request: Request, conn_id: str, replica: str, resume: str = ""
+    ) -> Outcome:
+        return await self._on(key, epoch, lambda a: a.sockets.connect(request, conn_id, replica, resume))
 
     async def message(
         self,

@@ -1,7 +1,7 @@
 """The agent side of client connections: records, outboxes, state sync and the hook turns.
 
 Connections end at Serve replicas. The agent keeps one record per connection in the checkpoint
-section "connections" (`{id: {"state", "readonly", "replica"}}`, so `conn.state` survives
+section "connections" (`{id: {"state", "readonly", "replica", "resume"}}`, so `conn.state` survives
 hibernation) and one outbox per replica. Each replica holds ONE streaming call (`subscribe`) per
 agent it has clients of; the call yields batches of `(conn_ids, payload)` pushes from that
 replica's outbox. Pushes queued while no stream is open (the agent was re-created, or woken by
@@ -11,7 +11,10 @@ another caller) wait in the outbox until the replica subscribes again.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 
 from agents.connections import Connection, overrides
-from agents.errors import InvalidStateError, ReadOnlyError, UnknownConnectionError
+from agents.errors import ConnectionInUseError, InvalidStateError, ReadOnlyError, UnknownConnectionError
 from agents.requests import Request, Response
 from agents.wire import patch, protocol
 from cluster import outcome
@@ -52,6 +55,16 @@ class Outbox:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     #: Token of the stream that currently drains this outbox (a newer one displaces it).
     owner: object = None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _resumes(record: dict[str, Any], token: str) -> bool:
+    """Whether `token` is the connection's (records checkpointed before tokens have none)."""
+    kept = record.get("resume")
+    return kept is None or hmac.compare_digest(kept, _digest(token))
 
 
 def _plain(value: Any) -> Any:
@@ -162,22 +175,38 @@ class SocketHub:
 
     # ---- entry points (run as turns) -----------------------------------------------------------
 
-    async def connect(self, request: Request, conn_id: str, replica: str) -> Outcome:
-        """Gate, register and greet a connection; the outcome's value is its read-only flag."""
+    async def connect(self, request: Request, conn_id: str, replica: str, resume: str = "") -> Outcome:
+        """Gate, register and greet a connection; the outcome's value is its read-only flag and
+        resume token. An open connection's ID is taken over (its `conn.state` with it) only by a
+        connect giving that connection's token (`resume`)."""
         agent = self._a.agent
 
-        async def body() -> bool:
+        async def body() -> tuple[bool, str]:
             await agent.validate_request(request)
             records = self._a.sections.setdefault(SECTION, {})
-            previous = records.get(conn_id, {})
-            records[conn_id] = {"state": previous.get("state"), "readonly": False, "replica": replica}
+            previous = records.get(conn_id)
+            if previous is None:
+                resume_as = secrets.token_urlsafe(16)
+            elif _resumes(previous, resume):
+                resume_as = resume
+            else:
+                raise ConnectionInUseError(
+                    f"connection {conn_id!r} is open and this connect did not give its resume token: "
+                    "use another connection ID"
+                )
+            records[conn_id] = {
+                "state": (previous or {}).get("state"),
+                "readonly": False,
+                "replica": replica,
+                "resume": _digest(resume_as),
+            }
             conn = Connection(self, conn_id)
             readonly = bool(agent.should_be_readonly(conn, request))
             records[conn_id]["readonly"] = readonly
             self._synced.discard(conn_id)
             self._full_state([conn_id])
             await agent.on_connect(conn, request)
-            return readonly
+            return readonly, resume_as
 
         return await self._a.run_hook(body)
 

@@ -53,15 +53,21 @@ def split_agent_path(conn: HTTPConnection) -> tuple[str, str, str]:
 
 
 def agent_request(
-    conn: HTTPConnection, rest: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+    conn: HTTPConnection,
+    rest: str,
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+    hidden: tuple[str, ...] = (),
 ) -> Request:
-    """The `agents.requests.Request` an agent's hooks see; `headers` (from the gate) are set on it."""
+    """The `agents.requests.Request` an agent's hooks see; `headers` (from the gate) are set on
+    it, and the `hidden` query parameters (the ingress's own secrets) are not."""
+    url = conn.url.remove_query_params(hidden) if hidden else conn.url
     return Request(
         method=conn.scope.get("method", "GET"),
-        url=str(conn.url),
+        url=str(url),
         path=rest,
         headers={k.lower(): v for k, v in conn.headers.items()} | dict(headers or {}),
-        query=dict(conn.query_params),
+        query={k: v for k, v in conn.query_params.items() if k not in hidden},
         body=body,
         client=conn.client.host if conn.client else None,
     )

@@ -44,7 +44,9 @@ class Subscription:
         self.agent_cls = agent_cls
         self.agent_id = agent_id
         self.key = agent_key(agent_cls.type_name, agent_id)
-        self.receivers: dict[str, Receiver] = {}
+        #: Sessions by connection ID: usually one; more while a connect naming an open
+        #: connection's ID waits for the agent's verdict (`PushHub.claim`).
+        self.receivers: dict[str, list[Receiver]] = {}
         #: Epoch of the activation whose stream ended cleanly; None while streaming.
         self.dormant_epoch: int | None = None
         self._wake = asyncio.Event()
@@ -64,8 +66,7 @@ class Subscription:
     def _dispatch(self, batch: list[tuple[str, tuple[str, ...], Any]]) -> None:
         for kind, conn_ids, payload in batch:
             for conn_id in conn_ids:
-                receiver = self.receivers.get(conn_id)
-                if receiver is not None:
+                for receiver in self.receivers.get(conn_id, ()):
                     receiver.deliver(kind, payload)
 
     async def _run(self) -> None:
@@ -120,15 +121,23 @@ class PushHub:
         sub = self.subscriptions.get(key)
         if sub is None:
             sub = self.subscriptions[key] = Subscription(self, agent_cls, agent_id)
-        sub.receivers[receiver.conn_id] = receiver
+        sub.receivers.setdefault(receiver.conn_id, []).append(receiver)
         sub.start()
         if self._poller is None or self._poller.done():
             self._poller = asyncio.get_running_loop().create_task(self._poll())
         return sub
 
+    def claim(self, sub: Subscription, receiver: Receiver) -> None:
+        """The agent accepted `receiver`'s connect: it alone gets its connection's pushes now
+        (a session it took the connection over from gets no more)."""
+        sub.receivers[receiver.conn_id] = [receiver]
+
     def detach(self, sub: Subscription, receiver: Receiver) -> None:
-        if sub.receivers.get(receiver.conn_id) is receiver:
-            del sub.receivers[receiver.conn_id]
+        sessions = sub.receivers.get(receiver.conn_id, [])
+        if receiver in sessions:
+            sessions.remove(receiver)
+        if not sessions:
+            sub.receivers.pop(receiver.conn_id, None)
         if not sub.receivers:
             sub.stop()
             if self.subscriptions.get(sub.key) is sub:

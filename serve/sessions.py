@@ -68,11 +68,16 @@ class Session:
         #: Calls that run to their end if the socket closes (`finish_on_disconnect`).
         self._finish_on_disconnect: set[str] = set()
         self._gone = False
+        #: Pushes that came before the agent accepted the connect: sent once it has, else dropped
+        #: (they may be for an open connection of the same ID, another client's).
+        self._held: list[tuple[str, Any]] | None = []
 
     # ---- outgoing ------------------------------------------------------------------------------
 
     def deliver(self, kind: str, payload: Any) -> None:
-        if not self._gone:  # nothing reads the queue once the socket is closed
+        if self._held is not None:
+            self._held.append((kind, payload))
+        elif not self._gone:  # nothing reads the queue once the socket is closed
             self._outgoing.put_nowait((kind, payload))
 
     def send(self, frame: protocol.Frame) -> None:
@@ -120,19 +125,28 @@ class Session:
         tasks: list[asyncio.Task[Any]] = []
         connected = False
         try:
-            request = agent_request(self.ws, rest, headers=admitted)
+            request = agent_request(self.ws, rest, headers=admitted, hidden=("resume",))
+            resume = self.ws.query_params.get("resume", "")
             try:
                 replica = self.pushes.replica
-                self.readonly = await self._on_agent(
-                    lambda t: t.actor.connect.remote(t.key, t.epoch, request, conn_id, replica)
+                self.readonly, resume = await self._on_agent(
+                    lambda t: t.actor.connect.remote(t.key, t.epoch, request, conn_id, replica, resume)
                 )
             except Exception as exc:
                 await self._refuse(close_code(exc), str(exc))
                 return
             connected = True
+            self.pushes.claim(subscription, self)
+            held, self._held = self._held or [], None
+            for kind, payload in held:
+                self._outgoing.put_nowait((kind, payload))
             await self.ws.send_text(
                 protocol.Identity(
-                    agent=agent_cls.type_name, id=agent_id, connection=conn_id, readonly=self.readonly
+                    agent=agent_cls.type_name,
+                    id=agent_id,
+                    connection=conn_id,
+                    readonly=self.readonly,
+                    resume=resume,
                 ).dump()
             )
             loop = asyncio.get_running_loop()

@@ -34,7 +34,8 @@ class Tally(Agent):
         return request.query.get("readonly") == "1"
 
     async def on_connect(self, conn: Connection, request: Request) -> None:
-        conn.state = conn.state or {"messages": 0, "name": request.query.get("name", conn.id)}
+        fresh = {"messages": 0, "name": request.query.get("name", conn.id)}
+        conn.state = {**(conn.state or fresh), "seen": [request.url, request.query]}
         conn.send({"welcome": conn.state["name"]})
 
     async def on_message(self, conn: Connection, message: str | bytes) -> None:

@@ -210,6 +210,32 @@ async def test_every_socket_that_ends_leaves_no_connection_record(served, agent_
     await until_async(tally.conn_info, lambda info: not set(ended) & set(info))
 
 
+async def test_an_open_connections_id_is_taken_over_only_with_its_resume_token(served, agent_id) -> None:
+    """Another client naming a live connection's ID gets 4409, and the connection, its
+    `conn.state` and its pushes stay its owner's; the owner's token takes it over (a reconnect
+    that comes before the agent saw the old socket close), and the agent never sees the token."""
+    tally = get_agent(Tally, agent_id)
+    url = ws_url(served, "tally", agent_id, "conn=mine&name=owner")
+    async with websockets.connect(url) as owner:
+        identity = await frames(owner, "identity")
+        assert len(identity["resume"]) >= 20
+        await frames(owner, "state")
+        await owner.send("hi")
+        async with websockets.connect(ws_url(served, "tally", agent_id, "conn=mine&name=thief")) as thief:
+            close = await frames(thief, "close")
+        assert close["code"] == 4409 and "resume token" in close["reason"]
+        assert (await tally.conn_info())["mine"]["name"] == "owner"
+        await tally.add(1)
+        assert (await frames(owner, "state"))["state"]["count"] == 1  # pushes still reach the owner
+        resumed = ws_url(served, "tally", agent_id, f"conn=mine&resume={identity['resume']}")
+        async with websockets.connect(resumed) as again:
+            assert (await frames(again, "identity"))["resume"] == identity["resume"]
+            assert (await frames(again, "state"))["state"]["count"] == 1
+            info = await tally.conn_info()
+            assert info["mine"]["name"] == "owner" and info["mine"]["messages"] == 1  # its conn.state
+            assert "resume" not in json.dumps(info["mine"]["seen"])  # the agent never sees it
+
+
 async def test_socket_survives_agent_sigkill_and_pushes_resume(clients, agent_id) -> None:
     client = await clients(query={"name": "kim"})
     await client.send("one")

@@ -84,6 +84,9 @@ class Identity(Frame):
     id: str
     connection: str
     readonly: bool = False
+    #: Give it back as `?resume=` when reconnecting with the same connection ID: while the
+    #: connection is open, only a connect with it may take the ID over.
+    resume: str = ""
 
 
 class State(Frame):

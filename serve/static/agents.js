@@ -48,7 +48,8 @@ export class AgentClient {
   }
 
   _open() {
-    const ws = (this._ws = new WebSocket(this.url));
+    const resume = this.identity?.resume ? `&resume=${encodeURIComponent(this.identity.resume)}` : "";
+    const ws = (this._ws = new WebSocket(this.url + resume));
     ws.binaryType = "arraybuffer";
     ws.onopen = () => { this._attempt = 0; ws.send(JSON.stringify({ type: "hello", protocol: PROTOCOL })); };
     ws.onmessage = (event) => this._receive(event.data);
