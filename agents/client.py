@@ -188,7 +188,12 @@ class AgentClient:
     # ---- incoming ------------------------------------------------------------------------------
 
     async def _receive(self, ws: Any) -> None:
+        read = acked = unacked_size = 0  # frames on this socket, as `protocol.Ack` counts them
         async for raw in ws:
+            read, unacked_size = read + 1, unacked_size + len(raw)
+            if read - acked >= protocol.ACK_EVERY_FRAMES or unacked_size >= protocol.ACK_EVERY_BYTES:
+                await ws.send(protocol.Ack(frames=read).dump())
+                acked, unacked_size = read, 0
             if isinstance(raw, bytes):
                 self._user_message(raw)
                 continue

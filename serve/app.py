@@ -28,7 +28,7 @@ from agents.wire import protocol
 from cluster import routing
 from cluster.config import RuntimeConfig
 from cluster.logs import configure_actor_logging
-from serve import gate, http
+from serve import gate, http, sessions
 from serve.cors import Cors
 from serve.pushes import PushHub
 from serve.registry import AgentRegistry
@@ -46,6 +46,8 @@ class IngressSettings:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     #: Larger WebSocket frames get an error frame instead of reaching the agent.
     max_frame_bytes: int = protocol.MAX_FRAME_BYTES
+    #: A socket whose client leaves more than this unacknowledged is closed (1013; it resyncs).
+    max_unacked_bytes: int = sessions.MAX_UNACKED_BYTES
     #: Larger HTTP request bodies get 413 (`request_too_large`) before any agent is reached.
     max_body_bytes: int = http.MAX_BODY_BYTES
     #: Extra pages: URL path -> HTML text (e.g. {"/": "<html>...</html>"}).
@@ -101,7 +103,10 @@ class AgentIngress:
         )
 
     async def agent_socket(self, websocket: WebSocket) -> None:
-        session = Session(websocket, self._router, self._pushes, self._settings.max_frame_bytes)
+        settings = self._settings
+        session = Session(
+            websocket, self._router, self._pushes, settings.max_frame_bytes, settings.max_unacked_bytes
+        )
         await session.run(self._registry, self._connect_gate)
 
     async def client_js(self) -> FileResponse:
@@ -124,19 +129,22 @@ def build_app(
     pages: Mapping[str, str] | None = None,
     num_replicas: int = 1,
     max_frame_bytes: int = protocol.MAX_FRAME_BYTES,
+    max_unacked_bytes: int = sessions.MAX_UNACKED_BYTES,
     max_body_bytes: int = http.MAX_BODY_BYTES,
     on_before_request: gate.Hook | None = None,
     on_before_connect: gate.Hook | None = None,
     cors: Cors | Sequence[str] | None = None,
 ) -> Any:
     """A Serve application for these agent classes (what `serve run module:app` expects).
-    `max_frame_bytes` and `max_body_bytes` cap WebSocket frames and HTTP request bodies (1 MiB).
+    `max_frame_bytes` and `max_body_bytes` cap WebSocket frames and HTTP request bodies (1 MiB);
+    a socket whose client has not acknowledged `max_unacked_bytes` (4 MiB) is closed (1013).
     `on_before_request(request, agent_type, agent_id)` and `on_before_connect(websocket, ...)`
     admit or refuse requests before any agent is activated (`serve.gate`); `cors` is a `Cors`,
     or the allowed origins (`serve.cors`)."""
     settings = IngressSettings(
         runtime=runtime or RuntimeConfig(),
         max_frame_bytes=max_frame_bytes,
+        max_unacked_bytes=max_unacked_bytes,
         max_body_bytes=max_body_bytes,
         pages=dict(pages or {}),
         on_before_request=on_before_request,

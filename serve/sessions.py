@@ -16,6 +16,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,14 @@ log = logging.getLogger("ray_agents.serve.sessions")
 
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
+#: Bytes sent on a socket that its client has not acknowledged yet (`protocol.Ack`), past which
+#: the session closes it with CLOSE_TOO_SLOW (`build_app(max_unacked_bytes=...)`). Serve's send
+#: never waits for a slow client (the replica and proxy buffer without bound), so this is what
+#: bounds the memory a client that stops reading can hold.
+MAX_UNACKED_BYTES = 4 << 20
+#: "Try again later" (RFC 6455): clients reconnect, and get the whole state again.
+CLOSE_TOO_SLOW = 1013
+
 #: Work left running after a socket closed (calls marked `finish_on_disconnect`, the agent's
 #: `on_close`): the event loop only keeps weak references to tasks.
 _FINISHING: set[asyncio.Task[Any]] = set()
@@ -56,11 +65,23 @@ def close_code(exc: BaseException) -> int:
 class Session:
     """Implements `serve.pushes.Receiver` for one socket."""
 
-    def __init__(self, ws: WebSocket, router: Router, pushes: PushHub, max_frame_bytes: int) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        router: Router,
+        pushes: PushHub,
+        max_frame_bytes: int = protocol.MAX_FRAME_BYTES,
+        max_unacked_bytes: int = MAX_UNACKED_BYTES,
+    ) -> None:
         self.ws = ws
         self.router = router
         self.pushes = pushes
         self.max_frame_bytes = max_frame_bytes
+        self.max_unacked_bytes = max_unacked_bytes
+        #: Sizes of the frames sent and not acknowledged yet, oldest first, and their sum.
+        self._unacked: deque[int] = deque()
+        self._unacked_bytes = 0
+        self._acked_frames = 0
         self.conn_id = ""
         self.readonly = False
         self._outgoing: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -91,12 +112,32 @@ class Session:
                 if kind == "close":
                     await self._refuse(*payload)
                     return payload
+                if self._unacked_bytes and self._unacked_bytes + len(payload) > self.max_unacked_bytes:
+                    return await self._close_too_slow()
                 if isinstance(payload, bytes):
                     await self.ws.send_bytes(payload)
                 else:
                     await self.ws.send_text(payload)
+                self._sent(len(payload))
         except (WebSocketDisconnect, RuntimeError, OSError):
             return 1006, ""
+
+    def _sent(self, size: int) -> None:
+        self._unacked.append(size)
+        self._unacked_bytes += size
+
+    def _acknowledged(self, frames: int) -> None:
+        """The client has read `frames` frames on this socket (a count it may repeat, never lower)."""
+        for _ in range(min(frames - self._acked_frames, len(self._unacked))):
+            self._unacked_bytes -= self._unacked.popleft()
+            self._acked_frames += 1
+
+    async def _close_too_slow(self) -> tuple[int, str]:
+        reason = f"too far behind: {self._unacked_bytes} bytes sent and not acknowledged; reconnect"
+        log.warning("%s: closing %s: %s", self._agent_key, self.conn_id, reason)
+        self._outgoing = asyncio.Queue()  # what waited for it is dropped: it resyncs when it comes back
+        await self._refuse(CLOSE_TOO_SLOW, reason)
+        return CLOSE_TOO_SLOW, reason
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -140,15 +181,15 @@ class Session:
             held, self._held = self._held or [], None
             for kind, payload in held:
                 self._outgoing.put_nowait((kind, payload))
-            await self.ws.send_text(
-                protocol.Identity(
-                    agent=agent_cls.type_name,
-                    id=agent_id,
-                    connection=conn_id,
-                    readonly=self.readonly,
-                    resume=resume,
-                ).dump()
-            )
+            identity = protocol.Identity(
+                agent=agent_cls.type_name,
+                id=agent_id,
+                connection=conn_id,
+                readonly=self.readonly,
+                resume=resume,
+            ).dump()
+            await self.ws.send_text(identity)
+            self._sent(len(identity))
             loop = asyncio.get_running_loop()
             tasks = [loop.create_task(self._write()), loop.create_task(self._read(subscription))]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -243,6 +284,8 @@ class Session:
                 )
                 return
             self._calls[frame.id] = asyncio.get_running_loop().create_task(self._call(frame))
+        elif isinstance(frame, protocol.Ack):
+            self._acknowledged(frame.frames)
         elif isinstance(frame, protocol.Cancel):
             task = self._calls.get(frame.id)
             if task is not None:

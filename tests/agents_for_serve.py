@@ -94,6 +94,12 @@ class Tally(Agent):
             yield i
             await asyncio.sleep(delay)
 
+    @callable(readonly=True)
+    def shout(self, text: str, times: int = 1) -> None:
+        """Broadcast `text` to every connection, `times` times."""
+        for _ in range(times):
+            self.broadcast(text)
+
     @callable
     def fail(self) -> None:
         raise KeyError("nope")

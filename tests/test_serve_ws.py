@@ -236,6 +236,30 @@ async def test_an_open_connections_id_is_taken_over_only_with_its_resume_token(s
             assert "resume" not in json.dumps(info["mine"]["seen"])  # the agent never sees it
 
 
+async def test_a_client_leaving_frames_unacked_is_closed_and_resyncs(clients, served, agent_id) -> None:
+    """`ack` (protocol 2) bounds what a client can leave unread in the server: one that never
+    acknowledges is closed with 1013 past max_unacked_bytes (4 MiB), while `AgentClient`, which
+    acknowledges, takes 12 MB; the closed one reconnects to the whole state."""
+    tally = get_agent(Tally, agent_id)
+    shouts: list[Any] = []
+    reader = await clients(on_message=shouts.append)
+    big = "x" * 100_000
+    async with websockets.connect(ws_url(served, "tally", agent_id, "conn=mute"), max_size=None) as mute:
+        await frames(mute, "state")
+        for batch in range(1, 13):
+            await tally.shout(big, times=10)  # 1 MB to each client
+            await until(lambda want=10 * batch: shouts.count(big) == want)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(mute.recv(), 30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    assert "not acknowledged" in closed.value.rcvd.reason
+    await until_async(tally.conn_info, lambda info: "mute" not in info and reader.conn_id in info)
+    await tally.add(4)
+    again = await clients(conn_id="mute")
+    assert again.state["count"] == 4 and reader.connects == 1
+
+
 async def test_socket_survives_agent_sigkill_and_pushes_resume(clients, agent_id) -> None:
     client = await clients(query={"name": "kim"})
     await client.send("one")

@@ -15,7 +15,8 @@ import pydantic
 from agents.wire.errors import to_wire
 
 #: Bumped on incompatible changes; the server closes connections that announce another version.
-PROTOCOL_VERSION = 1
+#: 2: clients acknowledge the frames they have read (`Ack`).
+PROTOCOL_VERSION = 2
 #: Frames larger than this (bytes) are refused with an error frame.
 MAX_FRAME_BYTES = 1 << 20
 
@@ -67,8 +68,21 @@ class Sync(Frame):
     type: Literal["sync"] = "sync"
 
 
-ClientFrame = Annotated[Hello | Rpc | Cancel | SetState | Sync, pydantic.Field(discriminator="type")]
-CLIENT_TYPES = frozenset({"hello", "rpc", "cancel", "set_state", "sync"})
+class Ack(Frame):
+    """How many frames the client has read on this socket, `identity` included. A client sends
+    one at least every ACK_EVERY_FRAMES frames or ACK_EVERY_BYTES received since its last: the
+    server closes a socket whose client leaves too much unread (close code 1013)."""
+
+    type: Literal["ack"] = "ack"
+    frames: int = pydantic.Field(ge=0)
+
+
+#: A client acknowledges at least this often (frames, or characters and bytes received).
+ACK_EVERY_FRAMES = 16
+ACK_EVERY_BYTES = 64 * 1024
+
+ClientFrame = Annotated[Hello | Rpc | Cancel | SetState | Sync | Ack, pydantic.Field(discriminator="type")]
+CLIENT_TYPES = frozenset({"hello", "rpc", "cancel", "set_state", "sync", "ack"})
 _client_frames: pydantic.TypeAdapter[ClientFrame] = pydantic.TypeAdapter(ClientFrame)
 
 

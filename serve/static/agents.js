@@ -7,7 +7,10 @@
 //
 // Reconnects with backoff (same connection id); calls made while disconnected are sent on reconnect.
 
-const PROTOCOL = 1;
+const PROTOCOL = 2;
+// Acknowledge what was read at least this often (frames, or characters and bytes): the server
+// closes (1013) a socket whose client leaves too much unread, and this client reconnects.
+const ACK_EVERY_FRAMES = 16, ACK_EVERY_BYTES = 64 * 1024;
 
 function applyPatch(doc, ops) {
   doc = structuredClone(doc);
@@ -51,8 +54,15 @@ export class AgentClient {
     const resume = this.identity?.resume ? `&resume=${encodeURIComponent(this.identity.resume)}` : "";
     const ws = (this._ws = new WebSocket(this.url + resume));
     ws.binaryType = "arraybuffer";
+    let read = 0, acked = 0, unackedSize = 0;
     ws.onopen = () => { this._attempt = 0; ws.send(JSON.stringify({ type: "hello", protocol: PROTOCOL })); };
-    ws.onmessage = (event) => this._receive(event.data);
+    ws.onmessage = (event) => {
+      read += 1; unackedSize += event.data.length ?? event.data.byteLength;
+      if (read - acked >= ACK_EVERY_FRAMES || unackedSize >= ACK_EVERY_BYTES) {
+        ws.send(JSON.stringify({ type: "ack", frames: read })); acked = read; unackedSize = 0;
+      }
+      this._receive(event.data);
+    };
     ws.onclose = (event) => {
       for (const [id, call] of this._calls) if (call.sent) { call.reject(new AgentError("connection_lost", "connection dropped")); this._calls.delete(id); }
       this._connected = false;
