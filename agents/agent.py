@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import pydantic
 
-from agents import limits
+from agents import limits, runscope
 from agents.connections import WebHooks
 from agents.durable import DurableJob
 from agents.errors import InvalidScheduleError
@@ -81,7 +81,6 @@ class Agent(WebHooks):
     #: `max_agents_per_host`).
     max_agents_per_host: ClassVar[int | None] = None
 
-    _runtime: AgentRuntime
     #: Whether the class set `type_name` itself (else it was derived from the class name).
     _type_name_chosen: ClassVar[bool] = False
 
@@ -94,6 +93,16 @@ class Agent(WebHooks):
             cls.type_name = validate_type_name(
                 derived_type_name(cls.__name__), f"{cls.__qualname__}.type_name (derived from its name)"
             )
+
+    @property
+    def _runtime(self) -> AgentRuntime:
+        """The activation hosting this agent; seen from a Code Mode run's tools, only while the run lasts
+        (`agents.runscope`)."""
+        return runscope.guarded(self.__dict__["_bound_runtime"])
+
+    @_runtime.setter
+    def _runtime(self, runtime: AgentRuntime) -> None:
+        self.__dict__["_bound_runtime"] = runtime
 
     @property
     def name(self) -> str:

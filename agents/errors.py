@@ -224,6 +224,14 @@ class InvalidScheduleError(AgentError):
     code, status = "invalid_schedule", 422
 
 
+class RunEndedError(AgentError):
+    """Work started for a Code Mode run touched its agent after the run had ended (a sync tool
+    still running in its thread after a timeout). Refused: a run's tools change the agent only
+    while the run lasts, inside the turn that started it."""
+
+    code, status = "run_ended", 409
+
+
 # ---- size limits (`agents.limits`) -------------------------------------------------------------
 
 

@@ -10,6 +10,11 @@ result.result, result.error, result.logs
 Backends: `DenoExecutor` (TypeScript, a fresh permissionless Deno process per run) and `MontyExecutor`
 (a safe Python subset, type-checked against the tool stubs before it runs). `describe_tools` renders the
 tool declarations for a prompt; `codemode_tool` wraps it all as one function a chat model can call.
+
+A run never outlives its call: however it ends, its sandbox is killed and its tool calls are cancelled
+and awaited before `run` returns (a sync tool's thread, which cannot be killed, is cut off from the agent,
+see `agents.runscope`). Waiting for a run slot counts against the run's `timeout_s`; a run that gets no
+slot in time ends with a `timeout_s` error saying so (`CodeResult.limit` names the limit that ended a run).
 """
 
 from __future__ import annotations

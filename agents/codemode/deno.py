@@ -12,11 +12,19 @@ Limits
   also gets `RLIMIT_DATA` = memory_mb + `_V8_RESERVED_MB` (V8 reserves ~512 MiB of writable address space
   for its code range at start-up, which RLIMIT_DATA counts). `RLIMIT_AS` would crash V8, so it is not used.
 - CPU: `RLIMIT_CPU` (SIGXCPU at `cpu_s`, SIGKILL a second later); wall clock: `timeout_s`.
-- Limits are applied with `resource.prlimit` on the child right after it starts rather than in a
-  `preexec_fn` (which is unsafe in a multi-threaded host such as a Ray worker). The child cannot run any
-  of the program before the limits are in place: the program is only sent on stdin afterwards.
+- Tool calls: one more than `max_tool_calls` ends the run at once (the host counts each call as it reads
+  it); at most `max_parallel_tool_calls` are in flight, and the host reads nothing more from the sandbox
+  until one is answered, so a flood of calls (or a program that stops reading replies) holds no more than
+  that many tasks and replies in the host.
+- The sandbox is started through small wrappers (util-linux and coreutils, exec'd in turn, so nothing
+  runs in a `preexec_fn`, which is unsafe in a multi-threaded host such as a Ray worker):
+  `setpriv --pdeathsig KILL` (the kernel kills it when the host dies, even by SIGKILL), `prlimit` (the
+  rlimits above, in place before `deno` starts), `timeout --signal=KILL` (a wall-clock watchdog,
+  `timeout_s` + `_WATCHDOG_GRACE_S`, that needs no help from the host), and `setpriv --pdeathsig KILL`
+  again for `deno` itself, the watchdog's child. So a sandbox dies with its host whatever the program
+  does, even one blocked without using CPU (`Atomics.wait`).
 - Every run is its own session (`start_new_session=True`); the whole process group is SIGKILLed when the
-  run ends for any reason (result, error, timeout, exception, asyncio cancellation).
+  run ends for any reason (result, error, timeout, limit, exception, asyncio cancellation).
 
 Output vs protocol
 Protocol lines go to stdout prefixed with a random per-run nonce that only the host and the runner know
@@ -35,7 +43,6 @@ import functools
 import json
 import math
 import os
-import resource
 import secrets
 import signal
 import tempfile
@@ -51,6 +58,8 @@ from agents.codemode.result import CodeResult, LogBuffer
 from agents.codemode.tools import ToolCallError, ToolSet
 
 _V8_RESERVED_MB = 640
+#: Seconds past `timeout_s` after which the watchdog (`timeout`) kills a sandbox the host failed to end.
+_WATCHDOG_GRACE_S = 5
 _MIB = 1024 * 1024
 
 
@@ -89,7 +98,15 @@ def find_deno() -> str:
 
 
 def _command(deno: str, runner: str, limits: Limits) -> list[str]:
+    """`deno run` behind the wrappers that bound it whatever the program does (see the module docstring)."""
+    data = (limits.memory_mb + _V8_RESERVED_MB) * _MIB
+    cpu = math.ceil(limits.cpu_s)
+    die_with_parent = ["setpriv", "--pdeathsig", "KILL", "--"]
     return [
+        *die_with_parent,
+        "prlimit", f"--data={data}:{data}", f"--cpu={cpu}:{cpu + 1}", "--core=0:0", "--",
+        "timeout", "--signal=KILL", f"{math.ceil(limits.timeout_s) + _WATCHDOG_GRACE_S}",
+        *die_with_parent,
         deno, "run", "--quiet", "--no-prompt", "--no-remote", "--no-npm", "--no-config", "--no-lock",
         "--no-code-cache", f"--v8-flags=--max-old-space-size={limits.memory_mb}", runner,
     ]  # fmt: skip
@@ -104,19 +121,20 @@ def _environment(workdir: str) -> dict[str, str]:
     }
 
 
-def _apply_rlimits(pid: int, limits: Limits) -> None:
-    data = (limits.memory_mb + _V8_RESERVED_MB) * _MIB
-    cpu = math.ceil(limits.cpu_s)
-    resource.prlimit(pid, resource.RLIMIT_DATA, (data, data))
-    resource.prlimit(pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
-
-
 def _kill_group(process: asyncio.subprocess.Process) -> None:
     if process.returncode is not None:  # already reaped: its pid (and group id) may belong to someone else
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+async def _drain(process: asyncio.subprocess.Process) -> None:
+    """Read a killed sandbox's pipes to their end: a reader paused on a full buffer (the host stopped
+    reading) would never see the end of its pipe, and `wait()` waits for that too."""
+    for stream in (process.stdout, process.stderr):
+        assert stream is not None
+        while await stream.read(1 << 16):
+            pass
 
 
 def _exit_reason(returncode: int | None, limits: Limits) -> str:
@@ -135,14 +153,16 @@ class DenoExecutor(Executor):
     def __init__(self, deno_path: str | None = None) -> None:
         self._deno = deno_path
 
-    async def _execute(self, code: str, toolset: ToolSet, limits: Limits) -> CodeResult:
-        logs = LogBuffer(limits.max_log_bytes)
+    async def _execute(self, code: str, toolset: ToolSet, limits: Limits, logs: LogBuffer) -> CodeResult:
+        deno = self._deno or find_deno()
+        if not os.access(deno, os.X_OK):  # the wrappers would only report it as exit code 127
+            raise FileNotFoundError(f"no deno executable at {deno}")
         with tempfile.TemporaryDirectory(prefix="codemode-deno-") as workdir:
             runner = os.path.join(workdir, "runner.js")
             with open(runner, "w", encoding="utf-8") as f:
                 f.write(RUNNER_JS)
             process = await asyncio.create_subprocess_exec(
-                *_command(self._deno or find_deno(), runner, limits),
+                *_command(deno, runner, limits),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -152,15 +172,12 @@ class DenoExecutor(Executor):
                 limit=limits.max_message_bytes + 256,
             )
             try:
-                _apply_rlimits(process.pid, limits)
-                session = _Session(process, toolset, limits, logs)
-                return await asyncio.wait_for(session.run(code), limits.timeout_s)
-            except TimeoutError:
-                return CodeResult(error=f"timed out after {limits.timeout_s:g} s", logs=logs.getvalue())
+                return await _Session(process, toolset, limits, logs).run(code)
             except _SandboxGone as exc:
                 return CodeResult(error=str(exc), logs=logs.getvalue())
             finally:
                 _kill_group(process)
+                await _drain(process)
                 await process.wait()
 
 
@@ -175,7 +192,6 @@ class _Session:
         self._limits = limits
         self._logs = logs
         self._nonce = secrets.token_hex(16)
-        self._calls: set[asyncio.Task[None]] = set()
 
     async def run(self, code: str) -> CodeResult:
         assert self._process.stderr is not None
@@ -199,8 +215,6 @@ class _Session:
             raise _SandboxGone(_exit_reason(self._process.returncode, self._limits))
         finally:
             stderr.cancel()
-            for task in self._calls:
-                task.cancel()
 
     async def _converse(self) -> _Done | _Failed | None:
         """Answer tool calls until the runner's final message; None if stdout closes without one."""
@@ -218,23 +232,19 @@ class _Session:
                 message = _MESSAGE.validate_json(line[len(prefix) :])
             except pydantic.ValidationError:
                 raise _SandboxGone("sandbox sent a malformed protocol message") from None
-            if isinstance(message, _Call):
-                task = asyncio.ensure_future(self._answer(message))
-                self._calls.add(task)
-                task.add_done_callback(self._calls.discard)
+            if isinstance(message, _Call):  # read no further while the calls in flight are at their cap
+                await self._toolset.room()
+                self._toolset.charge()  # one call too many ends the run (LimitExceeded)
+                self._toolset.track(self._answer(message))
             else:
                 return message
         return None
 
     async def _answer(self, call: _Call) -> None:
         try:
-            if not isinstance(call.args, dict):
-                raise ToolCallError(f"{call.tool}() takes one object of named arguments")
-            value = await self._toolset.call(call.tool, kwargs=call.args)
+            value = await self._toolset.invoke(call.tool, kwargs=call.args)
             reply = json.dumps({"id": call.id, "ok": True, "value": value}, allow_nan=False)
-            if len(reply) > self._limits.max_message_bytes:
-                raise ToolCallError(f"{call.tool}() returned more than max_message_bytes")
-        except (ToolCallError, ValueError, TypeError) as exc:
+        except (ToolCallError, ValueError) as exc:
             reply = json.dumps({"id": call.id, "ok": False, "error": str(exc)})
         await self._send_line(reply)
 

@@ -105,12 +105,25 @@ function describe(err) {
   }
 }
 
+function sendError(text) {
+  // Cut the error until its message fits max_message_bytes (JSON escapes can make it grow).
+  for (let size = text.length; ; size = Math.floor(size / 2)) {
+    const cut = size < text.length ? text.slice(0, size) + "\n[error cut at max_message_bytes]" : text;
+    try {
+      send({ type: "error", error: cut });
+      return;
+    } catch {
+      if (size === 0) exit(71);
+    }
+  }
+}
+
 try {
   const program = await import(url);
   const result = await program.default(tools);
   send({ type: "done", result: result === undefined ? null : result });
 } catch (err) {
-  send({ type: "error", error: describe(err) });
+  sendError(describe(err));
 }
 exit(0);
 """

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
-from agents.codemode.limits import Limits, run_slot
-from agents.codemode.result import CodeResult
+from agents.codemode.limits import LimitExceeded, Limits, run_slot
+from agents.codemode.result import CodeResult, LogBuffer
 from agents.codemode.stubs import Language, describe_tools
 from agents.codemode.tools import ToolSet, ToolSpec, as_specs
 
@@ -21,7 +22,9 @@ class Executor(abc.ABC):
     """Runs one untrusted program against a set of tools in a sandbox.
 
     `run` never raises into the caller (cancellation aside): whatever the program does, the outcome is a
-    `CodeResult`. Each run holds one of the process-wide run slots (see `set_max_concurrent_runs`).
+    `CodeResult`. Each run holds one of the process-wide and node-wide run slots (see
+    `set_max_concurrent_runs`); the wait for them counts against its `timeout_s`. However the run ends,
+    its tool calls are cancelled and awaited before `run` returns (`ToolSet.close`).
     """
 
     language: ClassVar[Language]
@@ -29,20 +32,57 @@ class Executor(abc.ABC):
     async def run(self, code: str, tools: Sequence[Tool] = (), limits: Limits | None = None) -> CodeResult:
         """Run `code` with access to `tools` only, within `limits`."""
         limits = limits or Limits()
+        deadline = asyncio.get_running_loop().time() + limits.timeout_s
         try:
-            toolset = ToolSet(tools, max_calls=limits.max_tool_calls)
+            toolset = ToolSet(tools, limits)
         except Exception as exc:  # a bad tool list is the host's bug, but still no raise into the agent
             return CodeResult(error=f"invalid tools: {exc}")
-        async with run_slot():
-            try:
-                return await self._execute(code, toolset, limits)
-            except Exception as exc:
-                log.exception("code mode backend %s failed", type(self).__name__)
-                return CodeResult(error=f"sandbox failure: {type(exc).__name__}: {exc}")
+        logs = LogBuffer(limits.max_log_bytes)
+        try:
+            async with run_slot(deadline):
+                return await self._bounded(code, toolset, limits, logs, deadline)
+        except TimeoutError:
+            error = f"timed out after {limits.timeout_s:g} s waiting for a free sandbox slot (all busy)"
+            return CodeResult(error=error, limit="timeout_s")
+        finally:
+            await toolset.close()
+
+    async def _bounded(
+        self, code: str, toolset: ToolSet, limits: Limits, logs: LogBuffer, deadline: float
+    ) -> CodeResult:
+        """`_execute` until it ends, the deadline passes or a tool limit is hit, whichever comes first."""
+        work = asyncio.ensure_future(self._execute(code, toolset, limits, logs))
+        try:
+            timeout = deadline - asyncio.get_running_loop().time()
+            await asyncio.wait(
+                {work, toolset.exceeded}, timeout=max(timeout, 0), return_when="FIRST_COMPLETED"
+            )
+        finally:
+            if not work.done():
+                work.cancel()
+                await asyncio.wait({work})  # the backend's own cleanup (killing its sandbox) runs first
+        if toolset.exceeded.done():
+            return _limited(toolset.exceeded.result(), logs)
+        if work.cancelled():
+            return CodeResult(
+                error=f"timed out after {limits.timeout_s:g} s", logs=logs.getvalue(), limit="timeout_s"
+            )
+        exc = work.exception()
+        if isinstance(exc, LimitExceeded):
+            return _limited(exc, logs)
+        if exc is not None:
+            log.error("code mode backend %s failed", type(self).__name__, exc_info=exc)
+            return CodeResult(error=f"sandbox failure: {type(exc).__name__}: {exc}", logs=logs.getvalue())
+        return work.result()
 
     @abc.abstractmethod
-    async def _execute(self, code: str, toolset: ToolSet, limits: Limits) -> CodeResult:
-        """Run the program; may raise on host-side failures (run() turns those into a CodeResult)."""
+    async def _execute(self, code: str, toolset: ToolSet, limits: Limits, logs: LogBuffer) -> CodeResult:
+        """Run the program, writing its output to `logs`; may raise on host-side failures or
+        `LimitExceeded` (run() turns those into a CodeResult). run() enforces `timeout_s`."""
+
+
+def _limited(exc: LimitExceeded, logs: LogBuffer) -> CodeResult:
+    return CodeResult(error=str(exc), logs=logs.getvalue(), limit=exc.limit)
 
 
 def executor_for(language: Language) -> Executor:

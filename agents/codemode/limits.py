@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 
 import pydantic
 
@@ -26,12 +27,27 @@ class Limits(pydantic.BaseModel):
     memory_mb: int = pydantic.Field(default=128, ge=16)
     #: Python call depth (Monty); V8 has its own fixed stack limit.
     max_recursion_depth: int = pydantic.Field(default=200, ge=10)
-    #: Tool calls per run.
+    #: Tool calls per run; one more ends the run (`CodeResult.limit == "max_tool_calls"`).
     max_tool_calls: int = pydantic.Field(default=100, ge=0)
+    #: Tool calls in flight at once; the next waits for one to finish (Deno: the host stops reading).
+    max_parallel_tool_calls: int = pydantic.Field(default=16, ge=1)
     #: Logs kept per run; the rest is dropped and the logs say so.
     max_log_bytes: int = pydantic.Field(default=64 * 1024, ge=1024)
-    #: Largest single message between sandbox and host (a tool call, a tool result, the program's result).
+    #: Largest single message between sandbox and host: a tool call's arguments, a tool's result, the
+    #: program's result (larger: an error) and its error text (cut to this size).
     max_message_bytes: int = pydantic.Field(default=1024 * 1024, ge=1024)
+
+
+#: The `Limits` field that ended a run (`CodeResult.limit`); "timeout_s" also covers waiting for a slot.
+LimitName = Literal["timeout_s", "max_tool_calls", "max_message_bytes"]
+
+
+class LimitExceeded(Exception):
+    """A limit ended the run: `limit` names the `Limits` field, the message says what happened."""
+
+    def __init__(self, limit: LimitName, message: str) -> None:
+        super().__init__(message)
+        self.limit: LimitName = limit
 
 
 DEFAULT_MAX_CONCURRENT_RUNS = 8
@@ -55,17 +71,30 @@ def set_max_concurrent_runs(n: int) -> None:
 
 
 @contextlib.asynccontextmanager
-async def run_slot() -> AsyncIterator[None]:
-    """Hold a process-wide and a node-wide run slot for the duration of a run."""
+async def run_slot(deadline: float) -> AsyncIterator[None]:
+    """Hold a process-wide and a node-wide run slot for the duration of a run.
+
+    Waiting for them ends at `deadline` (event-loop time) with TimeoutError: the wait counts against
+    the run's own `timeout_s`, so a node full of hanging programs cannot hold a benign run longer."""
     slots = _slots
-    async with slots, _node_slot():
+    async with asyncio.timeout_at(deadline):
+        await slots.acquire()
+        try:
+            fd = await _node_slot()
+        except BaseException:
+            slots.release()
+            raise
+    try:
         yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+        slots.release()
 
 
-@contextlib.asynccontextmanager
-async def _node_slot() -> AsyncIterator[None]:
-    """One of NODE_SLOTS lock files, held with flock: the kernel releases it if the process dies,
-    so a crashed agent never leaks a slot. Other processes give no event to await: poll briefly."""
+async def _node_slot() -> int:
+    """One of NODE_SLOTS lock files, held with flock (the descriptor is returned): the kernel releases
+    it if the process dies, so a crashed agent never leaks a slot. Other processes give no event to
+    await: poll briefly."""
     _SLOT_DIR.mkdir(exist_ok=True)
     while True:
         for index in range(NODE_SLOTS):
@@ -75,9 +104,5 @@ async def _node_slot() -> AsyncIterator[None]:
             except BlockingIOError:
                 os.close(fd)
                 continue
-            try:
-                yield
-            finally:
-                os.close(fd)  # closing the descriptor releases the lock
-            return
+            return fd
         await asyncio.sleep(0.02)

@@ -7,14 +7,18 @@ function that calls back into this process, with arguments validated like any RP
 call raises inside the program.
 
 Each run gets its own single-worker pool, so the worker process never outlives the run (it is shut down
-when the pool closes, whether the run finished, failed, timed out or was cancelled). Limits: Monty's own
-heap cap (`memory_mb`), execution-time cap (`cpu_s`, time spent in tools excluded), recursion depth and
-suspension budget, plus the wall-clock `timeout_s` enforced here and as the pool's request deadline.
+when the pool closes, whether the run finished, failed, timed out or was cancelled), and its tool calls
+are cancelled and awaited before the run returns (`ToolSet.close`). Limits: Monty's own heap cap
+(`memory_mb`), execution-time cap (`cpu_s`, time spent in tools excluded), recursion depth and
+suspension budget, plus the wall-clock `timeout_s` (enforced by `Executor.run`, and by the pool as its
+request deadline). Monty's pipe to its worker has no size cap of its own, so `max_message_bytes` is
+checked here as each message arrives: tool arguments and results (refused inside the program), the
+result (an error instead) and the error text (cut). A message can be no larger than the worker's heap
+(`memory_mb`) on its way.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Literal
 
@@ -22,7 +26,7 @@ import pydantic_core
 import pydantic_monty
 
 from agents.codemode.executor import Executor
-from agents.codemode.limits import Limits
+from agents.codemode.limits import LimitExceeded, Limits
 from agents.codemode.result import CodeResult, LogBuffer
 from agents.codemode.stubs import python_stubs
 from agents.codemode.tools import ToolSet
@@ -60,15 +64,18 @@ class MontyExecutor(Executor):
 
     language: ClassVar[Literal["python"]] = "python"
 
-    async def _execute(self, code: str, toolset: ToolSet, limits: Limits) -> CodeResult:
-        logs = LogBuffer(limits.max_log_bytes)
+    async def _execute(self, code: str, toolset: ToolSet, limits: Limits, logs: LogBuffer) -> CodeResult:
         try:
-            value = await asyncio.wait_for(self._feed(code, toolset, limits, logs), limits.timeout_s)
-        except TimeoutError:
-            return CodeResult(error=f"timed out after {limits.timeout_s:g} s", logs=logs.getvalue())
+            value = await self._feed(code, toolset, limits, logs)
         except pydantic_monty.MontyError as exc:
-            return CodeResult(error=_describe(exc), logs=logs.getvalue())
-        return CodeResult(result=pydantic_core.to_jsonable_python(value, fallback=repr), logs=logs.getvalue())
+            return CodeResult(error=_capped(_describe(exc), limits.max_message_bytes), logs=logs.getvalue())
+        result = pydantic_core.to_jsonable_python(value, fallback=repr)
+        size = len(pydantic_core.to_json(result))
+        if size > limits.max_message_bytes:
+            limit = limits.max_message_bytes
+            message = f"result of {size} bytes exceeds the limit of {limit} (max_message_bytes)"
+            raise LimitExceeded("max_message_bytes", message)
+        return CodeResult(result=result, logs=logs.getvalue())
 
     async def _feed(self, code: str, toolset: ToolSet, limits: Limits, logs: LogBuffer) -> Any:
         pool = pydantic_monty.AsyncMonty(
@@ -87,3 +94,12 @@ class MontyExecutor(Executor):
                     external_lookup={name: _external(toolset, name) for name in toolset.specs},
                     print_callback=lambda _stream, text: logs.write(text),
                 )
+
+
+def _capped(text: str, max_bytes: int) -> str:
+    """`text` cut to about `max_bytes` (UTF-8), saying so."""
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text
+    cut = data[: max_bytes - 64].decode(errors="ignore")
+    return f"{cut}\n[error cut at max_message_bytes ({max_bytes})]"

@@ -6,15 +6,20 @@ from typing import Any
 
 import pydantic
 
+from agents.codemode.limits import LimitName
+
 TRUNCATED = "\n[logs truncated]\n"
 
 
 class CodeResult(pydantic.BaseModel):
-    """The outcome of one program: its JSON result, or an error message; logs either way."""
+    """The outcome of one program: its JSON result, or an error message; logs either way.
+
+    `limit` names the `Limits` field that ended the run, when one did (the error says how)."""
 
     result: Any = None
     error: str | None = None
     logs: str = ""
+    limit: LimitName | None = None
 
     @property
     def ok(self) -> bool:
