@@ -278,8 +278,12 @@ class AgentHost:
         a = self._live(key, epoch)
         if a is None:
             return
-        async for batch in a.sockets.subscribe(replica, conn_ids):
-            yield batch
+        pushes = a.sockets.subscribe(replica, conn_ids)
+        try:
+            async for batch in pushes:
+                yield batch
+        finally:  # closed by Ray (the replica died): the activation's stream learns it now
+            await pushes.aclose()
 
     def _live(self, key: str, epoch: int) -> Activation | None:
         activation = self._activations.get(key)

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -44,6 +45,12 @@ HTTP_CONNECTION = "http request"
 OUTBOX_LIMIT = 10_000
 #: How often an idle `subscribe` stream checks whether the agent is going away.
 STREAM_POLL = 0.5
+#: Seconds after a replica's push stream was closed under it (the replica died) before its
+#: connections are dropped with `on_close`, unless it subscribed again meanwhile.
+REPLICA_GRACE = 5.0
+#: An idle push stream sends an empty batch this often: Ray notices a dead replica only when
+#: the stream sends it something (and then closes the stream here).
+HEARTBEAT = 10.0
 
 #: A push: ("send", conn_ids, payload) or ("close", conn_ids, (code, reason)).
 Push = tuple[str, tuple[str, ...], Any]
@@ -83,6 +90,8 @@ class SocketHub:
         self._last_sent: Any = None
         #: Pushes of the turn in progress (None outside turns).
         self._held: list[Push] | None = None
+        #: `_forget_replica` tasks (the event loop keeps only weak references).
+        self._forgetting: set[asyncio.Task[None]] = set()
         activation.add_state_listener(self._on_state)
 
     # ---- records (ConnectionHub) ---------------------------------------------------------------
@@ -329,16 +338,38 @@ class SocketHub:
         await self._a.run_hook(
             lambda: self._full_state(c for c in live if c in self._records() and c not in self._synced)
         )
-        while box.owner is token:
-            if box.pushes:
-                batch = list(box.pushes)
-                box.pushes.clear()
-                yield batch
-                continue
-            if not self._a.state.serving:
-                return
-            box.ready.clear()
-            try:
-                await asyncio.wait_for(box.ready.wait(), STREAM_POLL)
-            except TimeoutError:
-                pass
+        sent = time.monotonic()
+        try:
+            while box.owner is token:
+                if box.pushes or time.monotonic() - sent >= HEARTBEAT:
+                    batch = list(box.pushes)
+                    box.pushes.clear()
+                    yield batch
+                    sent = time.monotonic()
+                    continue
+                if not self._a.state.serving:
+                    return
+                box.ready.clear()
+                try:
+                    await asyncio.wait_for(box.ready.wait(), STREAM_POLL)
+                except TimeoutError:
+                    pass
+        except (GeneratorExit, asyncio.CancelledError):  # closed under it: the replica went away
+            if box.owner is token:
+                task = asyncio.get_running_loop().create_task(self._forget_replica(replica, token))
+                self._forgetting.add(task)
+                task.add_done_callback(self._forgetting.discard)
+            raise
+
+    async def _forget_replica(self, replica: str, token: object) -> None:
+        """Drop the connections of a replica whose stream was closed (Ray closes it when the
+        replica dies), with `on_close`, unless the replica subscribed again within the grace."""
+        await asyncio.sleep(REPLICA_GRACE)
+        box = self._outboxes.get(replica)
+        if box is None or box.owner is not token or not self._a.state.serving:
+            return
+        del self._outboxes[replica]
+        gone = [c for c, r in self._records().items() if r["replica"] == replica]
+        log.info("%s: replica %s went away; dropping its %d connections", self._a.key, replica, len(gone))
+        for conn_id in gone:
+            await self.disconnect(conn_id, 1006, "its Serve replica went away")

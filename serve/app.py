@@ -10,6 +10,7 @@ Routes: `POST /agents/{agent}/{id}/rpc/{method}`, any other request under `/agen
 pages the app was built with. The app's gate (`serve.gate`) and CORS (`serve.cors`) run first.
 """
 
+import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,7 +75,9 @@ class AgentIngress:
         self._settings = settings
         self._registry = AgentRegistry(agents)
         self._router = routing.router()
-        self._pushes = PushHub(self._router, replica=uuid.uuid4().hex[:12])
+        #: This replica as agents' connection records name it: its process ID, and a random part.
+        replica = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._pushes = PushHub(self._router, replica=replica)
         #: The connect gate; with `cors=`, behind the Origin check browsers do not make for sockets.
         cors, hook = settings.cors, settings.on_before_connect
         self._connect_gate = cors.checked_sockets(hook) if cors is not None else hook

@@ -315,3 +315,25 @@ async def test_two_replicas_share_state_sync_and_broadcast(clients, agent_id) ->
     await until(lambda: all(c.state["count"] == 7 for c in opened))
     await opened[0].send("across")
     await until(lambda: all("p0: across" in box for box in inboxes[1:]))
+
+
+async def test_the_connections_of_a_replica_that_died_are_closed_by_the_agent(served, agent_id) -> None:
+    """SIGKILL the Serve replica holding a socket whose client does not come back: Ray closes
+    the agent's push stream to the dead replica, and the agent drops its connection records
+    (with `on_close`) instead of keeping them, and the stream, for ever. Last in this module:
+    Serve replaces the replica while the other one serves."""
+    from ray import serve
+
+    tally = get_agent(Tally, agent_id)
+    orphan = await websockets.connect(ws_url(served, "tally", agent_id, "conn=orphan"))
+    await frames(orphan, "state")
+    replica = (await tally.conn_info())["orphan"]["replica"]
+    os.kill(int(replica.split("-")[0]), signal.SIGKILL)
+    await until_async(tally.conn_info, lambda info: "orphan" not in info, timeout=60)
+    await orphan.close()
+
+    def both_replicas_running() -> bool:
+        app = serve.status().applications["ray-agents"]
+        return app.deployments["AgentIngress"].replica_states.get("RUNNING") == 2
+
+    await until(both_replicas_running, timeout=120)
