@@ -26,6 +26,7 @@ from agents.hosting import Hosting
 from agents.requests import Request
 from cluster import outcome, routing
 from cluster.activation import Activation
+from cluster.bursts import in_bursts
 from cluster.config import RuntimeConfig
 from cluster.lifecycle import ActivationState
 from cluster.logs import configure_actor_logging
@@ -211,13 +212,15 @@ class AgentHost:
 
     async def stream(
         self, key: str, epoch: int, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...]
-    ) -> AsyncIterator[Outcome]:
+    ) -> AsyncIterator[list[Outcome]]:
+        """The method's outcomes (items, then the end or an error), in batches of what arrived
+        while the previous batch was being sent (`cluster.bursts`)."""
         a = self._live(key, epoch)
         if a is None:
-            yield self._not_here(key, epoch)
+            yield [self._not_here(key, epoch)]
             return
-        async for item in a.stream(method, args, kwargs, chain):
-            yield item
+        async for batch in in_bursts(a.stream(method, args, kwargs, chain)):
+            yield batch
 
     # ---- client connections and HTTP, from Serve replicas (`cluster.sockets.SocketHub`) -------
 

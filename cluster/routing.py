@@ -251,13 +251,17 @@ class Router:
                 )
                 try:
                     async for ref in items:
-                        item: outcome.Outcome = await ref
-                        if item.end:
-                            return
-                        if item.retriable and not started:
-                            break
-                        started = True
-                        yield item.unwrap()
+                        batch: list[outcome.Outcome] = await ref
+                        for item in batch:
+                            if item.end:
+                                return
+                            if item.retriable and not started:
+                                break
+                            started = True
+                            yield item.unwrap()
+                        else:
+                            continue
+                        break  # retriable before the first item: try again
                 except (asyncio.CancelledError, GeneratorExit):  # the caller stopped: stop the agent too
                     ray.cancel(items)
                     raise
