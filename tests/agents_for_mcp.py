@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from agents import Agent, callable
+from agents.chat import ChatAgent
 from agents.codemode import Limits
+from tests.agents_for_chat import FAKE_LLM_URL
 
 
 class McpUser(Agent):
@@ -64,3 +67,23 @@ class McpUser(Agent):
 
 class SleepyMcpUser(McpUser):
     idle_timeout = 0.5
+
+
+class McpAssistant(ChatAgent):
+    """A chat agent whose model (the fake server, key = agent id) sees its MCP servers' tools;
+    `get-sum` needs approval, `echo` does not."""
+
+    max_steps = 3
+    mcp_needs_approval = ("*__get-sum",)
+
+    @property
+    def model(self) -> str:  # type: ignore[override]
+        return f"openai/{self.name}"
+
+    @property
+    def model_options(self) -> dict[str, Any]:  # type: ignore[override]
+        return {"api_base": os.environ[FAKE_LLM_URL], "api_key": "x"}
+
+    @callable
+    async def add_server(self, name: str, url: str) -> None:
+        await self.mcp.add_server(name, url)

@@ -23,11 +23,16 @@ from agents.errors import (
     UnknownMcpServerError,
     UnknownMcpToolError,
 )
-from tests.agents_for_mcp import McpUser, SleepyMcpUser
+from tests.agents_for_chat import FAKE_LLM_URL
+from tests.agents_for_mcp import McpAssistant, McpUser, SleepyMcpUser
 from tests.cluster_view import hibernated
 from tests.conftest import free_port
+from tests.fake_llm import Call, Reply, shared
 from tests.mcp_server import EverythingServer, everything, malformed_server
 from tests.waiting import eventually
+
+# Started at collection, before the session's ray.init, so agent processes inherit its URL.
+LLM = shared(FAKE_LLM_URL)
 
 pytestmark = [
     pytest.mark.usefixtures("runtime"),
@@ -179,3 +184,32 @@ async def test_code_mode_calls_mcp_tools(agent_id: str, server_url: str) -> None
     }
     refused = await agent.program("ev", 'await get_sum(a="one", b=2)')  # its schema became a stub
     assert "type check failed" in refused["error"] and "get_sum" in refused["error"]
+
+
+# ---- chat ----------------------------------------------------------------------------------
+
+
+async def test_chat_model_sees_and_calls_mcp_tools(agent_id: str, server_url: str) -> None:
+    chat = get_agent(McpAssistant, agent_id)
+    await chat.add_server("ev", server_url)
+    LLM.script(agent_id, Reply(calls=[Call("ev__echo", {"message": "hi"})]), Reply(text="it echoed"))
+    chunks = [chunk async for chunk in chat.chat("echo hi")]
+    offered = {t["function"]["name"] for t in LLM.requests[agent_id][0]["tools"]}
+    assert {"ev__echo", "ev__get-sum"} <= offered
+    (result,) = [c for c in chunks if c.type == "tool_result"]
+    assert (result.result, result.is_error) == ("Echo: hi", False)
+    assert chunks[-1].status == "complete"
+
+
+async def test_chat_mcp_tool_waits_for_approval(agent_id: str, server_url: str) -> None:
+    chat = get_agent(McpAssistant, agent_id)
+    await chat.add_server("ev", server_url)
+    call = Call("ev__get-sum", {"a": 1, "b": 2})
+    LLM.script(agent_id, Reply(calls=[call]), Reply(text="three"))
+    paused = [chunk async for chunk in chat.chat("add 1 and 2")]
+    assert [c.type for c in paused[-2:]] == ["approval_request", "done"]
+    assert paused[-1].status == "awaiting_approval"
+    assert [p["name"] for p in await chat.pending_approvals()] == ["ev__get-sum"]
+    rest = [chunk async for chunk in chat.approve(call.id)]
+    (result,) = [c for c in rest if c.type == "tool_result"]
+    assert result.result == "The sum of 1 and 2 is 3." and rest[-1].status == "complete"
