@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -17,8 +18,9 @@ from agents.hosting import Hosting
 from agents.ids import derived_type_name, validate_type_name
 from agents.scheduling import QueueItem, RetryPolicy, Schedule, Scheduling
 
-if TYPE_CHECKING:  # Code Mode is imported only when an agent runs code
+if TYPE_CHECKING:  # Code Mode and the MCP client are imported only when an agent uses them
     from agents.codemode import CodeResult, Limits
+    from agents.mcp_client import McpClient
 
 #: The values of one SQL statement: a sequence for `?` placeholders, a mapping for `:name` ones.
 SqlParams = Sequence[Any] | Mapping[str, Any]
@@ -72,6 +74,11 @@ class Agent(WebHooks):
     #: Largest item a streaming method may yield, as JSON (None: no limit): a larger one ends the
     #: stream with ChunkTooLargeError. 1 MiB less 4 KiB: its frame fits the WebSocket frame limit.
     max_chunk_bytes: ClassVar[int | None] = limits.MAX_CHUNK_BYTES
+    #: Seconds one MCP server call (`self.mcp`) may take, connecting included: past it, McpTimeoutError.
+    mcp_timeout: ClassVar[float] = 30.0
+    #: Largest arguments of an MCP tool call or prompt, as JSON (None: no limit): past it,
+    #: McpArgumentsTooLargeError, before anything is sent.
+    mcp_max_argument_bytes: ClassVar[int | None] = limits.MAX_MCP_ARGUMENT_BYTES
     #: Where activations live: "dedicated" (a Ray actor, an OS process, of its own) or "pooled"
     #: (one of many in a shared host actor: ~KiB each, millisecond wakes, but host-mates share an
     #: event loop). None: the deployment's default (`agents.configure(hosting=...)`,
@@ -213,6 +220,16 @@ class Agent(WebHooks):
         from agents.codemode import run_code
 
         return await run_code(code, tools, language, limits)
+
+    @functools.cached_property
+    def mcp(self) -> McpClient:
+        """This agent's client of remote MCP servers (`agents.mcp_client`): `await
+        self.mcp.add_server(name, url, headers=...)`, then `list_tools`, `call_tool`,
+        `read_resource`, `get_prompt`. Registrations are SQL of this agent (part of the turn);
+        connections are opened per call and never checkpointed."""
+        from agents.mcp_client import McpClient
+
+        return McpClient(self)
 
     async def checkpoint(self) -> None:
         """Persist what the current turn changed so far; the turn goes on. For long-running work

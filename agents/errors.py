@@ -371,3 +371,73 @@ class UnknownApprovalError(AgentError):
     """No tool call with that ID awaits a decision."""
 
     code, status = "unknown_approval", 404
+
+
+# ---- MCP client (`self.mcp`, `agents.mcp_client`) ------------------------------------------------
+
+
+class McpError(AgentError):
+    """An MCP server call failed; the subclasses say how. The message names the server, never
+    its headers. Nothing the agent stores was changed by the failed call."""
+
+    code, status = "mcp_error", 502
+
+
+class InvalidMcpServerError(McpError):
+    """`add_server` got a name, URL or headers it cannot register (nothing was stored)."""
+
+    code, status = "invalid_mcp_server", 422
+
+
+class McpServerExistsError(McpError):
+    """`add_server` with a name this agent has registered already (remove it first)."""
+
+    code, status = "mcp_server_exists", 409
+
+
+class UnknownMcpServerError(McpError):
+    """No MCP server of that name is registered on this agent."""
+
+    code, status = "unknown_mcp_server", 404
+
+
+class UnknownMcpToolError(McpError):
+    """The MCP server does not list a tool of that name."""
+
+    code, status = "unknown_mcp_tool", 404
+
+
+class InvalidMcpArgumentsError(McpError):
+    """Tool arguments that do not match the tool's input schema, checked before anything is sent."""
+
+    code, status = "invalid_mcp_arguments", 422
+
+
+class McpArgumentsTooLargeError(McpError):
+    """Tool or prompt arguments larger than the class's `mcp_max_argument_bytes` (as JSON)."""
+
+    code, status = "mcp_arguments_too_large", 413
+
+
+class McpServerUnavailableError(McpError):
+    """The MCP server could not be reached, or the connection broke (refused, reset, closed)."""
+
+    code, status = "mcp_server_unavailable", 503
+
+
+class McpTimeoutError(McpError):
+    """The MCP server did not answer within the class's `mcp_timeout` (connecting included)."""
+
+    code, status = "mcp_timeout", 504
+
+
+class McpProtocolError(McpError):
+    """The MCP server sent something that is not valid MCP (malformed JSON-RPC, a bad result)."""
+
+    code, status = "mcp_protocol_error", 502
+
+
+class McpCallFailedError(McpError):
+    """The MCP server answered with an error: a JSON-RPC error, or a tool result marked `isError`."""
+
+    code, status = "mcp_call_failed", 502

@@ -28,6 +28,9 @@ KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 MAX_STATE_BYTES = MAX_FRAME_BYTES // 2
 #: Room for real per-agent data, while one agent cannot fill a host's disk or the store by mistake.
 MAX_DATABASE_BYTES = GIB
+#: The arguments of one MCP tool call or prompt (`Agent.mcp_max_argument_bytes`), as JSON: what one
+#: client frame can bring in; an agent has no reason to send a server more in one call.
+MAX_MCP_ARGUMENT_BYTES = MAX_FRAME_BYTES
 #: The frame limit less room for the `chunk` frame around the item (its type and call id: < 1 KiB).
 MAX_CHUNK_BYTES = MAX_FRAME_BYTES - 4 * KIB
 

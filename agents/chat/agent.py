@@ -43,9 +43,10 @@ from agents.chat.chunks import (
     ToolResultChunk,
 )
 from agents.chat.history import ChatHistory
+from agents.chat.mcp import mcp_tools
 from agents.chat.model import ToolCall, stream_completion
 from agents.chat.streams import Stream, StreamLog
-from agents.chat.tools import Tool, ToolResult, toolset
+from agents.chat.tools import ChatTool, Tool, ToolResult, toolset
 from agents.errors import ApprovalPendingError, UnknownApprovalError, UnknownStreamError
 from agents.limits import SizeLimits
 from agents.methods import callable
@@ -81,6 +82,10 @@ class ChatAgent(Agent):
     max_messages: ClassVar[int] = 1000
     #: Streams whose chunk logs are kept for `resume` (the newest ones).
     keep_streams: ClassVar[int] = 20
+    #: Which tools of the agent's MCP servers (`self.mcp`; the model sees them as `server__tool`)
+    #: pause for approval, as `fnmatch` patterns of those names ("files__delete", "files__*").
+    #: Every one by default: their code is someone else's.
+    mcp_needs_approval: ClassVar[Sequence[str]] = ("*",)
     #: How often a stream whose turn died is redone before it is closed as "interrupted".
     max_recoveries: ClassVar[int] = 2
 
@@ -182,13 +187,18 @@ class ChatAgent(Agent):
 
     # ---- the loop ----------------------------------------------------------------------------
 
+    async def _tools(self) -> dict[str, ChatTool]:
+        """The class's tools, and those its MCP servers list now (a class tool wins a name clash)."""
+        return {**await mcp_tools(self.mcp, self.mcp_needs_approval), **self._toolset}
+
     async def _drive(self, stream: Stream) -> AsyncIterator[Chunk]:
         """Run the tool loop from where SQL says the stream is, until it ends or pauses."""
+        tools = await self._tools()
         while stream.status == "streaming":
             calls = self._history.unanswered_calls(stream.id)
             if calls:
                 for call in calls:
-                    tool = self._toolset.get(call.name)
+                    tool = tools.get(call.name)
                     if awaits_decision(stream, call, tool):
                         stream.awaiting = call.id
                         yield await self._streams.emit(stream, ApprovalRequest(**_call_fields(call)))
@@ -200,12 +210,12 @@ class ChatAgent(Agent):
             elif stream.steps >= self.max_steps:
                 yield await self._finish(stream, "max_steps")
             else:
-                async for chunk in self._model_step(stream):
+                async for chunk in self._model_step(stream, tools):
                     yield chunk
 
-    async def _model_step(self, stream: Stream) -> AsyncIterator[Chunk]:
+    async def _model_step(self, stream: Stream, tools: dict[str, ChatTool]) -> AsyncIterator[Chunk]:
         stream.steps += 1
-        context = ChatContext(stream.id, stream.steps, [t.schema() for t in self._toolset.values()])
+        context = ChatContext(stream.id, stream.steps, [t.schema() for t in tools.values()])
         prompt = [{"role": "system", "content": self.system}] if self.system else []
         text: list[str] = []
         calls: list[ToolCall] = []
@@ -229,7 +239,7 @@ class ChatAgent(Agent):
             yield await self._streams.emit(stream, ToolCallChunk(**_call_fields(call)))
         await self._streams.checkpoint(stream)
 
-    async def _run_tool(self, stream: Stream, call: ToolCall, tool: Tool | None) -> Chunk:
+    async def _run_tool(self, stream: Stream, call: ToolCall, tool: ChatTool | None) -> Chunk:
         result = rejection(stream, call)
         if result is None:
             if tool is None:

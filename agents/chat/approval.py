@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from agents.chat.model import ToolCall
 from agents.chat.streams import Stream
-from agents.chat.tools import Tool, ToolResult
+from agents.chat.tools import ChatTool, ToolResult
 
 
-def awaits_decision(stream: Stream, call: ToolCall, tool: Tool | None) -> bool:
+def awaits_decision(stream: Stream, call: ToolCall, tool: ChatTool | None) -> bool:
     """Whether the loop must pause before this call."""
     return tool is not None and tool.needs_approval and call.id not in stream.decisions
 

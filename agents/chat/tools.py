@@ -14,7 +14,7 @@ import json
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pydantic
 import pydantic_core
@@ -26,6 +26,17 @@ class ToolResult:
 
     text: str
     is_error: bool = False
+
+
+class ChatTool(Protocol):
+    """What the tool loop needs of a tool: a `Tool`, or an MCP server's (`agents.chat.mcp`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def needs_approval(self) -> bool: ...
+    def schema(self) -> dict[str, Any]: ...
+    async def run(self, arguments: str) -> ToolResult: ...
 
 
 @dataclass(frozen=True)

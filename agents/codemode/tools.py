@@ -16,7 +16,7 @@ import threading
 import typing
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pydantic
 import pydantic_core
@@ -37,6 +37,15 @@ class ToolCallError(Exception):
     """A tool call the host refused or that failed; its message goes back into the program."""
 
 
+class Validator(Protocol):
+    """Checks (and may coerce) a call's arguments, raising InvalidArgumentsError: an `ArgumentValidator`
+    for a Python function, a JSON schema check for an MCP server's tool (`agents.mcp_client.codemode`)."""
+
+    def validate(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     """One tool: the function, its validator, and the JSON schemas its declarations are generated from."""
@@ -46,7 +55,7 @@ class ToolSpec:
     doc: str
     params_schema: dict[str, Any]
     returns_schema: dict[str, Any]
-    validator: ArgumentValidator
+    validator: Validator
 
     @classmethod
     def from_function(cls, function: Callable[..., Any]) -> ToolSpec:

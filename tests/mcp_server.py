@@ -1,0 +1,104 @@
+"""MCP servers for the MCP client tests: the reference server `@modelcontextprotocol/server-everything`
+(npm, run with npx over Streamable HTTP), and a fake that answers with malformed JSON-RPC.
+
+The reference server runs as a real subprocess in a process group of its own (npx starts npm, a
+shell and node), so a test can SIGKILL it, or SIGSTOP it to make it hang, as one unit.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.services import missing
+
+PACKAGE = "@modelcontextprotocol/server-everything"
+#: The first run downloads the package (npm cache); later ones start in a second or two.
+START_TIMEOUT_S = 120.0
+
+
+class EverythingServer:
+    """One running `server-everything streamableHttp` on a local port."""
+
+    def __init__(self, port: int) -> None:
+        npx = shutil.which("npx")
+        if npx is None or shutil.which("node") is None:
+            missing("node and npx (for the MCP reference server)", "nodejs npm")
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/mcp"
+        self.proc = subprocess.Popen(
+            [npx, "-y", PACKAGE, "streamableHttp"],
+            env={**os.environ, "PORT": str(port)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._wait_until_listening()
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.kill()
+                    raise RuntimeError(f"{PACKAGE} did not start listening on port {self.port}") from None
+                time.sleep(0.1)
+
+    def signal(self, signum: int) -> None:
+        """Send `signum` to the server's whole process group (npm, sh and node)."""
+        try:
+            os.killpg(self.proc.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        """SIGKILL the group (stopped processes too) and reap npx."""
+        self.signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+
+@contextmanager
+def everything(port: int) -> Iterator[EverythingServer]:
+    server = EverythingServer(port)
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+class _Malformed(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with JSON that is no JSON-RPC message."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        body = b'{"hello": "this is not JSON-RPC"}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def malformed_server() -> Iterator[str]:
+    """The URL of a local HTTP server whose every answer is malformed JSON-RPC."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Malformed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/mcp"
+    finally:
+        server.shutdown()
