@@ -220,7 +220,7 @@ async def async_bearer_gate(
 
 
 SERVED = [Tally, DedicatedTally, Hibernating, Counter, Assistant, ExampleChat, Toolbox]
-GATED = [Guarded, Counter]
+GATED = [Guarded, Counter, Toolbox]
 #: The one origin the gated app allows cross-origin requests from.
 GATED_ORIGIN = "https://app.example.com"
 PAGES = {"/": PAGE, "/chat": CHAT_PAGE}

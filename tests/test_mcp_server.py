@@ -3,33 +3,17 @@ tools described from type hints, calls as ordinary turns, and bad input refused.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import mcp_types as types
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from agents import get_agent
 from agents.http import agent_url
 from tests.agents_for_serve import Toolbox
-
-
-@contextlib.asynccontextmanager
-async def mcp_session(url: str, headers: dict[str, str] | None = None) -> AsyncIterator[ClientSession]:
-    """An initialized MCP client session with the endpoint at `url`."""
-    async with (
-        create_mcp_http_client(headers=headers) as http,
-        streamable_http_client(url, http_client=http) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        yield session
+from tests.mcp_clients import mcp_session
 
 
 def endpoint(served: str, agent_id: str, query: str = "") -> str:
