@@ -25,6 +25,9 @@ from agents.errors import AgentError
 from cluster.methods import MethodSpec, method_table
 from serve.http import jsonable
 
+#: The dialect pydantic writes, declared as MCP (2025-11-25) asks.
+JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
+
 
 @dataclass(frozen=True)
 class McpTool:
@@ -36,12 +39,13 @@ class McpTool:
     wrapped: bool
 
     def result(self, value: Any) -> types.CallToolResult:
-        """A call's value as JSON text, and as structured content when the tool has a schema."""
+        """A call's value as text (a string as it is, else its JSON), and as structured content
+        when the tool has a schema."""
         value = jsonable(value)
         structured = None
         if self.tool.output_schema is not None:
             structured = {"result": value} if self.wrapped else value
-        text = types.TextContent(text=json.dumps(value))
+        text = types.TextContent(text=value if isinstance(value, str) else json.dumps(value))
         return types.CallToolResult(content=[text], structured_content=structured)
 
 
@@ -78,7 +82,7 @@ def _tool(spec: MethodSpec) -> McpTool:
     tool = types.Tool(
         name=spec.name,
         description=inspect.getdoc(spec.function),
-        input_schema=spec.validator.json_schema(),
+        input_schema={"$schema": JSON_SCHEMA, **spec.validator.json_schema()},
         output_schema=schema,
         annotations=types.ToolAnnotations(read_only_hint=spec.readonly),
     )

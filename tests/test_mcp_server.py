@@ -31,6 +31,7 @@ async def test_tools_are_the_mcp_methods_described_by_their_hints(served: str, a
     add = tools["add"]
     assert add.description == "Add n to the count; returns the new count."
     assert add.input_schema == {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
         "properties": {"n": {"type": "integer"}},
         "required": ["n"],
