@@ -17,16 +17,19 @@ class CallableOptions:
 
     readonly: bool = False
     finish_on_disconnect: bool = False
+    mcp: bool = False
 
 
-@overload
-def callable(fn: F, /, *, readonly: bool = False, finish_on_disconnect: bool = False) -> F: ...
 @overload
 def callable(
-    fn: None = None, /, *, readonly: bool = False, finish_on_disconnect: bool = False
+    fn: F, /, *, readonly: bool = False, finish_on_disconnect: bool = False, mcp: bool = False
+) -> F: ...
+@overload
+def callable(
+    fn: None = None, /, *, readonly: bool = False, finish_on_disconnect: bool = False, mcp: bool = False
 ) -> Callable[[F], F]: ...
 def callable(
-    fn: F | None = None, /, *, readonly: bool = False, finish_on_disconnect: bool = False
+    fn: F | None = None, /, *, readonly: bool = False, finish_on_disconnect: bool = False, mcp: bool = False
 ) -> F | Callable[[F], F]:
     """Mark an agent method as invocable by callers (handles, HTTP, WebSocket). It returns the
     method itself, so type checkers keep its signature (see `get_agent` for typed handles).
@@ -38,10 +41,15 @@ def callable(
     drops, the call runs to its end (its items are dropped) instead of being cancelled, so its
     work is kept for a client that reconnects (e.g. `ChatAgent.resume`). A `cancel` frame still
     stops it.
+
+    `mcp=True` also offers the method as a tool on the agent's MCP endpoint
+    (`/agents/{type}/{id}/mcp`): its docstring is the tool's description, its type hints the
+    input schema.
     """
 
     def mark(f: F) -> F:
-        setattr(f, _MARK, CallableOptions(readonly=readonly, finish_on_disconnect=finish_on_disconnect))
+        options = CallableOptions(readonly=readonly, finish_on_disconnect=finish_on_disconnect, mcp=mcp)
+        setattr(f, _MARK, options)
         return f
 
     return mark(fn) if fn is not None else mark

@@ -27,6 +27,16 @@ def _strict(adapter: pydantic.TypeAdapter[Any], value: Any) -> Any:
         return adapter.validate_json(as_json, strict=True)
 
 
+def _default(param: inspect.Parameter) -> dict[str, Any]:
+    """`{"default": value}` for a schema, when the parameter has one JSON can carry."""
+    if param.default is param.empty:
+        return {}
+    try:
+        return {"default": pydantic_core.to_jsonable_python(param.default)}
+    except pydantic_core.PydanticSerializationError:
+        return {}
+
+
 class ArgumentValidator:
     """Checks call arguments against a function's signature and type hints with pydantic, in
     strict mode (`_strict`).
@@ -46,11 +56,31 @@ class ArgumentValidator:
             hints = {}
         self._adapters = {p.name: pydantic.TypeAdapter(hints[p.name]) for p in params if p.name in hints}
         self._kinds = {p.name: p.kind for p in params}
+        self._params = params
         #: Parameters a call must give (no default, not *args/**kwargs): without any, a call
         #: with no arguments is valid as it is (the common read: `get()`).
         self._required = any(
             p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params
         )
+
+    def json_schema(self) -> dict[str, Any]:
+        """The keyword arguments as one JSON Schema object, from the same type hints `validate`
+        checks (what MCP's `inputSchema` is). Parameters that cannot be passed by name
+        (positional-only, `*args`) are left out; `**kwargs` allows other names."""
+        named = [p for p in self._params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        rest = next((p for p in self._params if p.kind is p.VAR_KEYWORD), None)
+        typed = [p for p in [*named, *([rest] if rest else [])] if p.name in self._adapters]
+        schemas, definitions = pydantic.TypeAdapter.json_schemas(
+            [(p.name, "validation", self._adapters[p.name]) for p in typed]
+        )
+        by_name = {p.name: schemas[(p.name, "validation")] for p in typed}
+        properties = {p.name: {**by_name.get(p.name, {}), **_default(p)} for p in named}
+        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        required = [p.name for p in named if p.default is p.empty]
+        if required:
+            schema["required"] = required
+        schema["additionalProperties"] = by_name.get(rest.name, True) if rest else False
+        return schema | definitions
 
     def validate(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]

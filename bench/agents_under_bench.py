@@ -33,6 +33,18 @@ class BenchCounter(Agent):
         return self.state["count"]
 
 
+class McpCounter(Agent):
+    """A counter whose `add` is an MCP tool too: the same method over MCP and HTTP RPC."""
+
+    initial_state = {"count": 0}
+
+    @callable(mcp=True)
+    async def add(self, n: int) -> int:
+        """Add n to the count."""
+        self.set_state({"count": self.state["count"] + n})
+        return self.state["count"]
+
+
 class SleepyCounter(BenchCounter):
     """Hibernates (checkpoint, release its actor) after half a second without calls."""
 

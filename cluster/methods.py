@@ -24,6 +24,8 @@ class MethodSpec:
     validator: ArgumentValidator
     #: Keep running when the WebSocket that started the call drops (see `callable`).
     finish_on_disconnect: bool = False
+    #: Offered as a tool on the agent's MCP endpoint (see `callable`).
+    mcp: bool = False
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Validate and coerce arguments against the type hints; raise InvalidArgumentsError."""
@@ -48,6 +50,7 @@ def method_table(agent_cls: type) -> dict[str, MethodSpec]:
             streaming=inspect.isasyncgenfunction(function),
             validator=ArgumentValidator(function, drop_self=True),
             finish_on_disconnect=options.finish_on_disconnect,
+            mcp=options.mcp,
         )
     return table
 

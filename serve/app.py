@@ -5,7 +5,8 @@ from serve.app import build_app, start
 app = build_app([Counter, ChatRoom])          # for `serve run module:app` / `serve deploy`
 start([Counter, ChatRoom], port=8000)         # or from a driver: serve.run on a local cluster
 ```
-Routes: `POST /agents/{agent}/{id}/rpc/{method}`, any other request under `/agents/{agent}/{id}/`
+Routes: `POST /agents/{agent}/{id}/rpc/{method}`, `/agents/{agent}/{id}/mcp` (MCP, for classes
+with `@callable(mcp=True)` methods: `serve.mcp`), any other request under `/agents/{agent}/{id}/`
 (`on_request`), `WS /agents/{agent}/{id}` (see docs/protocol.md), `/static/agents.js`, and the
 pages the app was built with. The app's gate (`serve.gate`) and CORS (`serve.cors`) run first.
 """
@@ -31,6 +32,7 @@ from cluster.config import RuntimeConfig
 from cluster.logs import configure_actor_logging
 from serve import gate, http, sessions
 from serve.cors import Cors
+from serve.mcp import McpEndpoint
 from serve.pushes import PushHub
 from serve.registry import AgentRegistry
 from serve.sessions import Session
@@ -78,6 +80,7 @@ class AgentIngress:
         #: This replica as agents' connection records name it: its process ID, and a random part.
         replica = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._pushes = PushHub(self._router, replica=replica)
+        self._mcp = McpEndpoint(agents, self._router, settings.max_body_bytes)
         #: The connect gate; with `cors=`, behind the Origin check browsers do not make for sockets.
         cors, hook = settings.cors, settings.on_before_connect
         self._connect_gate = cors.checked_sockets(hook) if cors is not None else hook
@@ -91,6 +94,7 @@ class AgentIngress:
             docs_url=None,
             redoc_url=None,
             middleware=[cors.middleware()] if cors is not None else None,
+            lifespan=lambda _: self._mcp.run(),
         )
         api.add_api_route("/agents/{path:path}", self.agent_http, methods=HTTP_METHODS)
         api.add_api_websocket_route("/agents/{path:path}", self.agent_socket)
@@ -102,7 +106,12 @@ class AgentIngress:
     async def agent_http(self, request: Request) -> Response:
         settings = self._settings
         return await http.handle(
-            request, self._registry, self._router, settings.max_body_bytes, settings.on_before_request
+            request,
+            self._registry,
+            self._router,
+            settings.max_body_bytes,
+            settings.on_before_request,
+            self._mcp,
         )
 
     async def agent_socket(self, websocket: WebSocket) -> None:

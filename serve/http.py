@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import pydantic_core
@@ -18,7 +18,6 @@ from agents.errors import (
     InvalidAgentIdError,
     InvalidArgumentsError,
     MethodNotAllowedError,
-    ReadOnlyError,
     RequestTooLargeError,
     RouteNotFoundError,
 )
@@ -26,8 +25,11 @@ from agents.ids import validate_agent_id
 from agents.requests import Request
 from cluster.methods import lookup_method
 from cluster.routing import Router
-from serve import gate
+from serve import calls, gate
 from serve.registry import AgentRegistry
+
+if TYPE_CHECKING:
+    from serve.mcp import McpEndpoint
 
 PREFIX = "/agents/"
 NDJSON = "application/x-ndjson"
@@ -135,10 +137,12 @@ async def handle(
     router: Router,
     max_body_bytes: int = MAX_BODY_BYTES,
     on_before_request: gate.Hook | None = None,
+    mcp: McpEndpoint | None = None,
 ) -> Response:
     """Serve one HTTP request addressed to an agent. Everything that cannot reach one of its
     handlers (the gate refused, an unknown class or method, bad arguments, OPTIONS, a route on a
-    class without `on_request`) is answered here, before the agent is activated."""
+    class without `on_request`) is answered here, before the agent is activated. `.../mcp` of a
+    class with MCP tools goes to `mcp`, once the gate admitted it."""
     try:
         name, agent_id, rest = split_agent_path(conn)
         if conn.method == "OPTIONS":
@@ -150,6 +154,8 @@ async def handle(
         if isinstance(admitted, Response):
             return admitted
         agent_cls = registry.get(name)
+        if rest == "/mcp" and mcp is not None and mcp.serves(agent_cls):
+            return await mcp.respond(conn, agent_cls, agent_id, admitted)
         rpc = rest.startswith("/rpc/") and conn.method == "POST"
         if not rpc and not overrides(agent_cls, "on_request"):
             raise RouteNotFoundError("no such route")
@@ -171,27 +177,16 @@ async def _rpc(
 ) -> Response:
     spec = lookup_method(agent_cls, method)
     args, kwargs = parse_arguments(request.body)
-    spec.bind(tuple(args), kwargs)  # refuse bad arguments here, not after activating the agent
-    if spec.streaming:
-        readonly = await router.submit(
-            agent_cls, agent_id, lambda t: t.actor.authorize.remote(t.key, t.epoch, request)
+    if not spec.streaming:
+        return JSONResponse(
+            jsonable(await calls.call(router, agent_cls, agent_id, spec, request, tuple(args), kwargs))
         )
-        if readonly and not spec.readonly:
-            raise ReadOnlyError(f"this request is read-only; {method} may change state")
-        items = router.stream(agent_cls, agent_id, method, tuple(args), kwargs)
-        try:  # a stream that fails before its first item is an error response with its status
-            first = await anext(items)
-        except StopAsyncIteration:
-            return Response(b"", media_type=NDJSON)
-        return StreamingResponse(_ndjson(first, items), media_type=NDJSON)
-    value = await router.submit_once(
-        agent_cls,
-        agent_id,
-        lambda t, request_id, acks: t.actor.rpc.remote(
-            t.key, t.epoch, request, method, tuple(args), kwargs, request_id, acks
-        ),
-    )
-    return JSONResponse(jsonable(value))
+    items = calls.stream(router, agent_cls, agent_id, spec, request, tuple(args), kwargs)
+    try:  # a stream that fails before its first item is an error response with its status
+        first = await anext(items)
+    except StopAsyncIteration:
+        return Response(b"", media_type=NDJSON)
+    return StreamingResponse(_ndjson(first, items), media_type=NDJSON)
 
 
 async def _ndjson(first: Any, items: AsyncIterator[Any]) -> AsyncIterator[bytes]:

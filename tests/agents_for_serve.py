@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import AsyncIterator
 
+import pydantic
 from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
 from starlette.responses import Response as StarletteResponse
@@ -105,6 +107,61 @@ class Tally(Agent):
         raise KeyError("nope")
 
 
+class Note(pydantic.BaseModel):
+    text: str
+    tags: list[str]
+
+
+class Toolbox(Agent):
+    """A notebook with a counter, offered to MCP clients as tools."""
+
+    hosting = "pooled"
+    initial_state = {"count": 0, "notes": []}
+
+    async def validate_request(self, request: Request) -> None:
+        if request.headers.get("authorization") == "Bearer bad":
+            raise Rejected(401, "bad token")
+
+    def should_be_readonly(self, conn: Connection, request: Request) -> bool:
+        return request.query.get("readonly") == "1"
+
+    @callable(mcp=True)
+    def add(self, n: int) -> int:
+        """Add n to the count; returns the new count."""
+        self.set_state({**self.state, "count": self.state["count"] + n})
+        return self.state["count"]
+
+    @callable(mcp=True)
+    def write(self, text: str, tags: tuple[str, ...] = ()) -> Note:
+        """Keep a note."""
+        note = Note(text=text, tags=list(tags))
+        self.set_state({**self.state, "notes": [*self.state["notes"], note.model_dump()]})
+        return note
+
+    @callable(mcp=True, readonly=True)
+    def get(self) -> dict:
+        """The whole state."""
+        return dict(self.state)
+
+    @callable(mcp=True)
+    def fail(self, n: int) -> None:
+        """Add n, then fail (the turn is rolled back)."""
+        self.set_state({**self.state, "count": self.state["count"] + n})
+        raise ValueError(f"failed after adding {n}")
+
+    @callable(mcp=True)
+    async def count_to(self, n: int) -> AsyncIterator[int]:
+        """Count to n, one item (and one progress notification) a step."""
+        for i in range(1, n + 1):
+            self.set_state({**self.state, "count": self.state["count"] + 1})
+            yield i
+
+    @callable
+    def reset(self) -> None:
+        """Callable over RPC, not offered over MCP."""
+        self.set_state({**self.state, "count": 0})
+
+
 class DedicatedTally(Tally):
     """Tally in a process of its own, for tests that SIGKILL it."""
 
@@ -162,8 +219,8 @@ async def async_bearer_gate(
     return bearer_gate(conn, agent_type, agent_id)
 
 
-SERVED = [Tally, DedicatedTally, Hibernating, Counter, Assistant, ExampleChat]
-GATED = [Guarded, Counter]
+SERVED = [Tally, DedicatedTally, Hibernating, Counter, Assistant, ExampleChat, Toolbox]
+GATED = [Guarded, Counter, Toolbox]
 #: The one origin the gated app allows cross-origin requests from.
 GATED_ORIGIN = "https://app.example.com"
 PAGES = {"/": PAGE, "/chat": CHAT_PAGE}

@@ -22,9 +22,11 @@ from tests.agents_for_serve import (
     GATED_ORIGIN,
     Guarded,
     Tally,
+    Toolbox,
     async_bearer_gate,
     bearer_gate,
 )
+from tests.mcp_clients import mcp_session
 
 AUTH = {"authorization": f"Bearer {GATE_TOKEN}"}
 
@@ -124,6 +126,17 @@ async def test_what_the_gate_returns_reaches_the_agent_and_clients_cannot_forge_
     async with websockets.connect(ws(gated_url, "guarded", agent_id, f"token={GATE_TOKEN}")) as socket:
         messages = [json.loads(await asyncio.wait_for(socket.recv(), 30)) for _ in range(3)]
     assert {"user": f"holder of guarded/{agent_id}"} in messages  # on_connect saw it too
+
+
+async def test_the_gate_runs_before_mcp_endpoints_too(
+    gated: httpx.AsyncClient, gated_url: str, agent_id: str
+) -> None:
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    assert error_of(await gated.post(path(Toolbox, agent_id, "/mcp"), json=listing)) == (401, "rejected")
+    assert not await exists(Toolbox, agent_id)
+    async with mcp_session(gated_url + path(Toolbox, agent_id, "/mcp"), AUTH) as session:
+        assert (await session.call_tool("add", {"n": 2})).structured_content == {"result": 2}
+    assert await exists(Toolbox, agent_id)
 
 
 # ---- CORS --------------------------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""Calling an agent's method from the ingress: the one path HTTP RPC and MCP tools share.
+
+Arguments are checked against the type hints before the agent is touched. A call is one turn
+through the router (`submit_once`: applied once across failover, rolled back on error,
+checkpointed before its result returns), in which the agent's `validate_request` and
+`should_be_readonly` judge the request. A stream asks the agent to `authorize` the request first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agents.agent import Agent
+from agents.errors import ReadOnlyError
+from agents.requests import Request
+from cluster.methods import MethodSpec
+from cluster.routing import Router
+
+
+async def call(
+    router: Router,
+    agent_cls: type[Agent],
+    agent_id: str,
+    spec: MethodSpec,
+    request: Request,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """The result of a (non-streaming) method, called as one turn for `request`."""
+    spec.bind(args, kwargs)
+    return await router.submit_once(
+        agent_cls,
+        agent_id,
+        lambda t, request_id, acks: t.actor.rpc.remote(
+            t.key, t.epoch, request, spec.name, args, kwargs, request_id, acks
+        ),
+    )
+
+
+async def stream(
+    router: Router,
+    agent_cls: type[Agent],
+    agent_id: str,
+    spec: MethodSpec,
+    request: Request,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> AsyncIterator[Any]:
+    """The items of a streaming method, once the agent admitted `request` (a read-only request
+    may stream only from a read-only method)."""
+    spec.bind(args, kwargs)
+    readonly = await router.submit(
+        agent_cls, agent_id, lambda t: t.actor.authorize.remote(t.key, t.epoch, request)
+    )
+    if readonly and not spec.readonly:
+        raise ReadOnlyError(f"this request is read-only; {spec.name} may change state")
+    async for item in router.stream(agent_cls, agent_id, spec.name, args, kwargs):
+        yield item

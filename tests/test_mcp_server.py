@@ -1,0 +1,134 @@
+"""Agents' MCP endpoints, through the session's Serve app, with the official Python SDK's client:
+tools described from type hints, calls as ordinary turns, and bad input refused."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import mcp_types as types
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from agents import get_agent
+from agents.http import agent_url
+from tests.agents_for_serve import Toolbox
+from tests.mcp_clients import mcp_session
+
+
+def endpoint(served: str, agent_id: str, query: str = "") -> str:
+    return agent_url(served, "toolbox", agent_id, "/mcp") + query
+
+
+async def count(agent_id: str) -> int:
+    return (await get_agent(Toolbox, agent_id).get())["count"]
+
+
+async def test_tools_are_the_mcp_methods_described_by_their_hints(served: str, agent_id: str) -> None:
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+    assert sorted(tools) == ["add", "count_to", "fail", "get", "write"]  # not `reset`: RPC only
+    add = tools["add"]
+    assert add.description == "Add n to the count; returns the new count."
+    assert add.input_schema == {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {"n": {"type": "integer"}},
+        "required": ["n"],
+        "additionalProperties": False,
+    }
+    assert add.output_schema == {
+        "type": "object",
+        "properties": {"result": {"type": "integer"}},
+        "required": ["result"],
+    }
+    assert tools["write"].input_schema["properties"]["tags"] == {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": [],
+    }
+    assert tools["write"].output_schema["required"] == ["text", "tags"]  # a model: the object itself
+    assert tools["get"].annotations.read_only_hint and not add.annotations.read_only_hint
+
+
+async def test_a_tool_call_is_a_turn_whose_state_lasts(served: str, agent_id: str) -> None:
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        added = await session.call_tool("add", {"n": 5})
+        note = await session.call_tool("write", {"text": "hi", "tags": ["a"]})
+    assert not added.is_error and added.structured_content == {"result": 5}
+    assert added.content[0].text == "5"
+    assert note.structured_content == {"text": "hi", "tags": ["a"]}
+    state = await get_agent(Toolbox, agent_id).get()  # a fresh handle: what the agent kept
+    assert state == {"count": 5, "notes": [{"text": "hi", "tags": ["a"]}]}
+
+
+async def test_a_failing_tool_is_an_error_result_and_rolled_back(served: str, agent_id: str) -> None:
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        await session.call_tool("add", {"n": 1})
+        failed = await session.call_tool("fail", {"n": 3})
+        assert failed.is_error
+        assert failed.content[0].text == "exception: ValueError: failed after adding 3"
+        assert (await session.call_tool("add", {"n": 1})).structured_content == {"result": 2}
+    assert await count(agent_id) == 2
+
+
+async def test_unknown_tools_are_json_rpc_errors(served: str, agent_id: str) -> None:
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        for name in ("nope", "reset"):  # `reset` is callable, but not offered over MCP
+            with pytest.raises(MCPError, match=f"Unknown tool: {name}") as raised:
+                await session.call_tool(name, {})
+            assert raised.value.code == types.INVALID_PARAMS
+        assert (await session.call_tool("add", {"n": 1})).structured_content == {"result": 1}
+
+
+async def test_bad_arguments_are_refused_and_change_nothing(served: str, agent_id: str) -> None:
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        for arguments in ({"n": "5"}, {"n": True}, {}, {"n": 1, "m": 2}):  # strict, as RPC
+            refused = await session.call_tool("add", arguments)
+            assert refused.is_error and refused.content[0].text.startswith("invalid_arguments: add()")
+        assert (await session.call_tool("add", {"n": 1})).structured_content == {"result": 1}
+    assert await count(agent_id) == 1
+
+
+async def test_a_stream_reports_each_item_as_progress_and_returns_them(served: str, agent_id: str) -> None:
+    progress: list[tuple[float, str | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, message))
+
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        counted = await session.call_tool("count_to", {"n": 3}, progress_callback=on_progress)
+    assert counted.structured_content == {"result": [1, 2, 3]}
+    assert progress == [(1, "1"), (2, "2"), (3, "3")]
+    assert await count(agent_id) == 3
+
+
+async def test_the_agents_hooks_judge_mcp_requests(served: str, agent_id: str) -> None:
+    async with mcp_session(endpoint(served, agent_id), {"authorization": "Bearer bad"}) as session:
+        refused = await session.call_tool("add", {"n": 1})  # validate_request
+    assert refused.is_error and refused.content[0].text == "rejected: bad token"
+    async with mcp_session(endpoint(served, agent_id, "?readonly=1")) as session:
+        refused = await session.call_tool("add", {"n": 1})  # should_be_readonly
+        assert refused.is_error and refused.content[0].text.startswith("read_only:")
+        read = await session.call_tool("get", {})
+    assert read.structured_content == {"count": 0, "notes": []}
+
+
+async def test_malformed_and_oversized_requests_get_json_rpc_errors(served: str, agent_id: str) -> None:
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    async with httpx.AsyncClient(timeout=60) as http:
+        response = await http.post(endpoint(served, agent_id), content=b"{not json", headers=headers)
+        assert response.status_code == 400 and response.json()["error"]["code"] == types.PARSE_ERROR
+        big = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"x": "x" * (1 << 20)}})
+        response = await http.post(endpoint(served, agent_id), content=big, headers=headers)
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == types.INVALID_REQUEST
+        assert "request_too_large" in response.json()["error"]["message"]
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        assert (await session.call_tool("add", {"n": 1})).structured_content == {"result": 1}
+
+
+async def test_classes_without_mcp_tools_keep_their_mcp_path(served: str, agent_id: str) -> None:
+    async with httpx.AsyncClient(timeout=60) as http:
+        response = await http.post(agent_url(served, "tally", agent_id, "/mcp"), json={})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"  # on_request
