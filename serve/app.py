@@ -80,7 +80,7 @@ class AgentIngress:
         #: This replica as agents' connection records name it: its process ID, and a random part.
         replica = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._pushes = PushHub(self._router, replica=replica)
-        self._mcp = McpEndpoint(agents, self._router, settings.max_body_bytes)
+        self._mcp = McpEndpoint(agents, self._router, settings.max_body_bytes, settings.cors)
         #: The connect gate; with `cors=`, behind the Origin check browsers do not make for sockets.
         cors, hook = settings.cors, settings.on_before_connect
         self._connect_gate = cors.checked_sockets(hook) if cors is not None else hook

@@ -47,13 +47,16 @@ class Cors:
                 "cors: credentials=True needs the origins listed ('*' would let any site act as its users)"
             )
 
+    def allows(self, origin: str) -> bool:
+        return "*" in self.origins or origin in self.origins
+
     def checked_sockets(self, hook: gate.Hook | None) -> gate.Hook:
         """`hook` behind an Origin check for WebSockets: browsers apply no CORS to them, so a page
         of an origin not allowed could otherwise open one with its user's cookies."""
 
         async def check(conn: HTTPConnection, agent_type: str, agent_id: str) -> gate.Verdict:
             origin = conn.headers.get("origin")
-            if origin is not None and "*" not in self.origins and origin not in self.origins:
+            if origin is not None and not self.allows(origin):
                 raise Rejected(403, f"origin {origin} may not connect")
             return await gate.admit(hook, conn, agent_type, agent_id)
 

@@ -30,6 +30,7 @@ from agents.requests import Request
 from cluster.methods import MethodSpec
 from cluster.routing import Router
 from serve import calls, http, mcp_tools
+from serve.cors import Cors
 
 #: Where a request's agent travels to the tool handlers: a key in its ASGI scope.
 _TARGET = "ray_agents.mcp_target"
@@ -45,9 +46,12 @@ class _Target:
 class McpEndpoint:
     """One replica's MCP servers, one per class that has tools."""
 
-    def __init__(self, classes: Iterable[type[Agent]], router: Router, max_body_bytes: int) -> None:
+    def __init__(
+        self, classes: Iterable[type[Agent]], router: Router, max_body_bytes: int, cors: Cors | None = None
+    ) -> None:
         self._router = router
         self._max_body_bytes = max_body_bytes
+        self._cors = cors
         self._managers = {
             cls: StreamableHTTPSessionManager(
                 self._server(cls), stateless=True, max_request_body_size=max_body_bytes
@@ -70,13 +74,20 @@ class McpEndpoint:
     async def respond(
         self, conn: HttpRequest, agent_cls: type[Agent], agent_id: str, headers: dict[str, str]
     ) -> Response:
-        """Hand an admitted request to the class's MCP server. An oversized body is refused here,
-        with the ingress's limit, as a JSON-RPC error."""
+        """Hand an admitted request to the class's MCP server. Refused here, as JSON-RPC errors:
+        a page of an origin the app's `cors=` does not allow (MCP servers must check `Origin`
+        against DNS rebinding; MCP clients that are not browsers send none), and an oversized
+        body (the ingress's limit)."""
+        origin = conn.headers.get("origin")
+        if origin is not None and (self._cors is None or not self._cors.allows(origin)):
+            message = (
+                f"rejected: origin {origin} may not use this MCP endpoint (allow it with build_app(cors=...))"
+            )
+            return _error(types.INVALID_REQUEST, message, 403)
         try:
             body = await http.read_body(conn, self._max_body_bytes)
         except RequestTooLargeError as exc:
-            error = {"code": types.INVALID_REQUEST, "message": f"{exc.code}: {exc.message}"}
-            return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error}, status_code=exc.status)
+            return _error(types.INVALID_REQUEST, f"{exc.code}: {exc.message}", exc.status)
         conn.scope[_TARGET] = _Target(agent_id, http.agent_request(conn, "/mcp", body, headers))
         return _AsgiResponse(self._managers[agent_cls].handle_request, body)
 
@@ -127,6 +138,12 @@ class McpEndpoint:
             items.append(item)
             await ctx.session.report_progress(len(items), message=json.dumps(http.jsonable(item)))
         return items
+
+
+def _error(code: int, message: str, status: int) -> JSONResponse:
+    """A JSON-RPC error for a request the endpoint refused before reading it as one."""
+    error = {"code": code, "message": message}
+    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error}, status_code=status)
 
 
 class _AsgiResponse(Response):

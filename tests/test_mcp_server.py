@@ -124,6 +124,13 @@ async def test_malformed_and_oversized_requests_get_json_rpc_errors(served: str,
         assert response.status_code == 413
         assert response.json()["error"]["code"] == types.INVALID_REQUEST
         assert "request_too_large" in response.json()["error"]["message"]
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        rebound = {**headers, "origin": "http://evil.example"}  # a page: DNS rebinding protection
+        response = await http.post(endpoint(served, agent_id), json=ping, headers=rebound)
+        assert (
+            response.status_code == 403
+            and "origin http://evil.example" in response.json()["error"]["message"]
+        )
     async with mcp_session(endpoint(served, agent_id)) as session:
         assert (await session.call_tool("add", {"n": 1})).structured_content == {"result": 1}
 
