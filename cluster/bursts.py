@@ -4,9 +4,9 @@ A streamed item costs a Ray object and a report to the caller, about half a mill
 on both sides, whatever its size: a model's tokens sent one per item spend more time in Ray than
 in the model. Here the source runs in its own task, queuing its items, and each batch takes every
 item queued so far. Nothing waits for a batch to fill: an item that arrives alone leaves alone,
-at once, so a slow stream is as it was. Batches start small and double up to MAX_BATCH (slow
-start): when a fast source has queued hundreds of items at once, the first ones still leave in a
-small batch, as early as they would alone.
+at once, so a slow stream is as it was. The first items leave as early as they would alone:
+the source hands over to the sender after each of its first EAGER items (else it would go on
+with whatever it has buffered first, a model's first tokens waiting behind the next ones).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ T = TypeVar("T")
 MAX_QUEUED = 1024
 #: Most items in one batch (a batch is one Ray object; keep it well under the object limits).
 MAX_BATCH = 256
+#: Items after each of which the source lets the sender run (a model's first tokens).
+EAGER = 8
 
 
 async def in_bursts(items: AsyncIterator[T], max_batch: int = MAX_BATCH) -> AsyncIterator[list[T]]:
@@ -32,9 +34,13 @@ async def in_bursts(items: AsyncIterator[T], max_batch: int = MAX_BATCH) -> Asyn
     failure: list[BaseException] = []
 
     async def pump() -> None:
+        eager = EAGER
         try:
             async for item in items:
                 await queue.put((item,))
+                if eager:
+                    eager -= 1
+                    await asyncio.sleep(0)  # the sender takes it now
         except Exception as exc:
             failure.append(exc)
         finally:
@@ -42,7 +48,6 @@ async def in_bursts(items: AsyncIterator[T], max_batch: int = MAX_BATCH) -> Asyn
                 queue.put_nowait(())
 
     task = asyncio.get_running_loop().create_task(pump())
-    limit = 1
     try:
         ended = False
         while not ended:
@@ -53,12 +58,11 @@ async def in_bursts(items: AsyncIterator[T], max_batch: int = MAX_BATCH) -> Asyn
                     ended = True
                     break
                 batch.append(entry[0])
-                if len(batch) >= limit or queue.empty():
+                if len(batch) >= max_batch or queue.empty():
                     break
                 entry = queue.get_nowait()
             if batch:
                 yield batch
-                limit = min(2 * limit, max_batch)
         if failure:
             raise failure[0]
     finally:

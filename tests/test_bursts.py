@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cluster.bursts import in_bursts
+from cluster.bursts import EAGER, in_bursts
 
 
 async def instant(n: int) -> AsyncIterator[int]:
@@ -20,8 +20,8 @@ async def instant(n: int) -> AsyncIterator[int]:
 async def test_a_fast_source_goes_in_growing_batches_in_order() -> None:
     batches = [batch async for batch in in_bursts(instant(1000), max_batch=64)]
     assert [i for batch in batches for i in batch] == list(range(1000))
-    assert [len(b) for b in batches[:7]] == [1, 2, 4, 8, 16, 32, 64]  # the first item leaves alone
-    assert max(len(b) for b in batches) == 64 and len(batches) < 30
+    assert [len(b) for b in batches[:EAGER]] == [1] * EAGER  # the first items leave alone, at once
+    assert max(len(b) for b in batches) == 64 and len(batches) < EAGER + 20
 
 
 async def test_a_slow_source_is_never_held_back() -> None:
