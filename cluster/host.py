@@ -274,19 +274,16 @@ class AgentHost:
         )
 
     async def subscribe(
-        self, key: str, epoch: int, replica: str, conn_ids: list[str]
+        self, key: str, epoch: int, replica: str, conn_ids: list[str], actor: tuple[str, str] | None = None
     ) -> AsyncIterator[list[Push]]:
         """One replica's pushes to its connections of this agent, as a stream (call with
-        num_returns="streaming"). Ends at once if this host does not hold the activation."""
+        num_returns="streaming"). Ends at once if this host does not hold the activation.
+        `actor`: the replica's Ray actor (namespace, name), looked up to tell it died."""
         a = self._live(key, epoch)
         if a is None:
             return
-        pushes = a.sockets.subscribe(replica, conn_ids)
-        try:
-            async for batch in pushes:
-                yield batch
-        finally:  # closed by Ray (the replica died): the activation's stream learns it now
-            await pushes.aclose()
+        async for batch in a.sockets.subscribe(replica, conn_ids, actor):
+            yield batch
 
     def _live(self, key: str, epoch: int) -> Activation | None:
         activation = self._activations.get(key)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
+import ray
 
 from agents.connections import Connection, overrides
 from agents.errors import ConnectionInUseError, InvalidStateError, ReadOnlyError, UnknownConnectionError
@@ -45,12 +46,27 @@ HTTP_CONNECTION = "http request"
 OUTBOX_LIMIT = 10_000
 #: How often an idle `subscribe` stream checks whether the agent is going away.
 STREAM_POLL = 0.5
-#: Seconds after a replica's push stream was closed under it (the replica died) before its
-#: connections are dropped with `on_close`, unless it subscribed again meanwhile.
-REPLICA_GRACE = 5.0
-#: An idle push stream sends an empty batch this often: Ray notices a dead replica only when
-#: the stream sends it something (and then closes the stream here).
-HEARTBEAT = 10.0
+#: How often a push stream looks its replica's Ray actor up: Ray does not end a stream whose
+#: caller died, so a replica that died would keep its connections (and this stream) for ever.
+#: One lookup per replica and process per period, whatever the number of agents.
+LIVENESS_CHECK = 10.0
+_replicas_seen: dict[tuple[str, str], tuple[float, bool]] = {}
+
+
+async def replica_alive(actor: tuple[str, str]) -> bool:
+    """Whether the replica's actor (namespace, name) is alive (as known within LIVENESS_CHECK)."""
+    seen = _replicas_seen.get(actor)
+    if seen is not None and time.monotonic() - seen[0] < LIVENESS_CHECK:
+        return seen[1]
+    namespace, name = actor
+    try:
+        await asyncio.to_thread(ray.get_actor, name, namespace=namespace)
+        alive = True
+    except ValueError:  # no live actor of that name
+        alive = False
+    _replicas_seen[actor] = (time.monotonic(), alive)
+    return alive
+
 
 #: A push: ("send", conn_ids, payload) or ("close", conn_ids, (code, reason)).
 Push = tuple[str, tuple[str, ...], Any]
@@ -90,8 +106,6 @@ class SocketHub:
         self._last_sent: Any = None
         #: Pushes of the turn in progress (None outside turns).
         self._held: list[Push] | None = None
-        #: `_forget_replica` tasks (the event loop keeps only weak references).
-        self._forgetting: set[asyncio.Task[None]] = set()
         activation.add_state_listener(self._on_state)
 
     # ---- records (ConnectionHub) ---------------------------------------------------------------
@@ -326,9 +340,12 @@ class SocketHub:
             record["replica"] = replica  # the client came back through another replica
         return record
 
-    async def subscribe(self, replica: str, conn_ids: list[str]) -> AsyncIterator[list[Push]]:
+    async def subscribe(
+        self, replica: str, conn_ids: list[str], actor: tuple[str, str] | None = None
+    ) -> AsyncIterator[list[Push]]:
         """Stream this replica's pushes until the agent goes away. Its connections that are not in
-        `conn_ids` closed while the agent was away: they are dropped (with `on_close`)."""
+        `conn_ids` closed while the agent was away: they are dropped (with `on_close`). If the
+        replica's actor (`actor`) dies, its connections are dropped too, and the stream ends."""
         box = self._outboxes.setdefault(replica, Outbox())
         token = box.owner = object()
         live = set(conn_ids)
@@ -338,37 +355,29 @@ class SocketHub:
         await self._a.run_hook(
             lambda: self._full_state(c for c in live if c in self._records() and c not in self._synced)
         )
-        sent = time.monotonic()
-        try:
-            while box.owner is token:
-                if box.pushes or time.monotonic() - sent >= HEARTBEAT:
-                    batch = list(box.pushes)
-                    box.pushes.clear()
-                    yield batch
-                    sent = time.monotonic()
-                    continue
-                if not self._a.state.serving:
+        checked = time.monotonic()
+        while box.owner is token:
+            if actor is not None and time.monotonic() - checked >= LIVENESS_CHECK:
+                checked = time.monotonic()
+                if not await replica_alive(actor):
+                    await self._forget_replica(replica)
                     return
-                box.ready.clear()
-                try:
-                    await asyncio.wait_for(box.ready.wait(), STREAM_POLL)
-                except TimeoutError:
-                    pass
-        except (GeneratorExit, asyncio.CancelledError):  # closed under it: the replica went away
-            if box.owner is token:
-                task = asyncio.get_running_loop().create_task(self._forget_replica(replica, token))
-                self._forgetting.add(task)
-                task.add_done_callback(self._forgetting.discard)
-            raise
+            if box.pushes:
+                batch = list(box.pushes)
+                box.pushes.clear()
+                yield batch
+                continue
+            if not self._a.state.serving:
+                return
+            box.ready.clear()
+            try:
+                await asyncio.wait_for(box.ready.wait(), STREAM_POLL)
+            except TimeoutError:
+                pass
 
-    async def _forget_replica(self, replica: str, token: object) -> None:
-        """Drop the connections of a replica whose stream was closed (Ray closes it when the
-        replica dies), with `on_close`, unless the replica subscribed again within the grace."""
-        await asyncio.sleep(REPLICA_GRACE)
-        box = self._outboxes.get(replica)
-        if box is None or box.owner is not token or not self._a.state.serving:
-            return
-        del self._outboxes[replica]
+    async def _forget_replica(self, replica: str) -> None:
+        """Drop the connections of a replica that died, with `on_close`."""
+        self._outboxes.pop(replica, None)
         gone = [c for c, r in self._records().items() if r["replica"] == replica]
         log.info("%s: replica %s went away; dropping its %d connections", self._a.key, replica, len(gone))
         for conn_id in gone:

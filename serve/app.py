@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ray
 from fastapi import FastAPI, WebSocket
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -79,7 +80,9 @@ class AgentIngress:
         self._router = routing.router()
         #: This replica as agents' connection records name it: its process ID, and a random part.
         replica = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._pushes = PushHub(self._router, replica=replica)
+        context = ray.get_runtime_context()
+        actor = (context.namespace, context.get_actor_name() or "")
+        self._pushes = PushHub(self._router, replica=replica, actor=actor if actor[1] else None)
         self._mcp = McpEndpoint(agents, self._router, settings.max_body_bytes, settings.cors)
         #: The connect gate; with `cors=`, behind the Origin check browsers do not make for sockets.
         cors, hook = settings.cors, settings.on_before_connect

@@ -26,9 +26,6 @@ log = logging.getLogger("ray_agents.serve.pushes")
 
 #: Seconds between polls of the controller for hibernated agents that came back.
 POLL_INTERVAL = 0.5
-#: Batches an agent may stream ahead of this replica. Bounded, so Ray closes the agent's end of
-#: the stream when this replica dies (without a bound it would stream to nobody for ever).
-PUSH_WINDOW = 64
 
 
 class Receiver(Protocol):
@@ -80,9 +77,9 @@ class Subscription:
             try:
                 target = await self.hub.router.locate(self.agent_cls, self.agent_id, stale)
                 epoch = target.epoch
-                stream = target.actor.subscribe.options(
-                    num_returns="streaming", _generator_backpressure_num_objects=PUSH_WINDOW
-                ).remote(target.key, epoch, self.hub.replica, list(self.receivers))
+                stream = target.actor.subscribe.options(num_returns="streaming").remote(
+                    target.key, epoch, self.hub.replica, list(self.receivers), self.hub.actor
+                )
                 try:
                     async for ref in stream:
                         attempt = 0
@@ -112,9 +109,11 @@ class Subscription:
 class PushHub:
     """All push subscriptions of one replica process."""
 
-    def __init__(self, router: Router, replica: str) -> None:
+    def __init__(self, router: Router, replica: str, actor: tuple[str, str] | None = None) -> None:
         self.router = router
         self.replica = replica
+        #: (namespace, name) of this replica's Ray actor: agents look it up to tell it died.
+        self.actor = actor
         self.subscriptions: dict[str, Subscription] = {}
         self._poller: asyncio.Task[None] | None = None
 

@@ -318,10 +318,10 @@ async def test_two_replicas_share_state_sync_and_broadcast(clients, agent_id) ->
 
 
 async def test_the_connections_of_a_replica_that_died_are_closed_by_the_agent(served, agent_id) -> None:
-    """SIGKILL the Serve replica holding a socket whose client does not come back: Ray closes
-    the agent's push stream to the dead replica, and the agent drops its connection records
-    (with `on_close`) instead of keeping them, and the stream, for ever. Last in this module:
-    Serve replaces the replica while the other one serves."""
+    """SIGKILL the Serve replica holding a socket whose client does not come back: the agent's
+    push stream finds the replica's actor gone (Ray does not end a stream whose caller died) and
+    drops its connection records (with `on_close`) and the stream, instead of keeping them for
+    ever. Last in this module: Serve replaces the replica while the other one serves."""
     from ray import serve
 
     tally = get_agent(Tally, agent_id)
