@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
@@ -38,6 +39,25 @@ class AgentRuntime(Protocol):
     def sql(self, query: str, params: SqlParams) -> list[dict[str, Any]]: ...
     def sql_many(self, query: str, rows: Iterable[SqlParams]) -> int: ...
     def request_destroy(self) -> None: ...
+
+
+def _resolve_annotations(cls: type) -> None:
+    """Replace the class's methods' string annotations (`from __future__ import annotations`) by
+    the types they name, while the module's names are at hand: a class shipped to the cluster by
+    value takes only the names its code uses, so hosts and replicas could not resolve them, and
+    would check arguments and describe results (MCP schemas) without them. An annotation naming
+    something defined later in the module stays a string (resolved where it is used, if it can be)."""
+    for value in vars(cls).values():
+        function = getattr(value, "__func__", value)
+        annotations = getattr(function, "__annotations__", None)
+        if not inspect.isfunction(function) or not annotations:
+            continue
+        if not any(isinstance(a, str) for a in annotations.values()):
+            continue
+        try:
+            function.__annotations__ = typing.get_type_hints(function, include_extras=True)
+        except Exception:  # a name defined later, or not at all: leave it for later
+            continue
 
 
 class Agent(WebHooks):
@@ -100,6 +120,7 @@ class Agent(WebHooks):
             cls.type_name = validate_type_name(
                 derived_type_name(cls.__name__), f"{cls.__qualname__}.type_name (derived from its name)"
             )
+        _resolve_annotations(cls)
 
     @property
     def _runtime(self) -> AgentRuntime:
