@@ -97,7 +97,8 @@ class AgentIngress:
             docs_url=None,
             redoc_url=None,
             middleware=[cors.middleware()] if cors is not None else None,
-            lifespan=lambda _: self._mcp.run(),
+            # Only with MCP tools: apps without them keep Serve's plain start and stop.
+            lifespan=(lambda _: self._mcp.run()) if self._mcp.classes else None,
         )
         api.add_api_route("/agents/{path:path}", self.agent_http, methods=HTTP_METHODS)
         api.add_api_websocket_route("/agents/{path:path}", self.agent_socket)

@@ -60,6 +60,11 @@ class McpEndpoint:
             if mcp_tools.tools(cls)
         }
 
+    @property
+    def classes(self) -> list[type[Agent]]:
+        """The classes with MCP tools (none: no endpoint, nothing to run)."""
+        return list(self._managers)
+
     def serves(self, agent_cls: type[Agent]) -> bool:
         return agent_cls in self._managers
 
