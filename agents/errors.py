@@ -441,3 +441,17 @@ class McpCallFailedError(McpError):
     """The MCP server answered with an error: a JSON-RPC error, or a tool result marked `isError`."""
 
     code, status = "mcp_call_failed", 502
+
+
+class McpAuthorizationRequiredError(McpError):
+    """The MCP server wants OAuth and this agent holds no usable token for it: call
+    `self.mcp.authorize(server)` and send the user to the URL it returns."""
+
+    code, status = "mcp_authorization_required", 401
+
+
+class McpAuthorizationFailedError(McpError):
+    """An OAuth authorization did not complete: the authorization server refused it, the
+    callback matched no authorization in progress, or the token exchange failed."""
+
+    code, status = "mcp_authorization_failed", 400

@@ -197,6 +197,9 @@ class Activation:
     def request_destroy(self) -> None:
         self._turn_record.destroy = True
 
+    def turn_is_readonly(self) -> bool:
+        return self._turn_record.readonly
+
     def add_state_listener(self, listener: Callable[[Any, Any], None]) -> None:
         """Called with (state, source) after every persisted state change."""
         self._state_listeners.append(listener)

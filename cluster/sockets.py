@@ -26,6 +26,7 @@ import ray
 
 from agents.connections import Connection, overrides
 from agents.errors import ConnectionInUseError, InvalidStateError, ReadOnlyError, UnknownConnectionError
+from agents.mcp_client import oauth
 from agents.requests import Request, Response
 from agents.wire import patch, protocol
 from cluster import outcome
@@ -286,8 +287,11 @@ class SocketHub:
 
     async def request(self, request: Request) -> Outcome:
         """An HTTP request for `on_request`, after `authorize`; a read-only request's
-        `on_request` runs as a read-only turn (a change it makes fails it)."""
+        `on_request` runs as a read-only turn (a change it makes fails it). An MCP server's OAuth
+        callback goes to `self.mcp` instead (the user's browser holds none of the app's credentials)."""
         agent = self._a.agent
+        if request.path.startswith(oauth.CALLBACK_PREFIX):  # its `state` is its credential
+            return await self._a.run_hook(lambda: agent.mcp.complete_authorization(request))
         gate = await self.authorize(request)
         if not gate.ok:
             return gate

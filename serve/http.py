@@ -22,6 +22,7 @@ from agents.errors import (
     RouteNotFoundError,
 )
 from agents.ids import validate_agent_id
+from agents.mcp_client import oauth
 from agents.requests import Request
 from cluster.methods import lookup_method
 from cluster.routing import Router
@@ -142,7 +143,9 @@ async def handle(
     """Serve one HTTP request addressed to an agent. Everything that cannot reach one of its
     handlers (the gate refused, an unknown class or method, bad arguments, OPTIONS, a route on a
     class without `on_request`) is answered here, before the agent is activated. `.../mcp` of a
-    class with MCP tools goes to `mcp`, once the gate admitted it."""
+    class with MCP tools goes to `mcp`, once the gate admitted it. An MCP server's OAuth callback
+    (`.../mcp-oauth/{server}`) passes the gate: the user's browser, sent back by an authorization
+    server, holds none of the app's credentials; the agent checks its `state` instead."""
     try:
         name, agent_id, rest = split_agent_path(conn)
         if conn.method == "OPTIONS":
@@ -150,6 +153,8 @@ async def handle(
             response = error_response(refusal)
             response.headers["allow"] = ", ".join(AGENT_METHODS)
             return response
+        if rest.startswith(oauth.CALLBACK_PREFIX) and conn.method == "GET":
+            return await _oauth_callback(conn, router, registry.get(name), agent_id, rest)
         admitted = await gate.admit(on_before_request, conn, name, agent_id)
         if isinstance(admitted, Response):
             return admitted
@@ -163,13 +168,28 @@ async def handle(
         request = agent_request(conn, rest, body, admitted)
         if rpc:
             return await _rpc(router, agent_cls, agent_id, rest[len("/rpc/") :], request)
-        response = await router.submit(
-            agent_cls, agent_id, lambda t: t.actor.request.remote(t.key, t.epoch, request)
-        )
-        content, media_type = response.encoded()
-        return Response(content, response.status, headers=response.headers, media_type=media_type)
+        return await _request(router, agent_cls, agent_id, request)
     except Exception as exc:
         return error_response(exc)
+
+
+async def _oauth_callback(
+    conn: Any, router: Router, agent_cls: type[Agent], agent_id: str, rest: str
+) -> Response:
+    """Hand an authorization server's redirect to the agent that is waiting for it; only a
+    redirect that carries a `state` reaches it."""
+    if "state" not in conn.query_params:
+        raise InvalidArgumentsError("an OAuth callback carries the authorization's state")
+    return await _request(router, agent_cls, agent_id, agent_request(conn, rest))
+
+
+async def _request(router: Router, agent_cls: type[Agent], agent_id: str, request: Request) -> Response:
+    """The agent's answer to an HTTP request (`on_request`, or the OAuth callback)."""
+    response = await router.submit(
+        agent_cls, agent_id, lambda t: t.actor.request.remote(t.key, t.epoch, request)
+    )
+    content, media_type = response.encoded()
+    return Response(content, response.status, headers=response.headers, media_type=media_type)
 
 
 async def _rpc(

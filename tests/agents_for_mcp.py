@@ -65,6 +65,26 @@ class McpUser(Agent):
         return {"result": result.result, "error": result.error}
 
 
+class OAuthMcpUser(McpUser):
+    """An McpUser of OAuth servers, in a process of its own (tests SIGKILL it); served by the
+    tests' Serve app, which takes the authorization servers' callbacks."""
+
+    type_name = "oauth-user"
+    hosting = "dedicated"
+
+    @callable
+    async def add_oauth_server(self, name: str, url: str, callback: str) -> str | None:
+        return (await self.mcp.add_server(name, url, oauth_callback=callback)).redirect_uri
+
+    @callable
+    async def authorize(self, name: str) -> str | None:
+        return await self.mcp.authorize(name)
+
+    @callable(readonly=True)
+    async def tool_names_readonly(self, server: str) -> list[str]:
+        return [tool.name for tool in await self.mcp.list_tools(server)]
+
+
 class SleepyMcpUser(McpUser):
     idle_timeout = 0.5
 

@@ -18,6 +18,7 @@ from agents.requests import Rejected, Request, Response
 from examples.app import CHAT_PAGE, PAGE, Counter
 from examples.chat_app import ExampleChat
 from tests.agents_for_chat import Assistant
+from tests.agents_for_mcp import OAuthMcpUser
 
 
 class Tally(Agent):
@@ -219,7 +220,7 @@ async def async_bearer_gate(
     return bearer_gate(conn, agent_type, agent_id)
 
 
-SERVED = [Tally, DedicatedTally, Hibernating, Counter, Assistant, ExampleChat, Toolbox]
+SERVED = [Tally, DedicatedTally, Hibernating, Counter, Assistant, ExampleChat, Toolbox, OAuthMcpUser]
 GATED = [Guarded, Counter, Toolbox]
 #: The one origin the gated app allows cross-origin requests from.
 GATED_ORIGIN = "https://app.example.com"

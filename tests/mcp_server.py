@@ -1,5 +1,6 @@
 """MCP servers for the MCP client tests: the reference server `@modelcontextprotocol/server-everything`
-(npm, run with npx over Streamable HTTP), and a fake that answers with malformed JSON-RPC.
+(npm, run with npx over Streamable HTTP), an OAuth-protected server (`tests.mcp_oauth_server`), and
+a fake that answers with malformed JSON-RPC.
 
 The reference server runs as a real subprocess in a process group of its own (npx starts npm, a
 shell and node), so a test can SIGKILL it, or SIGSTOP it to make it hang, as one unit.
@@ -13,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,25 +27,22 @@ PACKAGE = "@modelcontextprotocol/server-everything"
 START_TIMEOUT_S = 120.0
 
 
-class EverythingServer:
-    """One running `server-everything streamableHttp` on a local port."""
+class ServerProcess:
+    """A server started as a subprocess in a process group of its own, listening on a local port."""
 
-    def __init__(self, port: int) -> None:
-        npx = shutil.which("npx")
-        if npx is None or shutil.which("node") is None:
-            missing("node and npx (for the MCP reference server)", "nodejs npm")
+    def __init__(self, argv: list[str], port: int, env: dict[str, str] | None = None) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}/mcp"
         self.proc = subprocess.Popen(
-            [npx, "-y", PACKAGE, "streamableHttp"],
-            env={**os.environ, "PORT": str(port)},
+            argv,
+            env={**os.environ, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        self._wait_until_listening()
+        self._wait_until_listening(argv[-1])
 
-    def _wait_until_listening(self) -> None:
+    def _wait_until_listening(self, what: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
@@ -52,20 +51,47 @@ class EverythingServer:
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.kill()
-                    raise RuntimeError(f"{PACKAGE} did not start listening on port {self.port}") from None
+                    raise RuntimeError(f"{what} did not start listening on port {self.port}") from None
                 time.sleep(0.1)
 
     def signal(self, signum: int) -> None:
-        """Send `signum` to the server's whole process group (npm, sh and node)."""
+        """Send `signum` to the server's whole process group."""
         try:
             os.killpg(self.proc.pid, signum)
         except ProcessLookupError:
             pass
 
     def kill(self) -> None:
-        """SIGKILL the group (stopped processes too) and reap npx."""
+        """SIGKILL the group (stopped processes too) and reap the server."""
         self.signal(signal.SIGKILL)
         self.proc.wait(10)
+
+
+class EverythingServer(ServerProcess):
+    """One running `server-everything streamableHttp` (npm, a shell and node under npx)."""
+
+    def __init__(self, port: int) -> None:
+        npx = shutil.which("npx")
+        if npx is None or shutil.which("node") is None:
+            missing("node and npx (for the MCP reference server)", "nodejs npm")
+        super().__init__([npx, "-y", PACKAGE, "streamableHttp"], port, {"PORT": str(port)})
+
+
+class OAuthServer(ServerProcess):
+    """The OAuth-protected MCP server of `tests.mcp_oauth_server`, its access tokens living
+    `token_seconds`."""
+
+    def __init__(self, port: int, token_seconds: int) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.mcp_oauth_server",
+            str(port),
+            "--token-seconds",
+            str(token_seconds),
+        ]
+        super().__init__(argv, port)
+        self.base = f"http://127.0.0.1:{port}"
 
 
 @contextmanager

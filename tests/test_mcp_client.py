@@ -61,7 +61,9 @@ async def test_registration_survives_sigkill_of_the_agent(agent_id: str, server_
     agent = get_agent(McpUser, agent_id)
     await agent.add_server("ev", server_url, {"X-Api-Key": "secret-value"})
     os.kill((await agent.describe())["pid"], signal.SIGKILL)
-    assert await agent.servers() == [{"name": "ev", "url": server_url, "header_names": ("X-Api-Key",)}]
+    assert await agent.servers() == [
+        {"name": "ev", "url": server_url, "header_names": ("X-Api-Key",), "redirect_uri": None}
+    ]
     assert (await agent.call("ev", "echo", {"message": "after the crash"}))["text"] == "Echo: after the crash"
 
 
@@ -168,7 +170,9 @@ async def test_malformed_json_rpc_is_a_protocol_error(agent_id: str) -> None:
         await agent.add_server("garbled", url)
         with pytest.raises(McpProtocolError, match="'garbled' sent an invalid message"):
             await agent.tool_names("garbled")
-    assert await agent.servers() == [{"name": "garbled", "url": url, "header_names": ()}]
+    assert await agent.servers() == [
+        {"name": "garbled", "url": url, "header_names": (), "redirect_uri": None}
+    ]
 
 
 # ---- Code Mode -----------------------------------------------------------------------------

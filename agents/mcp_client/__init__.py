@@ -12,6 +12,10 @@ class Researcher(Agent):
         return (await self.mcp.call_tool("docs", "search", {"query": q})).text
 ```
 
+An OAuth server is added with `oauth_callback=` (the Serve app's public URL): `url = await
+self.mcp.authorize(name)` gives the page to send the user to; their return through the app
+completes it, and the tokens stay in the agent's SQLite (refreshed as they expire).
+
 Servers are registered in the agent's own SQLite (part of the turn, durable); each call opens its
 own Streamable HTTP session with the official SDK, within `Agent.mcp_timeout`. Failures are typed
 `McpError`s (`agents.errors`). `ChatAgent` offers the servers' tools to its model as `server__tool`;
@@ -24,6 +28,8 @@ from agents.errors import (
     InvalidMcpArgumentsError,
     InvalidMcpServerError,
     McpArgumentsTooLargeError,
+    McpAuthorizationFailedError,
+    McpAuthorizationRequiredError,
     McpCallFailedError,
     McpError,
     McpProtocolError,
@@ -40,6 +46,8 @@ __all__ = [
     "InvalidMcpArgumentsError",
     "InvalidMcpServerError",
     "McpArgumentsTooLargeError",
+    "McpAuthorizationFailedError",
+    "McpAuthorizationRequiredError",
     "McpCallFailedError",
     "McpClient",
     "McpError",

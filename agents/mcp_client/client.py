@@ -9,6 +9,7 @@ before anything is sent when the input is at fault; a failed call changes nothin
 from __future__ import annotations
 
 import functools
+import html
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,13 +17,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from agents.errors import (
     InvalidMcpArgumentsError,
+    InvalidMcpServerError,
     McpArgumentsTooLargeError,
     McpCallFailedError,
+    McpError,
     McpProtocolError,
     UnknownMcpToolError,
 )
+from agents.mcp_client import oauth
+from agents.mcp_client.oauth import Authorizations
 from agents.mcp_client.registry import McpServer, Registration, ServerRegistry
 from agents.mcp_client.session import exchange
+from agents.requests import Request, Response
 
 if TYPE_CHECKING:
     from agents.agent import Agent
@@ -78,16 +84,59 @@ class McpClient:
     """An agent's MCP servers and the calls to them; `self.mcp` inside any agent."""
 
     def __init__(self, agent: Agent) -> None:
+        self._agent = agent
         self._owner = type(agent)
         self._registry = ServerRegistry(agent.sql)
+        self._oauth = Authorizations(self._registry)
 
-    async def add_server(self, name: str, url: str, *, headers: Mapping[str, str] | None = None) -> McpServer:
+    async def add_server(
+        self,
+        name: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        oauth_callback: str | None = None,
+    ) -> McpServer:
         """Register a Streamable HTTP server under `name` (part of this turn; nothing is sent yet).
-        `headers` (e.g. Authorization) go with every request and are never shown again."""
-        return self._registry.add(name, url, headers).public()
+        `headers` (e.g. Authorization) go with every request and are never shown again.
+        `oauth_callback` (the Serve app's public base URL) makes it an OAuth server: `authorize`
+        it before calling it."""
+        redirect = None
+        if oauth_callback is not None:
+            redirect = oauth.redirect_uri(oauth_callback, self._owner.type_name, self._agent.name, name)
+        return self._registry.add(name, url, headers, redirect).public()
 
     async def remove_server(self, name: str) -> None:
+        """Forget a server, its tokens and any authorization of it in progress."""
         self._registry.remove(name)
+        self._oauth.forget(name)
+
+    async def authorize(self, server: str) -> str | None:
+        """Start authorizing an OAuth server (registered with `oauth_callback`): returns the URL
+        to send the user to (the server's authorization page), or None if the tokens this agent
+        holds still serve. The user's return to the app completes it; until then, and if the
+        agent restarts first, calls fail with McpAuthorizationRequiredError."""
+        registration = self._registry.get(server)
+        if registration.redirect_uri is None:
+            raise InvalidMcpServerError(f"MCP server {server!r} was not added with oauth_callback")
+
+        async def connect(auth: Any) -> None:
+            await exchange(registration, oauth.AUTHORIZATION_TIMEOUT_S, _connected, auth)
+
+        url = await self._oauth.start(registration, connect, self._owner.mcp_timeout)
+        if url is None:
+            self._save(server)
+        return url
+
+    async def complete_authorization(self, request: Request) -> Response:
+        """The authorization server's redirect back (`.../mcp-oauth/{server}?code=&state=`), as
+        the ingress hands it over: a page telling the user whether the server is now connected."""
+        server = request.path[len(oauth.CALLBACK_PREFIX) :]
+        try:
+            await self._oauth.complete(server, request.query, self._owner.mcp_timeout)
+        except McpError as exc:
+            return _page("Not connected", f"{exc.code}: {exc.message or exc}", exc.status)
+        return _page("Connected", f"{server} is connected. You can close this window.", 200)
 
     async def list_servers(self) -> list[McpServer]:
         """The registered servers, oldest first (header names only)."""
@@ -171,7 +220,27 @@ class McpClient:
         return dict(args)
 
     async def _exchange(self, registration: Registration, work: Callable[[Any], Awaitable[T]]) -> T:
-        return await exchange(registration, self._owner.mcp_timeout, work)
+        if registration.redirect_uri is None:
+            return await exchange(registration, self._owner.mcp_timeout, work)
+        try:
+            return await exchange(registration, self._owner.mcp_timeout, work, self._oauth.auth(registration))
+        finally:  # refreshed tokens
+            self._save(registration.name)
+
+    def _save(self, server: str) -> None:
+        """Keep changed credentials in SQLite, unless this turn is read-only (then they serve
+        this activation until a turn that may write calls the server)."""
+        if not self._agent._runtime.turn_is_readonly():
+            self._oauth.save(server)
+
+
+async def _connected(client: Any) -> None:
+    """The work of an exchange that only connects (the session's initialization is the point)."""
+
+
+def _page(title: str, text: str, status: int) -> Response:
+    body = f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><p>{html.escape(text)}</p>"
+    return Response(body, status, media_type="text/html; charset=utf-8")
 
 
 async def _tools(client: Any, server: str) -> list[McpTool]:

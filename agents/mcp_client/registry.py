@@ -23,6 +23,9 @@ Sql = Callable[..., list[dict[str, Any]]]
 
 _TABLE = """CREATE TABLE IF NOT EXISTS _mcp_servers(
     name TEXT PRIMARY KEY, url TEXT NOT NULL, headers TEXT NOT NULL, added REAL NOT NULL)"""
+#: OAuth servers' redirect URIs, and what their authorization servers issued (`agents.mcp_client.oauth`).
+_OAUTH_TABLE = """CREATE TABLE IF NOT EXISTS _mcp_oauth(
+    name TEXT PRIMARY KEY, redirect_uri TEXT NOT NULL, client_info TEXT, tokens TEXT)"""
 #: A server name prefixes its tools' names for a chat model (`name__tool`): keep it short and plain.
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 #: An HTTP header name (RFC 9110 token).
@@ -36,6 +39,8 @@ class McpServer:
     name: str
     url: str
     header_names: tuple[str, ...] = ()
+    #: Where the server's authorization server sends the user back (OAuth servers only).
+    redirect_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,12 +50,13 @@ class Registration:
     name: str
     url: str
     headers: dict[str, str]
+    redirect_uri: str | None = None
 
     def __repr__(self) -> str:  # no secrets in logs or tracebacks
         return f"Registration(name={self.name!r}, url={self.url!r}, headers=<{len(self.headers)} hidden>)"
 
     def public(self) -> McpServer:
-        return McpServer(self.name, self.url, tuple(self.headers))
+        return McpServer(self.name, self.url, tuple(self.headers), self.redirect_uri)
 
 
 class ServerRegistry:
@@ -59,9 +65,14 @@ class ServerRegistry:
     def __init__(self, sql: Sql) -> None:
         self._sql = sql
 
-    def add(self, name: str, url: str, headers: Mapping[str, str] | None) -> Registration:
-        """Register a server; refuses bad input and a name already taken."""
-        registration = Registration(_valid_name(name), _valid_url(url), _valid_headers(headers or {}))
+    def add(
+        self, name: str, url: str, headers: Mapping[str, str] | None, redirect_uri: str | None = None
+    ) -> Registration:
+        """Register a server (with OAuth when it has a `redirect_uri`); refuses bad input and a
+        name already taken."""
+        registration = Registration(
+            _valid_name(name), _valid_url(url), _valid_headers(headers or {}), redirect_uri
+        )
         self._sql(_TABLE)
         if self._sql("SELECT 1 FROM _mcp_servers WHERE name = ?", name):
             raise McpServerExistsError(f"an MCP server named {name!r} is registered already")
@@ -72,27 +83,52 @@ class ServerRegistry:
             json.dumps(registration.headers),
             time.time(),
         )
+        if redirect_uri is not None:
+            self._sql(_OAUTH_TABLE)
+            self._sql(
+                "INSERT OR REPLACE INTO _mcp_oauth(name, redirect_uri) VALUES (?, ?)", name, redirect_uri
+            )
         return registration
 
     def remove(self, name: str) -> None:
+        """Forget a server, and whatever its authorization server issued."""
         self.get(name)
         self._sql("DELETE FROM _mcp_servers WHERE name = ?", name)
+        if self._has("_mcp_oauth"):
+            self._sql("DELETE FROM _mcp_oauth WHERE name = ?", name)
 
     def get(self, name: str) -> Registration:
-        rows = self._rows("WHERE name = ?", name) if isinstance(name, str) else []
+        rows = self._rows("WHERE s.name = ?", name) if isinstance(name, str) else []
         if not rows:
             raise UnknownMcpServerError(f"no MCP server named {name!r} is registered")
         return rows[0]
 
     def all(self) -> list[Registration]:
         """Every registered server, in the order they were added."""
-        return self._rows("ORDER BY added, name")
+        return self._rows("ORDER BY s.added, s.name")
+
+    def credentials(self, name: str) -> dict[str, Any]:
+        """What the server's authorization server issued, as JSON texts (`client_info`, `tokens`;
+        None until issued)."""
+        rows = self._sql("SELECT client_info, tokens FROM _mcp_oauth WHERE name = ?", name)
+        return rows[0] if rows else {"client_info": None, "tokens": None}
+
+    def store_credentials(self, name: str, client_info: str | None, tokens: str | None) -> None:
+        """Keep what the authorization server issued (part of the turn, like any SQL)."""
+        query = "UPDATE _mcp_oauth SET client_info = ?, tokens = ? WHERE name = ?"
+        self._sql(query, client_info, tokens, name)
+
+    def _has(self, table: str) -> bool:
+        return bool(self._sql("SELECT 1 FROM sqlite_master WHERE name = ?", table))
 
     def _rows(self, where: str, *values: Any) -> list[Registration]:
-        if not self._sql("SELECT 1 FROM sqlite_master WHERE name = '_mcp_servers'"):
+        if not self._has("_mcp_servers"):
             return []
-        rows = self._sql(f"SELECT name, url, headers FROM _mcp_servers {where}", *values)
-        return [Registration(r["name"], r["url"], json.loads(r["headers"])) for r in rows]
+        oauth = "LEFT JOIN _mcp_oauth o ON o.name = s.name" if self._has("_mcp_oauth") else ""
+        redirect = "o.redirect_uri" if oauth else "NULL"
+        query = f"SELECT s.name, s.url, s.headers, {redirect} AS redirect_uri FROM _mcp_servers s {oauth}"
+        rows = self._sql(f"{query} {where}", *values)
+        return [Registration(r["name"], r["url"], json.loads(r["headers"]), r["redirect_uri"]) for r in rows]
 
 
 def _valid_name(name: Any) -> str:

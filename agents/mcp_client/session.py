@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from agents.errors import (
+    McpAuthorizationFailedError,
     McpCallFailedError,
     McpError,
     McpProtocolError,
@@ -38,15 +39,17 @@ def _import_sdk() -> Any:
     return httpx2, mcp.client.client.Client, mcp.client.streamable_http.streamable_http_client
 
 
-async def exchange(server: Registration, timeout_s: float, work: Callable[[Any], Awaitable[T]]) -> T:
+async def exchange(
+    server: Registration, timeout_s: float, work: Callable[[Any], Awaitable[T]], auth: Any = None
+) -> T:
     """Open a session with `server`, `await work(client)` (an `mcp.client.Client`), and close it,
-    all within `timeout_s`; every failure is an `McpError`."""
+    all within `timeout_s`; every failure is an `McpError`. `auth` is an httpx auth (OAuth)."""
     import anyio
 
     httpx2, client_class, transport = await asyncio.to_thread(_import_sdk)
     try:
         with anyio.fail_after(timeout_s):
-            http = httpx2.AsyncClient(headers=server.headers, timeout=timeout_s)
+            http = httpx2.AsyncClient(headers=server.headers, timeout=timeout_s, auth=auth)
             async with http, client_class(transport(server.url, http_client=http), cache=None) as client:
                 return await work(client)
     except Exception as exc:  # the SDK's task groups wrap errors in ExceptionGroups
@@ -57,12 +60,15 @@ def typed_error(exc: BaseException, server: str, timeout_s: float) -> McpError:
     """The `McpError` that says what `exc`, raised during an exchange with `server`, means."""
     import httpx2
     import pydantic
+    from mcp.client.auth import OAuthFlowError
     from mcp.shared.exceptions import MCPError
     from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST, PARSE_ERROR
 
     leaf = _first_leaf(exc)
     if isinstance(leaf, McpError):
         return leaf
+    if isinstance(leaf, OAuthFlowError):
+        return McpAuthorizationFailedError(f"OAuth with MCP server {server!r} failed: {_quote(leaf)}")
     if isinstance(leaf, TimeoutError | httpx2.TimeoutException):
         return McpTimeoutError(f"MCP server {server!r} did not answer within {timeout_s:g} s")
     if isinstance(leaf, httpx2.HTTPError | OSError) or (
