@@ -166,6 +166,7 @@ class Authorizations:
         pending = _Pending(self.credentials(server.name).copy())
         auth = _provider(server, pending.credentials, pending.redirected, pending.callback)
         pending.task = asyncio.create_task(connect(auth))
+        pending.task.add_done_callback(_retrieved)
         self._pending[server.name] = pending
         waits = [pending.url, pending.task]
         done, _ = await asyncio.wait(waits, timeout=timeout_s, return_when="FIRST_COMPLETED")
@@ -207,6 +208,12 @@ class Authorizations:
         if credentials.changed:
             self._credentials[name] = credentials
             self.save(name)
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """A flow nobody came back for ends quietly (its callback, if any, reports the error)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _provider(server: Registration, credentials: Credentials, redirect: Flow, callback: Flow) -> Any:
