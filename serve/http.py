@@ -142,7 +142,7 @@ async def handle(
     """Serve one HTTP request addressed to an agent. Everything that cannot reach one of its
     handlers (the gate refused, an unknown class or method, bad arguments, OPTIONS, a route on a
     class without `on_request`) is answered here, before the agent is activated. `.../mcp` of a
-    class with MCP tools goes to `mcp`, once the gate admitted it."""
+    class with an MCP endpoint goes to `mcp`, once the gate admitted it."""
     try:
         name, agent_id, rest = split_agent_path(conn)
         if conn.method == "OPTIONS":
