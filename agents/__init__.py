@@ -48,7 +48,7 @@ from agents.errors import (
     UnknownMethodError,
 )
 from agents.handle import AgentHandle, SyncAgentHandle, get_agent, handle_of
-from agents.methods import callable
+from agents.methods import callable, prompt
 from agents.runtime import configure, list_agents, start
 
 __all__ = [
@@ -87,5 +87,6 @@ __all__ = [
     "get_agent",
     "handle_of",
     "list_agents",
+    "prompt",
     "start",
 ]

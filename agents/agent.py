@@ -100,6 +100,9 @@ class Agent(WebHooks):
     #: Largest arguments of an MCP tool call or prompt, as JSON (None: no limit): past it,
     #: McpArgumentsTooLargeError, before anything is sent.
     mcp_max_argument_bytes: ClassVar[int | None] = limits.MAX_MCP_ARGUMENT_BYTES
+    #: Offer the agent's committed state as a resource on its MCP endpoint
+    #: (`agent://{type_name}/{id}/state`, JSON), read through `validate_request` as HTTP is.
+    mcp_state_resource: ClassVar[bool] = False
     #: Where activations live: "dedicated" (a Ray actor, an OS process, of its own) or "pooled"
     #: (one of many in a shared host actor: ~KiB each, millisecond wakes, but host-mates share an
     #: event loop). None: the deployment's default (`agents.configure(hosting=...)`,

@@ -1,7 +1,9 @@
-"""`@callable`: marks the agent methods callers may invoke (the runtime builds its method table from it)."""
+"""`@callable` marks the agent methods callers may invoke, `@prompt` the prompts its MCP endpoint
+offers (the runtime builds its method table from both)."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
@@ -18,6 +20,8 @@ class CallableOptions:
     readonly: bool = False
     finish_on_disconnect: bool = False
     mcp: bool = False
+    #: An MCP prompt (`@prompt`): run only by `prompts/get`, never as RPC or over WebSocket.
+    prompt: bool = False
 
 
 @overload
@@ -55,7 +59,23 @@ def callable(
     return mark(fn) if fn is not None else mark
 
 
+def prompt(fn: F, /) -> F:
+    """Offer an agent method as a prompt on its MCP endpoint (`prompts/list`, `prompts/get`): the
+    prompt is named after the method, its docstring is the description, and its keyword
+    arguments are the prompt's (strings; required when they have no default).
+
+    It returns one user message as a `str`, or a list of messages, each a dict
+    `{"role": "user" | "assistant", "content": str}`. It runs as a read-only turn: it may read
+    state and SQL, and a change fails the request. Prompts are not callable as RPC, over
+    WebSocket or from handles.
+    """
+    if inspect.isasyncgenfunction(fn):
+        raise TypeError(f"@prompt {fn.__qualname__} returns its messages; it may not stream them")
+    setattr(fn, _MARK, CallableOptions(readonly=True, prompt=True))
+    return fn
+
+
 def callable_options(function: object) -> CallableOptions | None:
-    """What `@callable` said about a function, or None if it is not marked."""
+    """What `@callable` (or `@prompt`) said about a function, or None if it is not marked."""
     options = getattr(function, _MARK, None)
     return options if isinstance(options, CallableOptions) else None

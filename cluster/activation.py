@@ -215,7 +215,7 @@ class Activation:
                 f"call chain {path} re-enters {self.key}, which is in a turn; agents are not "
                 "reentrant (let the first call return, or use a queue)"
             )
-        spec = lookup_method(self.agent_cls, method)
+        spec = lookup_method(self.agent_cls, method, prompts=True)
         if spec.streaming and not streaming:
             raise InvalidArgumentsError(f"{method} streams its results; call it as a stream")
         if streaming and not spec.streaming:

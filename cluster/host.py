@@ -258,6 +258,9 @@ class AgentHost:
     async def authorize(self, key: str, epoch: int, request: Request) -> Outcome:
         return await self._on(key, epoch, lambda a: a.sockets.authorize(request))
 
+    async def read_state(self, key: str, epoch: int, request: Request) -> Outcome:
+        return await self._on(key, epoch, lambda a: a.sockets.read_state(request))
+
     async def rpc(
         self,
         key: str,

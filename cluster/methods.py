@@ -26,6 +26,8 @@ class MethodSpec:
     finish_on_disconnect: bool = False
     #: Offered as a tool on the agent's MCP endpoint (see `callable`).
     mcp: bool = False
+    #: An MCP prompt (see `prompt`): only the agent's MCP endpoint runs it.
+    prompt: bool = False
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Validate and coerce arguments against the type hints; raise InvalidArgumentsError."""
@@ -34,7 +36,7 @@ class MethodSpec:
 
 @functools.cache
 def method_table(agent_cls: type) -> dict[str, MethodSpec]:
-    """Every `@callable` method of an agent class (inherited ones included), by name."""
+    """Every `@callable` and `@prompt` method of an agent class (inherited ones included), by name."""
     table: dict[str, MethodSpec] = {}
     for name in dir(agent_cls):
         if name.startswith("_"):
@@ -51,15 +53,18 @@ def method_table(agent_cls: type) -> dict[str, MethodSpec]:
             validator=ArgumentValidator(function, drop_self=True),
             finish_on_disconnect=options.finish_on_disconnect,
             mcp=options.mcp,
+            prompt=options.prompt,
         )
     return table
 
 
-def lookup_method(agent_cls: type, name: str) -> MethodSpec:
-    """The spec of a callable method, or a clear error saying why it cannot be called."""
+def lookup_method(agent_cls: type, name: str, *, prompts: bool = False) -> MethodSpec:
+    """The spec of a callable method, or a clear error saying why it cannot be called. A prompt
+    is an unknown method to callers (RPC, WebSocket, handles); `prompts=True` is the agent's own
+    view, which runs what its ingress sends it (the MCP endpoint's `prompts/get`)."""
     spec = method_table(agent_cls).get(name)
-    if spec is not None:
+    if spec is not None and (prompts or not spec.prompt):
         return spec
-    if hasattr(agent_cls, name):
+    if spec is None and hasattr(agent_cls, name):
         raise NotCallableError(f"{agent_cls.__name__}.{name} is not marked @callable")
     raise UnknownMethodError(f"{agent_cls.__name__} has no callable method {name!r}")

@@ -171,11 +171,15 @@ class SocketHub:
 
     # ---- state sync ----------------------------------------------------------------------------
 
+    def _plain_state(self) -> Any:
+        """The state as clients get it: JSON-friendly data."""
+        return _plain(self._a.codec.to_plain(self._a.get_state()))
+
     def _full_state(self, conn_ids: Iterable[str]) -> None:
         ids = list(conn_ids)
         if not ids:
             return
-        state = _plain(self._a.codec.to_plain(self._a.get_state()))
+        state = self._plain_state()
         self._last_sent = state
         self.push(ids, protocol.State(state=state, seq=self._seq).dump())
         self._synced.update(ids)
@@ -316,6 +320,14 @@ class SocketHub:
             return decides and bool(agent.should_be_readonly(Connection(self, HTTP_CONNECTION), request))
 
         return await self._a.run_hook(body, readonly=True)
+
+    async def read_state(self, request: Request) -> Outcome:
+        """The committed state, as JSON-friendly data, for a request `authorize` admits (the MCP
+        endpoint's state resource); read in a read-only turn, so never a half-turn's."""
+        gate = await self.authorize(request)
+        if not gate.ok:
+            return gate
+        return await self._a.run_hook(self._plain_state, readonly=True, name="read_state")
 
     async def rpc(
         self,

@@ -6,9 +6,10 @@ app = build_app([Counter, ChatRoom])          # for `serve run module:app` / `se
 start([Counter, ChatRoom], port=8000)         # or from a driver: serve.run on a local cluster
 ```
 Routes: `POST /agents/{agent}/{id}/rpc/{method}`, `/agents/{agent}/{id}/mcp` (MCP, for classes
-with `@callable(mcp=True)` methods: `serve.mcp`), any other request under `/agents/{agent}/{id}/`
-(`on_request`), `WS /agents/{agent}/{id}` (see docs/protocol.md), `/static/agents.js`, and the
-pages the app was built with. The app's gate (`serve.gate`) and CORS (`serve.cors`) run first.
+with `@callable(mcp=True)` or `@prompt` methods or `mcp_state_resource`: `serve.mcp`), any other
+request under `/agents/{agent}/{id}/` (`on_request`), `WS /agents/{agent}/{id}` (see
+docs/protocol.md), `/static/agents.js`, and the pages the app was built with. The app's gate
+(`serve.gate`) and CORS (`serve.cors`) run first.
 """
 
 import os

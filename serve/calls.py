@@ -1,9 +1,10 @@
-"""Calling an agent's method from the ingress: the one path HTTP RPC and MCP tools share.
+"""Calling an agent's method from the ingress: the one path HTTP RPC and MCP tools and prompts share.
 
 Arguments are checked against the type hints before the agent is touched. A call is one turn
 through the router (`submit_once`: applied once across failover, rolled back on error,
 checkpointed before its result returns), in which the agent's `validate_request` and
-`should_be_readonly` judge the request. A stream asks the agent to `authorize` the request first.
+`should_be_readonly` judge the request. A stream, and a read of the state, ask the agent to
+`authorize` the request first.
 """
 
 from __future__ import annotations
@@ -57,3 +58,10 @@ async def stream(
         raise ReadOnlyError(f"this request is read-only; {spec.name} may change state")
     async for item in router.stream(agent_cls, agent_id, spec.name, args, kwargs):
         yield item
+
+
+async def read_state(router: Router, agent_cls: type[Agent], agent_id: str, request: Request) -> Any:
+    """The agent's committed state (JSON-friendly), once the agent admitted `request`."""
+    return await router.submit(
+        agent_cls, agent_id, lambda t: t.actor.read_state.remote(t.key, t.epoch, request)
+    )

@@ -143,7 +143,7 @@ async def handle(
     """Serve one HTTP request addressed to an agent. Everything that cannot reach one of its
     handlers (the gate refused, an unknown class or method, bad arguments, OPTIONS, a route on a
     class without `on_request`) is answered here, before the agent is activated. `.../mcp` of a
-    class with MCP tools goes to `mcp`, once the gate admitted it. An MCP server's OAuth callback
+    class with an MCP endpoint goes to `mcp`, once the gate admitted it. An MCP server's OAuth callback
     (`.../mcp-oauth/{server}`) passes the gate: the user's browser, sent back by an authorization
     server, holds none of the app's credentials; the agent checks its `state` instead."""
     try:

@@ -1,11 +1,14 @@
 """Agents' MCP endpoints: `/agents/{type}/{id}/mcp` over MCP's Streamable HTTP transport, for
-classes with `@callable(mcp=True)` methods (`serve.mcp_tools`).
+classes with `@callable(mcp=True)` methods (tools, `serve.mcp_tools`), `@prompt` methods
+(`serve.mcp_prompts`) or `mcp_state_resource` (`serve.mcp_state`).
 
 Built on the official SDK's low-level `Server`, one per class, each behind a session manager in
 stateless mode: a replica keeps nothing between requests, so any replica may take any request
 (Serve has no sticky sessions). The ingress runs the app's gate and finds the class before a
 request gets here (`serve.http.handle`); a tool call is then an ordinary turn, the path HTTP RPC
-takes (`serve.calls`), so the agent's `validate_request` and `should_be_readonly` judge it too.
+takes (`serve.calls`), so the agent's `validate_request` and `should_be_readonly` judge it too. A
+prompt takes that path as a read-only method, and the state is read in a read-only turn once
+`validate_request` admitted the request.
 """
 
 from __future__ import annotations
@@ -20,19 +23,20 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from agents.agent import Agent
-from agents.errors import RequestTooLargeError
+from agents.errors import InvalidArgumentsError, RequestTooLargeError
 from agents.requests import Request
 from cluster.methods import MethodSpec
 from cluster.routing import Router
-from serve import calls, http, mcp_tools
+from serve import calls, http, mcp_prompts, mcp_state, mcp_tools
 from serve.cors import Cors
 
-#: Where a request's agent travels to the tool handlers: a key in its ASGI scope.
+#: Where a request's agent travels to the MCP handlers: a key in its ASGI scope.
 _TARGET = "ray_agents.mcp_target"
 
 
@@ -44,7 +48,7 @@ class _Target:
 
 
 class McpEndpoint:
-    """One replica's MCP servers, one per class that has tools."""
+    """One replica's MCP servers, one per class that offers anything over MCP (`offers_mcp`)."""
 
     def __init__(
         self, classes: Iterable[type[Agent]], router: Router, max_body_bytes: int, cors: Cors | None = None
@@ -57,12 +61,12 @@ class McpEndpoint:
                 self._server(cls), stateless=True, max_request_body_size=max_body_bytes
             )
             for cls in classes
-            if mcp_tools.tools(cls)
+            if offers_mcp(cls)
         }
 
     @property
     def classes(self) -> list[type[Agent]]:
-        """The classes with MCP tools (none: no endpoint, nothing to run)."""
+        """The classes with an MCP endpoint (none: nothing to run)."""
         return list(self._managers)
 
     def serves(self, agent_cls: type[Agent]) -> bool:
@@ -119,11 +123,55 @@ class McpEndpoint:
                 return mcp_tools.error_result(exc)
             return tool.result(value)
 
-        return Server(
+        async def list_prompts(
+            ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+        ) -> types.ListPromptsResult:
+            described = mcp_prompts.prompts(agent_cls).values()
+            return types.ListPromptsResult(prompts=[p.prompt for p in described])
+
+        async def get_prompt(
+            ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+        ) -> types.GetPromptResult:
+            target: _Target = ctx.request.scope[_TARGET]
+            prompt = mcp_prompts.lookup_prompt(agent_cls, params.name)
+            kwargs: dict[str, Any] = dict(params.arguments or {})
+            try:
+                value = await calls.call(
+                    self._router, agent_cls, target.agent_id, prompt.spec, target.request, (), kwargs
+                )
+            except Exception as exc:
+                raise _failed(exc) from None
+            return prompt.result(value)
+
+        async def list_resources(
+            ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+        ) -> types.ListResourcesResult:
+            target: _Target = ctx.request.scope[_TARGET]
+            state = mcp_state.resource(agent_cls.type_name, target.agent_id)
+            return types.ListResourcesResult(resources=[state])
+
+        async def read_resource(
+            ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+        ) -> types.ReadResourceResult:
+            target: _Target = ctx.request.scope[_TARGET]
+            mcp_state.check(agent_cls.type_name, target.agent_id, params.uri)
+            try:
+                state = await calls.read_state(self._router, agent_cls, target.agent_id, target.request)
+            except Exception as exc:
+                raise _failed(exc) from None
+            return mcp_state.contents(agent_cls.type_name, target.agent_id, state)
+
+        has_tools, has_prompts = bool(mcp_tools.tools(agent_cls)), bool(mcp_prompts.prompts(agent_cls))
+        has_state = agent_cls.mcp_state_resource
+        return Server(  # a handler left out is a capability not advertised
             agent_cls.type_name,
             instructions=agent_cls.__doc__,
-            on_list_tools=list_tools,
-            on_call_tool=call_tool,
+            on_list_tools=list_tools if has_tools else None,
+            on_call_tool=call_tool if has_tools else None,
+            on_list_prompts=list_prompts if has_prompts else None,
+            on_get_prompt=get_prompt if has_prompts else None,
+            on_list_resources=list_resources if has_state else None,
+            on_read_resource=read_resource if has_state else None,
         )
 
     async def _stream(
@@ -143,6 +191,17 @@ class McpEndpoint:
             items.append(item)
             await ctx.session.report_progress(len(items), message=json.dumps(http.jsonable(item)))
         return items
+
+
+def offers_mcp(agent_cls: type[Agent]) -> bool:
+    """Whether the class has an MCP endpoint: it offers tools, prompts or its state."""
+    return bool(mcp_tools.tools(agent_cls) or mcp_prompts.prompts(agent_cls) or agent_cls.mcp_state_resource)
+
+
+def _failed(exc: BaseException) -> MCPError:
+    """A failed prompt or read as a JSON-RPC error: bad arguments are invalid params."""
+    code = types.INVALID_PARAMS if isinstance(exc, InvalidArgumentsError) else types.INTERNAL_ERROR
+    return MCPError(code, mcp_tools.error_text(exc))
 
 
 def _error(code: int, message: str, status: int) -> JSONResponse:

@@ -63,14 +63,16 @@ def lookup_tool(agent_cls: type, name: str) -> McpTool:
     return found
 
 
-def error_result(exc: BaseException) -> types.CallToolResult:
-    """A failed call as MCP reports tool errors (`isError`, for the model to read): the agent's
-    error code and message, as HTTP RPC would answer them."""
+def error_text(exc: BaseException) -> str:
+    """A failure as HTTP RPC would answer it: the agent's error code and message."""
     if isinstance(exc, AgentError):
-        text = f"{exc.code}: {exc.message or exc}"
-    else:
-        text = f"exception: {type(exc).__name__}: {exc}"
-    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+        return f"{exc.code}: {exc.message or exc}"
+    return f"exception: {type(exc).__name__}: {exc}"
+
+
+def error_result(exc: BaseException) -> types.CallToolResult:
+    """A failed call as MCP reports tool errors (`isError`, for the model to read)."""
+    return types.CallToolResult(content=[types.TextContent(text=error_text(exc))], is_error=True)
 
 
 def _tool(spec: MethodSpec) -> McpTool:

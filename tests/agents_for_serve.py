@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
 from starlette.responses import Response as StarletteResponse
 
-from agents import Agent, callable
+from agents import Agent, callable, prompt
 from agents.connections import Connection
 from agents.requests import Rejected, Request, Response
 from examples.app import CHAT_PAGE, PAGE, Counter
@@ -114,10 +114,11 @@ class Note(pydantic.BaseModel):
 
 
 class Toolbox(Agent):
-    """A notebook with a counter, offered to MCP clients as tools."""
+    """A notebook with a counter, offered to MCP clients as tools, prompts and its state."""
 
     hosting = "pooled"
     initial_state = {"count": 0, "notes": []}
+    mcp_state_resource = True
 
     async def validate_request(self, request: Request) -> None:
         if request.headers.get("authorization") == "Bearer bad":
@@ -161,6 +162,32 @@ class Toolbox(Agent):
     def reset(self) -> None:
         """Callable over RPC, not offered over MCP."""
         self.set_state({**self.state, "count": 0})
+
+    @prompt
+    def review(self, focus: str, tone: str = "plain") -> list[dict]:
+        """Ask for a review of the notes."""
+        notes = ", ".join(n["text"] for n in self.state["notes"]) or "none"
+        return [
+            {"role": "user", "content": f"Review my notes ({notes}) for {focus}, in a {tone} tone."},
+            {"role": "assistant", "content": f"The count is {self.state['count']}."},
+        ]
+
+    @prompt
+    def scribble(self) -> str:
+        """Tries to change state (a prompt may not)."""
+        self.set_state({**self.state, "count": self.state["count"] + 100})
+        return "scribbled"
+
+
+class Greeter(Agent):
+    """Offers a prompt and nothing else over MCP."""
+
+    hosting = "pooled"
+
+    @prompt
+    def greet(self, name: str) -> str:
+        """Greet someone."""
+        return f"Say hello to {name} from {self.name}."
 
 
 class DedicatedTally(Tally):
@@ -220,7 +247,7 @@ async def async_bearer_gate(
     return bearer_gate(conn, agent_type, agent_id)
 
 
-SERVED = [Tally, DedicatedTally, Hibernating, Counter, Assistant, ExampleChat, Toolbox, OAuthMcpUser]
+SERVED = [Tally, DedicatedTally, Hibernating, Counter, Assistant, ExampleChat, Toolbox, Greeter, OAuthMcpUser]
 GATED = [Guarded, Counter, Toolbox]
 #: The one origin the gated app allows cross-origin requests from.
 GATED_ORIGIN = "https://app.example.com"

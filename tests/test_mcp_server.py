@@ -1,16 +1,19 @@
 """Agents' MCP endpoints, through the session's Serve app, with the official Python SDK's client:
-tools described from type hints, calls as ordinary turns, and bad input refused."""
+tools described from type hints, calls as ordinary turns, bad input refused, the state as a
+resource and prompts declared on the class."""
 
 from __future__ import annotations
 
 import json
+import re
+from urllib.parse import quote
 
 import httpx
 import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from agents import get_agent
+from agents import UnknownMethodError, get_agent
 from agents.http import agent_url
 from tests.agents_for_serve import Toolbox
 from tests.mcp_clients import mcp_session
@@ -139,3 +142,85 @@ async def test_classes_without_mcp_tools_keep_their_mcp_path(served: str, agent_
     async with httpx.AsyncClient(timeout=60) as http:
         response = await http.post(agent_url(served, "tally", agent_id, "/mcp"), json={})
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"  # on_request
+
+
+def state_uri(agent_id: str) -> str:
+    return f"agent://toolbox/{quote(agent_id, safe='')}/state"
+
+
+async def test_the_state_is_a_resource_read_through_the_agent(served: str, agent_id: str) -> None:
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        assert session.server_capabilities.resources is not None
+        (state,) = (await session.list_resources()).resources
+        assert (str(state.uri), state.name) == (state_uri(agent_id), "state")
+        assert state.mime_type == "application/json"
+        await session.call_tool("add", {"n": 4})
+        read = await session.read_resource(state_uri(agent_id))
+        assert json.loads(read.contents[0].text) == {"count": 4, "notes": []}
+        with pytest.raises(MCPError, match="Unknown resource") as raised:
+            await session.read_resource("agent://toolbox/someone-else/state")
+        assert raised.value.code == types.INVALID_PARAMS
+    async with mcp_session(endpoint(served, agent_id), {"authorization": "Bearer bad"}) as session:
+        with pytest.raises(MCPError, match="rejected: bad token"):  # validate_request
+            await session.read_resource(state_uri(agent_id))
+
+
+async def test_prompts_are_listed_from_their_signatures(served: str, agent_id: str) -> None:
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        listed = {p.name: p for p in (await session.list_prompts()).prompts}
+    assert sorted(listed) == ["review", "scribble"]
+    review = listed["review"]
+    assert review.description == "Ask for a review of the notes."
+    assert [(a.name, a.required) for a in review.arguments] == [("focus", True), ("tone", False)]
+
+
+async def test_a_prompt_reads_the_agents_state(served: str, agent_id: str) -> None:
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        await session.call_tool("write", {"text": "milk"})
+        await session.call_tool("add", {"n": 2})
+        got = await session.get_prompt("review", {"focus": "typos"})
+    assert [(m.role, m.content.text) for m in got.messages] == [
+        ("user", "Review my notes (milk) for typos, in a plain tone."),
+        ("assistant", "The count is 2."),
+    ]
+    assert got.description == "Ask for a review of the notes."
+
+
+async def test_missing_arguments_and_unknown_prompts_are_invalid_params(served: str, agent_id: str) -> None:
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        for name, arguments, message in (
+            ("review", {}, "invalid_arguments: review()"),
+            ("nope", {}, "Unknown prompt: nope"),
+            ("add", {"n": "1"}, "Unknown prompt: add"),  # a tool is no prompt
+        ):
+            with pytest.raises(MCPError, match=re.escape(message)) as raised:
+                await session.get_prompt(name, arguments)
+            assert raised.value.code == types.INVALID_PARAMS
+    assert await count(agent_id) == 0
+
+
+async def test_a_prompt_that_writes_fails_and_changes_nothing(served: str, agent_id: str) -> None:
+    async with mcp_session(endpoint(served, agent_id)) as session:
+        await session.call_tool("add", {"n": 1})
+        with pytest.raises(MCPError, match="read_only:") as raised:
+            await session.get_prompt("scribble")
+        assert raised.value.code == types.INTERNAL_ERROR
+    assert await count(agent_id) == 1
+
+
+async def test_prompts_are_not_rpc_methods(served: str, agent_id: str) -> None:
+    async with httpx.AsyncClient(timeout=60) as http:
+        response = await http.post(agent_url(served, "toolbox", agent_id, "/rpc/review"), json={"focus": "x"})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_method"
+    with pytest.raises(UnknownMethodError):
+        await get_agent(Toolbox, agent_id).review(focus="x")
+
+
+async def test_a_class_with_only_a_prompt_has_an_endpoint(served: str, agent_id: str) -> None:
+    async with mcp_session(agent_url(served, "greeter", agent_id, "/mcp")) as session:
+        capabilities = session.server_capabilities
+        assert capabilities.prompts is not None
+        assert capabilities.tools is None and capabilities.resources is None  # no flag: no state resource
+        got = await session.get_prompt("greet", {"name": "Ada"})
+    (message,) = got.messages
+    assert (message.role, message.content.text) == ("user", f"Say hello to Ada from {agent_id}.")

@@ -40,6 +40,7 @@ PUBLIC = [
     "get_agent",
     "handle_of",
     "list_agents",
+    "prompt",
     "start",
 ]
 
