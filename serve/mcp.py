@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import urllib.parse
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -85,10 +86,11 @@ class McpEndpoint:
     ) -> Response:
         """Hand an admitted request to the class's MCP server. Refused here, as JSON-RPC errors:
         a page of an origin the app's `cors=` does not allow (MCP servers must check `Origin`
-        against DNS rebinding; MCP clients that are not browsers send none), and an oversized
-        body (the ingress's limit)."""
+        against DNS rebinding; MCP clients that are not browsers send none; pages served from
+        this machine's loopback addresses are allowed), and an oversized body (the ingress's limit)."""
         origin = conn.headers.get("origin")
-        if origin is not None and (self._cors is None or not self._cors.allows(origin)):
+        allowed = _loopback(origin) or (self._cors is not None and self._cors.allows(origin))
+        if origin is not None and not allowed:
             message = (
                 f"rejected: origin {origin} may not use this MCP endpoint (allow it with build_app(cors=...))"
             )
@@ -202,6 +204,12 @@ def _failed(exc: BaseException) -> MCPError:
     """A failed prompt or read as a JSON-RPC error: bad arguments are invalid params."""
     code = types.INVALID_PARAMS if isinstance(exc, InvalidArgumentsError) else types.INTERNAL_ERROR
     return MCPError(code, mcp_tools.error_text(exc))
+
+
+def _loopback(origin: str | None) -> bool:
+    """Whether a page's origin is this machine (a rebound name is not: its Origin is the name)."""
+    host = urllib.parse.urlsplit(origin).hostname if origin else None
+    return host in ("localhost", "127.0.0.1", "::1")
 
 
 def _error(code: int, message: str, status: int) -> JSONResponse:

@@ -19,9 +19,10 @@ from collections.abc import AsyncIterator
 
 import pydantic
 
-from agents import Agent, callable
+from agents import Agent, callable, prompt
 
-#: The scenarios that apply to what the endpoint offers (tools); the others are listed in README.
+#: The scenarios that apply to what the endpoint offers (tools, the state resource, prompts); the
+#: others are listed in README.
 SCENARIOS = [
     "server-initialize",
     "ping",
@@ -32,6 +33,10 @@ SCENARIOS = [
     "json-schema-2020-12",
     "server-sse-multiple-streams",
     "dns-rebinding-protection",
+    "resources-list",
+    "prompts-list",
+    "prompts-get-simple",
+    "prompts-get-with-args",
 ]
 
 
@@ -44,6 +49,17 @@ class Conformance(Agent):
     """The tools the conformance suite calls."""
 
     hosting = "pooled"
+    mcp_state_resource = True
+
+    @prompt
+    def test_simple_prompt(self) -> str:
+        """A prompt without arguments."""
+        return "This is a simple prompt for testing."
+
+    @prompt
+    def test_prompt_with_arguments(self, arg1: str, arg2: str) -> str:
+        """A prompt with two arguments."""
+        return f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
 
     @callable(mcp=True)
     def test_simple_text(self) -> str:

@@ -134,6 +134,11 @@ async def test_malformed_and_oversized_requests_get_json_rpc_errors(served: str,
             response.status_code == 403
             and "origin http://evil.example" in response.json()["error"]["message"]
         )
+        for local in ("http://localhost:5173", "http://127.0.0.1", "http://[::1]:8080"):  # this machine
+            response = await http.post(
+                endpoint(served, agent_id), json=ping, headers={**headers, "origin": local}
+            )
+            assert response.status_code == 200, local
     async with mcp_session(endpoint(served, agent_id)) as session:
         assert (await session.call_tool("add", {"n": 1})).structured_content == {"result": 1}
 
