@@ -15,6 +15,7 @@ from mcp.shared.exceptions import MCPError
 
 from agents import UnknownMethodError, get_agent
 from agents.http import agent_url
+from tests.agents_for_mcp import McpUser
 from tests.agents_for_serve import Toolbox
 from tests.mcp_clients import mcp_session
 
@@ -229,3 +230,16 @@ async def test_a_class_with_only_a_prompt_has_an_endpoint(served: str, agent_id:
         got = await session.get_prompt("greet", {"name": "Ada"})
     (message,) = got.messages
     assert (message.role, message.content.text) == ("user", f"Say hello to Ada from {agent_id}.")
+
+
+async def test_an_agent_is_an_mcp_client_of_another_agent(served: str, agent_id: str) -> None:
+    """`self.mcp` of one agent against the endpoint of another: tools, the state, a prompt."""
+    user = get_agent(McpUser, f"client-of-{agent_id}")
+    await user.add_server("box", endpoint(served, agent_id))
+    assert "box/add" in await user.tool_names("box")
+    assert (await user.call("box", "add", {"n": 2}))["structured"] == {"result": 2}
+    assert await count(agent_id) == 2
+    (state,) = await user.read("box", f"agent://toolbox/{agent_id}/state")
+    assert json.loads(state["text"])["count"] == 2
+    prompt = await user.prompt("box", "review", {"focus": "typos"})
+    assert "for typos, in a plain tone" in prompt["messages"][0]["content"]["text"]
