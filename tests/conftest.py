@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -23,7 +20,6 @@ import ray  # noqa: E402
 
 from agents import configure  # noqa: E402
 from cluster.naming import DEDICATED_PREFIX  # noqa: E402
-from tests.services import missing  # noqa: E402
 
 
 def free_port() -> int:
@@ -42,47 +38,12 @@ def ray_runtime() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis server with an fsync-always append-only file."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        missing("redis-server", "redis-server")
-    port = free_port()
-    data = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(data),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--save",
-            "",
-            "--protected-mode",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    import redis
+    from tests.redis_server import RedisServer
 
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="session")

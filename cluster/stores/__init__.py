@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import quote, urlparse, urlunparse
 
-from cluster.stores.base import CheckpointStore
+from cluster.stores.base import CheckpointStore, printable
 from cluster.stores.local import LocalDirectoryStore
 
 __all__ = ["CheckpointStore", "LocalDirectoryStore", "open_store", "printable", "same_store"]
@@ -35,15 +35,6 @@ def open_store(url: str, namespace: str) -> CheckpointStore:
 def same_store(first: str, second: str) -> bool:
     """Whether two store URLs name one store (a directory however it is spelled, else the URL)."""
     return _canonical(first) == _canonical(second)
-
-
-def printable(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlparse(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunparse(parts._replace(netloc=netloc))
 
 
 def _canonical(url: str) -> str:

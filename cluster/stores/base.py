@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 
 class CheckpointStore(ABC):
@@ -124,3 +125,12 @@ class CheckpointStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for stores without connections
         """Release connections."""
+
+
+def printable(url: str) -> str:
+    """The URL without its password, for messages and logs (every store's errors show it so)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

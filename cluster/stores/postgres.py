@@ -20,10 +20,9 @@ import os
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from agents.errors import StaleEpochError, StoreInterruptedError, StoreUnavailableError
-from cluster.stores.base import CheckpointStore
+from cluster.stores.base import CheckpointStore, printable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ra_agents (
@@ -77,7 +76,7 @@ class PostgresStore(CheckpointStore):
         from psycopg_pool import ConnectionPool, PoolTimeout  # pip install 'ray-agents[postgres]'
 
         self.ns = namespace
-        self._shown = shown = _without_password(url)
+        self._shown = shown = printable(url)
         self._lost_connection = (PoolTimeout, psycopg.OperationalError)
         self._pool = ConnectionPool(
             url,
@@ -320,12 +319,3 @@ class PostgresStore(CheckpointStore):
 
 class _InRecovery(Exception):
     """The server is a standby (in recovery): it takes no writes."""
-
-
-def _without_password(url: str) -> str:
-    """The URL as it may appear in an error message."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
