@@ -5,12 +5,14 @@ typed refusals, and servers that die, hang or speak malformed JSON-RPC; then cha
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Iterator
 
 import pytest
 
 from agents import get_agent
+from agents.chat.mcp import MAX_NAME, chat_name
 from agents.errors import (
     InvalidMcpArgumentsError,
     InvalidMcpServerError,
@@ -217,3 +219,15 @@ async def test_chat_mcp_tool_waits_for_approval(agent_id: str, server_url: str) 
     rest = [chunk async for chunk in chat.approve(call.id)]
     (result,) = [c for c in rest if c.type == "tool_result"]
     assert result.result == "The sum of 1 and 2 is 3." and rest[-1].status == "complete"
+
+
+def test_chat_names_fit_model_apis() -> None:
+    """A model API refuses a request whose function names exceed 64 characters or use others
+    than `[A-Za-z0-9_-]`: one long MCP tool name would break every chat step."""
+    assert chat_name("ev", "get-sum") == "ev__get-sum"
+    assert chat_name("ev", "get.sum/v2") == "ev__get_sum_v2"
+    long_a, long_b = chat_name("files", "x" * 80 + "a"), chat_name("files", "x" * 80 + "b")
+    assert len(long_a) == len(long_b) == MAX_NAME == 64
+    assert long_a != long_b and long_a.startswith("files__xxx")
+    assert chat_name("files", "x" * 80 + "a") == long_a  # the same every step
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]+", name) for name in (long_a, long_b))

@@ -1,6 +1,6 @@
 """The tools of an agent's MCP servers (`self.mcp`), offered to its chat model next to its own.
 
-Each is named `server__tool` for the model (characters a model API refuses become `_`), takes
+Each is named `server__tool` for the model (`chat_name`: as a model API takes names), takes
 the server's input schema as its parameters, and runs through `McpClient.call_tool`, so the
 arguments are checked against that schema and every failure (a refusal, a dead server, a tool
 error) reaches the model as an error result. A server that cannot list its tools is left out of
@@ -10,6 +10,7 @@ that model step, with a warning in the log; the others still count.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import logging
 import re
@@ -22,6 +23,8 @@ from agents.errors import McpError
 from agents.mcp_client import McpClient, McpTool
 
 log = logging.getLogger("ray_agents.chat")
+#: The longest function name OpenAI's and Anthropic's APIs take (a longer one fails the request).
+MAX_NAME = 64
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,17 @@ class McpChatTool:
         return ToolResult(result.text or json.dumps(result.structured or result.content))
 
 
+def chat_name(server: str, tool: str) -> str:
+    """`server__tool` as a model API takes a function name: characters outside `[A-Za-z0-9_-]`
+    become `_`, and a name over MAX_NAME is cut, ending in a hash of the whole name (so two long
+    names that share their start stay apart, and each stays the same from call to call)."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", f"{server}__{tool}")
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(f"{server}__{tool}".encode()).hexdigest()[:8]
+    return f"{name[: MAX_NAME - 9]}_{digest}"
+
+
 async def mcp_tools(client: McpClient, needs_approval: Sequence[str]) -> dict[str, McpChatTool]:
     """The registered servers' tools by their chat names; `needs_approval` holds fnmatch patterns."""
     tools: dict[str, McpChatTool] = {}
@@ -62,7 +76,7 @@ async def mcp_tools(client: McpClient, needs_approval: Sequence[str]) -> dict[st
             log.warning("the tools of MCP server %r are left out: %s", server.name, exc.message)
             continue
         for tool in listed:
-            name = re.sub(r"[^A-Za-z0-9_-]", "_", f"{server.name}__{tool.name}")
+            name = chat_name(server.name, tool.name)
             approval = any(fnmatch.fnmatchcase(name, pattern) for pattern in needs_approval)
             tools[name] = McpChatTool(name, tool, client, approval)
     return tools
