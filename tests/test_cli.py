@@ -3,6 +3,8 @@ subprocesses where a process of its own matters (`--version`, `logs --follow`, `
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import pathlib
@@ -239,7 +241,11 @@ def test_dev_prints_a_ray_address_that_ray_list_actors_takes(tmp_path: pathlib.P
     argv = [*CLI, "dev", "examples.app:app", "--port", str(port), "--dashboard-port", str(dashboard)]
     env = {name: value for name, value in os.environ.items() if name not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
     env["RAY_AGENTS_STORE"] = f"file://{tmp_path}"
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env) as dev:
+    # Started as a background job's child would be (`.ci/run &`): with SIGINT ignored, which
+    # `dev` must not inherit (it slept through Ctrl-C, its Ray left running).
+    ignoring = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *argv]
+    popen = functools.partial(subprocess.Popen, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    with popen(ignoring, env=env, start_new_session=True) as dev:
         try:
             lines = _lines(dev.stdout, time.monotonic() + 120)
             ray_line = next(line for line in lines if line.startswith("Ray at"))
@@ -258,4 +264,8 @@ def test_dev_prints_a_ray_address_that_ray_list_actors_takes(tmp_path: pathlib.P
             assert listed.returncode == 0 and "ProxyActor" in listed.stdout, listed.stderr[-2000:]
         finally:
             dev.send_signal(signal.SIGINT)
-            assert dev.wait(150) == 130  # serve.shutdown() waits for the replicas' graceful stop
+            try:
+                assert dev.wait(150) == 130  # serve.shutdown() waits for the replicas' graceful stop
+            finally:  # never leave its Ray behind (it would confuse later tests' `ray` commands)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(dev.pid, signal.SIGKILL)

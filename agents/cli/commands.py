@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import time
 import urllib.error
@@ -191,6 +192,10 @@ def dev(app: str, host: str, port: int, address: str | None, dashboard_port: int
     serve.start(http_options={"host": host, "port": port})
     serve.run(target, name="ray-agents", route_prefix="/")
     click.echo(f"Serving {app} at http://{host}:{port}/ (Ctrl-C to stop)")
+    # Ctrl-C and `kill` both stop it gracefully (Serve, then the Ray it started), even when it
+    # was started with SIGINT ignored (a background job's): else its Ray would be left running.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while True:
             time.sleep(3600)
