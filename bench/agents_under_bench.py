@@ -7,6 +7,8 @@ actor processes do not import ray-agents).
 
 from __future__ import annotations
 
+import os
+
 from agents import Agent, callable
 
 #: Bytes of random data per row when filling a database (SQLite pages hold ~4 of these).
@@ -93,3 +95,20 @@ class SleepyLedger(Ledger):
     """A ledger that hibernates quickly, to time waking an agent with a large database."""
 
     idle_timeout = 0.5
+
+
+class QuietCounter(BenchCounter):
+    """BenchCounter in a host process of its own where nobody subscribes to events."""
+
+    hosting = "dedicated"
+
+
+class WatchedCounter(BenchCounter):
+    """BenchCounter in a host process of its own whose every event goes to a JSON-lines sink."""
+
+    hosting = "dedicated"
+
+    async def on_start(self) -> None:
+        from agents import events
+
+        events.subscribe(events.JsonLinesSink(os.devnull))

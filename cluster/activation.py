@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents import events
 from agents.agent import Agent, SqlParams
 from agents.errors import (
     ActivationError,
@@ -78,8 +79,11 @@ class Activation:
         dedupe_window: int = 128,
         offload_sync: bool = False,
         clear_stale_alarm: bool = False,
+        node: str = "",
     ) -> None:
         self.agent_cls = agent_cls
+        #: The Ray node this activation runs on (its events say so).
+        self.node = node
         self.agent_id = agent_id
         self.type_name = agent_cls.type_name
         self.epoch = epoch
@@ -114,7 +118,7 @@ class Activation:
         self.sockets = SocketHub(self)
         #: Checkpoint writes and the output gate (the checkpointer exists once `start` restored it).
         self._group: GroupCommit[PendingCheckpoint, Push] = GroupCommit(
-            lambda capture: self.checkpointer.write(capture), self.sockets.release, self._checkpoint_failed
+            self._write_checkpoint, self.sockets.release, self._checkpoint_failed
         )
 
     # ---- start -------------------------------------------------------------------------------
@@ -122,6 +126,7 @@ class Activation:
     async def start(self, snapshot: Snapshot | None = None) -> None:
         """Restore state and SQL from the latest checkpoint (`snapshot`, if the host read it
         already), then run `on_start` as a turn."""
+        begun = time.monotonic()
         try:
             if snapshot is None:
                 snapshot = await asyncio.to_thread(read_snapshot, self.store, self.key)
@@ -173,6 +178,7 @@ class Activation:
                 raise AgentUnavailableError(f"{self.key}: stopped while starting ({self.state.value})")
             self._alarm.arm(due)
             self.state = ActivationState.SERVING
+        self.emit("activation", time.monotonic() - begun)
 
     # ---- AgentRuntime ------------------------------------------------------------------------
 
@@ -243,17 +249,21 @@ class Activation:
         if kept is not None:
             return await self._gated(kept)
         function, agent = spec.function, self.agent
+        started = time.monotonic()
         if self.offload_sync and not inspect.iscoroutinefunction(function):
-            return await self.run_hook(
+            result = await self.run_hook(
                 lambda: run_user_sync(function, agent, *args, **kwargs),
                 request_id,
                 chain,
                 spec.readonly,
                 method,
             )
-        return await self.run_hook(
-            lambda: function(agent, *args, **kwargs), request_id, chain, spec.readonly, method
-        )
+        else:
+            result = await self.run_hook(
+                lambda: function(agent, *args, **kwargs), request_id, chain, spec.readonly, method
+            )
+        self._called(method, started, result)
+        return result
 
     async def run_hook(
         self,
@@ -288,6 +298,7 @@ class Activation:
             yield outcome.failure(exc)
             return
         self.in_flight += 1
+        started = time.monotonic()
         try:
             async with self._lock:
                 failed = await self._durable()  # its items leave at once: what they show is stored
@@ -302,12 +313,14 @@ class Activation:
                             yield outcome.success(item)
                 except Exception as exc:
                     self._rollback()
+                    self._called(method, started, outcome.failure(exc))
                     yield outcome.failure(exc)
                     return
                 except (asyncio.CancelledError, GeneratorExit):  # the caller cancelled the stream
                     self._rollback()
                     raise
                 result = await self._gated(await self._commit(None, END_OF_STREAM))
+                self._called(method, started, result)
                 yield result
         finally:
             self.in_flight -= 1
@@ -407,6 +420,28 @@ class Activation:
         if self.state.serving or self.state is ActivationState.STARTING:
             self.state = ActivationState.CLOSED
         log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
+        self.emit("checkpoint:error", error=getattr(exc, "code", type(exc).__name__))
+
+    async def _write_checkpoint(self, capture: PendingCheckpoint) -> None:
+        started = time.monotonic()
+        saved = await self.checkpointer.write(capture)
+        self.emit("checkpoint", time.monotonic() - started, bytes=saved, seq=self.checkpointer.seq)
+
+    def _called(self, method: str, started: float, result: Outcome) -> None:
+        """The `rpc` or `rpc:error` event of a call."""
+        if result.ok:
+            self.emit("rpc", time.monotonic() - started, method=method)
+        else:
+            code = getattr(result.error, "code", type(result.error).__name__)
+            self.emit("rpc:error", time.monotonic() - started, method=method, error=code)
+
+    def emit(self, name: str, duration_s: float | None = None, **data: Any) -> None:
+        """Emit an event of this agent (`agents.events`), if anyone listens."""
+        if events.listening(name):
+            event = events.Event(
+                name, self.type_name, self.agent_id, self.epoch, self.node, time.time(), duration_s, data
+            )
+            events.emit(event)
 
     async def _commit(self, request_id: str | None, result: Outcome, notify: bool = True) -> Outcome:
         """End the turn: queue a checkpoint of what it changed (if anything), with its pushes.

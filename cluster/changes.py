@@ -151,9 +151,10 @@ class Checkpointer:
             results=dict(self.results),
         )
 
-    async def write(self, pending: PendingCheckpoint) -> None:
+    async def write(self, pending: PendingCheckpoint) -> int:
         """Write one checkpoint (one at a time: `cluster.group_commit`): the pages its turns
-        changed (a delta, or a fold of the deltas into the base) and the (small) manifest."""
+        changed (a delta, or a fold of the deltas into the base) and the (small) manifest.
+        Returns the bytes it saved."""
         covered = pending.db_captures - self._written_captures
         stored, new_chunks = self.stored, {}
         if covered:
@@ -176,12 +177,13 @@ class Checkpointer:
             time=time.time(),
             collected=self.retention.collected,
         )
+        packed, chunks = manifest.pack(), {**stored.unsaved, **new_chunks}
         await asyncio.to_thread(
             self.store.save,
             self.key,
             self.epoch,
-            manifest.pack(),
-            {**stored.unsaved, **new_chunks},
+            packed,
+            chunks,
             manifest.seq if self.retention.keeps_history else None,
         )
         self.count += 1
@@ -196,6 +198,7 @@ class Checkpointer:
                 await asyncio.to_thread(self.retention.collect, self.store, self.key, self.epoch)
             except Exception:
                 log.warning("%s: collecting unreferenced chunks failed", self.key, exc_info=True)
+        return len(packed) + sum(map(len, chunks.values()))
 
     async def publish_alarm(self, due: float | None, force: bool = False) -> None:
         """Tell the cluster's alarm index when to wake this agent (None: never). `force`: even if

@@ -20,6 +20,7 @@ from typing import Any
 
 import ray
 
+from agents import events
 from agents.agent import Agent
 from agents.errors import AgentUnavailableError, HostFullError
 from agents.hosting import Hosting
@@ -48,6 +49,8 @@ SWEEP_MIN, SWEEP_MAX = 0.05, 10.0
 #: An idle agent whose alarm is due within this many seconds stays live: the controller woke it
 #: ahead of that alarm, and hibernating now would only mean waking it again.
 ALARM_HORIZON = 3.0
+#: The event (`agents.events`) of each reason an activation retires; others are "deactivate".
+_RETIRED_EVENTS = {"idle": "hibernate", "evicted": "evict", "destroyed": "destroy"}
 
 
 class AgentHost:
@@ -56,6 +59,7 @@ class AgentHost:
 
     def __init__(self, config: RuntimeConfig, name: str, hosting: Hosting, capacity: int) -> None:
         configure_actor_logging()
+        events.sink_from_environment()
         self._config = config
         self.name = name
         self.capacity = capacity
@@ -149,6 +153,7 @@ class AgentHost:
             self._config.dedupe_window,
             offload_sync=self.pooled,
             clear_stale_alarm=for_alarm,
+            node=self._node_id,
         )
         raced = self._activations.get(key)
         if raced is not None:  # another activate of this key got in during the awaits above
@@ -392,6 +397,8 @@ class AgentHost:
         activation.state = ActivationState.RETIRED
         if self._activations.get(key) is activation:
             del self._activations[key]
+        name = _RETIRED_EVENTS.get(reason, "deactivate")
+        activation.emit(name, **({} if name != "deactivate" else {"reason": reason}))
         log.info(
             "%s epoch %d: retiring (%s) after %d checkpoints",
             key,

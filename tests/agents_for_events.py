@@ -1,0 +1,48 @@
+"""Agents the event tests watch: each subscribes, in its own host process, a JSON-lines sink."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agents import Agent, callable, events
+
+#: This process's subscriptions, by agent ID (hosts are processes of their own: dedicated).
+_watching: dict[str, Callable[[], None]] = {}
+
+
+class Observed(Agent):
+    """Writes notes; its events go to the file `watch` named (again after each wake-up)."""
+
+    hosting = "dedicated"
+    initial_state = {"log": None, "names": None, "notes": []}
+
+    async def on_start(self) -> None:
+        if self.state["log"]:
+            self._subscribe()
+
+    def _subscribe(self) -> None:
+        sink = events.JsonLinesSink(self.state["log"])
+        _watching[self.name] = events.subscribe(sink, self.state["names"])
+
+    @callable
+    def watch(self, path: str, names: list[str] | None = None) -> None:
+        self.set_state({**self.state, "log": path, "names": names})
+        self._subscribe()
+
+    @callable
+    def unwatch(self) -> None:
+        _watching.pop(self.name)()
+        self.set_state({**self.state, "log": None})
+
+    @callable
+    def note(self, text: str) -> int:
+        self.set_state({**self.state, "notes": [*self.state["notes"], text]})
+        return len(self.state["notes"])
+
+    @callable
+    def fail(self) -> None:
+        raise RuntimeError("this call fails")
+
+
+class SleepyObserved(Observed):
+    idle_timeout = 0.5
