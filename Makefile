@@ -26,6 +26,7 @@ bench:  ## latency, throughput, activation, checkpoints by size, restore/fork, m
 	$(BIN)/python bench/bench_sizes.py
 	$(BIN)/python bench/bench_stores.py
 	$(BIN)/python bench/bench_mcp.py
+	$(BIN)/python bench/bench_events.py
 
 lint:  ## style, formatting, the import layering (wire <- SDK <- runtime <- ingress), typed handles
 	$(BIN)/ruff check .

@@ -40,6 +40,12 @@ NAMES: Mapping[str, str] = {
     "rpc:error": "a call failed and its turn was rolled back (duration, method, error code)",
     "checkpoint": "a checkpoint landed in the store (duration, bytes, seq)",
     "checkpoint:error": "a checkpoint write failed; the activation retires (error)",
+    "schedule:run": "a due schedule ran (duration, method, id, attempt)",
+    "schedule:error": "a due schedule failed (duration, method, id, attempt, error, retrying)",
+    "queue:run": "a queued item ran (duration, method, id, attempt)",
+    "queue:error": "a queued item failed (duration, method, id, attempt, error, retrying)",
+    "connect": "a WebSocket client connected (connection ID, readonly)",
+    "disconnect": "a WebSocket connection closed (connection ID, close code)",
 }
 #: The environment variable that makes each host process append its events to a JSON-lines file.
 LOG_VARIABLE = "RAY_AGENTS_EVENTS_LOG"
@@ -88,6 +94,11 @@ def subscribe(listener: Listener, names: Iterable[str] | None = None) -> Callabl
                 _listeners[name] = [kept for kept in _listeners[name] if kept is not listener]
 
     return unsubscribe
+
+
+def error_code(exc: BaseException) -> str:
+    """What an event says of an error: its code (`AgentError`s), else its type's name."""
+    return getattr(exc, "code", None) or type(exc).__name__
 
 
 def listening(name: str) -> bool:

@@ -420,7 +420,7 @@ class Activation:
         if self.state.serving or self.state is ActivationState.STARTING:
             self.state = ActivationState.CLOSED
         log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
-        self.emit("checkpoint:error", error=getattr(exc, "code", type(exc).__name__))
+        self.emit("checkpoint:error", error=events.error_code(exc))
 
     async def _write_checkpoint(self, capture: PendingCheckpoint) -> None:
         started = time.monotonic()
@@ -429,11 +429,12 @@ class Activation:
 
     def _called(self, method: str, started: float, result: Outcome) -> None:
         """The `rpc` or `rpc:error` event of a call."""
-        if result.ok:
+        if result.error is None:
             self.emit("rpc", time.monotonic() - started, method=method)
         else:
-            code = getattr(result.error, "code", type(result.error).__name__)
-            self.emit("rpc:error", time.monotonic() - started, method=method, error=code)
+            self.emit(
+                "rpc:error", time.monotonic() - started, method=method, error=events.error_code(result.error)
+            )
 
     def emit(self, name: str, duration_s: float | None = None, **data: Any) -> None:
         """Emit an event of this agent (`agents.events`), if anyone listens."""
@@ -556,9 +557,18 @@ class Activation:
             self.scheduler.succeeded(item, time.time())
             return result
 
+        started = time.monotonic()
         result = await self._turn(body, request_id=None, name=item.method)
-        if not result.ok:
+        facts = {"method": item.method, "id": item.id, "attempt": item.attempts + 1}
+        if result.error is None:
+            self.emit(f"{item.source}:run", time.monotonic() - started, **facts)
+        else:
             retried = await self._turn(lambda: self.scheduler.failed(item, time.time()), request_id=None)
+            retrying = retried.ok and retried.value is True
+            error = events.error_code(result.error)
+            self.emit(
+                f"{item.source}:error", time.monotonic() - started, **facts, error=error, retrying=retrying
+            )
             log.warning(
                 "%s: %s %s (%s) failed on attempt %d: %r%s",
                 self.key,
@@ -567,7 +577,7 @@ class Activation:
                 item.method,
                 item.attempts + 1,
                 result.error,
-                "; will retry" if retried.ok and retried.value is True else "; giving up",
+                "; will retry" if retrying else "; giving up",
             )
 
     def _tell_listeners(self, source: Any) -> None:

@@ -236,7 +236,10 @@ class SocketHub:
             await agent.on_connect(conn, request)
             return readonly, resume_as
 
-        return await self._a.run_hook(body)
+        connected = await self._a.run_hook(body)
+        if connected.error is None:
+            self._a.emit("connect", connection=conn_id, readonly=connected.value[0])
+        return connected
 
     async def message(
         self, conn_id: str, replica: str, data: str | bytes, request_id: str, acks: tuple[str, ...] = ()
@@ -264,13 +267,17 @@ class SocketHub:
         """The replica saw the socket close: forget the connection and run `on_close`."""
         agent = self._a.agent
 
-        async def body() -> None:
+        async def body() -> bool:
             if self._records().pop(conn_id, None) is None:
-                return
+                return False
             self._synced.discard(conn_id)
             await agent.on_close(Connection(self, conn_id), code, reason)
+            return True
 
-        return await self._a.run_hook(body)
+        closed = await self._a.run_hook(body)
+        if closed.error is None and closed.value:
+            self._a.emit("disconnect", connection=conn_id, code=code)
+        return closed
 
     async def set_state(self, conn_id: str, state: Any) -> Outcome:
         """A client's `set_state` frame: allowed only if the agent accepts client state."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agents import Agent, callable, events
+from agents.scheduling import RetryPolicy
 
 #: This process's subscriptions, by agent ID (hosts are processes of their own: dedicated).
 _watching: dict[str, Callable[[], None]] = {}
@@ -42,6 +43,15 @@ class Observed(Agent):
     @callable
     def fail(self) -> None:
         raise RuntimeError("this call fails")
+
+    @callable
+    async def enqueue(self, fail: bool) -> str:
+        """Queue one run of `job`, tried once."""
+        return await self.queue(self.job, {"fail": fail}, retry=RetryPolicy(max_attempts=1))
+
+    def job(self, payload: dict) -> None:
+        if payload["fail"]:
+            raise RuntimeError("this job fails")
 
 
 class SleepyObserved(Observed):

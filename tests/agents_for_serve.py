@@ -18,6 +18,7 @@ from agents.requests import Rejected, Request, Response
 from examples.app import CHAT_PAGE, PAGE, Counter
 from examples.chat_app import ExampleChat
 from tests.agents_for_chat import Assistant
+from tests.agents_for_events import Observed
 from tests.agents_for_mcp import OAuthMcpUser
 
 
@@ -247,7 +248,18 @@ async def async_bearer_gate(
     return bearer_gate(conn, agent_type, agent_id)
 
 
-SERVED = [Tally, DedicatedTally, Hibernating, Counter, Assistant, ExampleChat, Toolbox, Greeter, OAuthMcpUser]
+SERVED = [
+    Tally,
+    DedicatedTally,
+    Hibernating,
+    Counter,
+    Assistant,
+    ExampleChat,
+    Toolbox,
+    Greeter,
+    OAuthMcpUser,
+    Observed,
+]
 GATED = [Guarded, Counter, Toolbox]
 #: The one origin the gated app allows cross-origin requests from.
 GATED_ORIGIN = "https://app.example.com"

@@ -1,10 +1,12 @@
 """Typed events (`agents.events`), subscribed to inside the agents' own host processes: calls,
-failures and checkpoints with their durations, activation and hibernation, name filters and
-unsubscribing, the environment's JSON-lines sink; and no state in any of them."""
+failures and checkpoints with their durations, activation and hibernation, queued runs,
+WebSocket connections, name filters and unsubscribing, the environment's JSON-lines sink; and no
+state in any of them."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ import pytest
 import ray
 
 from agents import events, get_agent
+from agents.client import AgentClient
+from agents.http import agent_url
 from tests.agents_for_events import Observed, SleepyObserved
 from tests.cluster_view import hibernated
 from tests.waiting import eventually
@@ -24,6 +28,13 @@ pytestmark = [
 
 def read(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def has_lines(path: Path, n: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return len(read(path)) >= n
+
+    return check
 
 
 async def test_calls_failures_and_checkpoints_are_events_without_state(agent_id: str, tmp_path: Path) -> None:
@@ -72,6 +83,38 @@ async def test_hibernation_and_the_next_activation_are_events(
     await agent.note("wake up")  # a new host process; on_start subscribes again
     woke = read(log)[-1]
     assert woke["name"] == "activation" and woke["duration_s"] > 0 and woke["epoch"] > info["epoch"]
+
+
+async def test_queued_runs_and_their_failures_are_events(agent_id: str, tmp_path: Path) -> None:
+    log = tmp_path / "queue.jsonl"
+    agent = get_agent(Observed, agent_id)
+    await agent.watch(str(log), ["queue:run", "queue:error"])
+    ran, failed = await agent.enqueue(False), await agent.enqueue(True)
+    await eventually(has_lines(log, 2))
+    run, error = read(log)
+    assert run["name"] == "queue:run" and run["data"] == {"method": "job", "id": ran, "attempt": 1}
+    assert error["name"] == "queue:error" and error["duration_s"] > 0
+    assert error["data"] == {
+        "method": "job",
+        "id": failed,
+        "attempt": 1,
+        "error": "RuntimeError",
+        "retrying": False,
+    }
+
+
+async def test_websocket_connections_are_events(served: str, agent_id: str, tmp_path: Path) -> None:
+    log = tmp_path / "sockets.jsonl"
+    await get_agent(Observed, agent_id).watch(str(log), ["connect", "disconnect"])
+    client = await AgentClient(agent_url(served, "observed", agent_id).replace("http", "ws", 1)).connect()
+    await client.close()
+    await eventually(has_lines(log, 2))
+    connected, closed = read(log)
+    assert connected["name"] == "connect" and connected["data"] == {
+        "connection": client.conn_id,
+        "readonly": False,
+    }
+    assert closed["name"] == "disconnect" and closed["data"]["connection"] == client.conn_id
 
 
 def test_the_environment_names_a_json_lines_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
