@@ -134,4 +134,12 @@ def sink_from_environment() -> Callable[[], None] | None:
     """Subscribe a JsonLinesSink to every event when `RAY_AGENTS_EVENTS_LOG` names a file (agent
     hosts call this when they start, once per process); returns what unsubscribes it."""
     path = os.environ.get(LOG_VARIABLE)
-    return subscribe(JsonLinesSink(path)) if path else None
+    if not path:
+        return None
+    try:
+        return subscribe(JsonLinesSink(path))
+    except OSError as exc:  # a bad path must not stop the host: its agents matter more
+        log.warning(
+            "%s=%s: cannot open it (%s); this process writes no events there", LOG_VARIABLE, path, exc
+        )
+        return None

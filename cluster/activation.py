@@ -631,13 +631,21 @@ class Activation:
         """Seconds since the last turn ended (0 while a call waits, a turn runs or a checkpoint
         is being written)."""
         busy = self.in_flight or self._lock.locked() or self._group.gate() is not None
-        return 0.0 if busy else time.monotonic() - self.last_activity
+        waiting = self._mcp is not None and self._mcp.authorizing  # an OAuth user is on the way back
+        return 0.0 if busy or waiting else time.monotonic() - self.last_activity
+
+    @property
+    def _mcp(self) -> Any:
+        """The agent's MCP client, if it has used one (`Agent.mcp`, made on first use)."""
+        return vars(self.agent).get("mcp") if "agent" in self.__dict__ else None
 
     async def close(self) -> None:
         """Take no more turns: wait for the current one, then release the database."""
         if self.state in (ActivationState.SERVING, ActivationState.STARTING):
             self.state = ActivationState.CLOSED  # no new turn starts while this waits for the lock
         self._alarm.cancel()
+        if self._mcp is not None:
+            self._mcp.close()  # its authorizations in progress end with it
         async with self._lock:
             self._alarm.cancel()  # again: a turn that was running when close() began re-armed it
             await self._durable()  # queued checkpoints land (or fail) before it hibernates

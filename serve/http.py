@@ -25,6 +25,7 @@ from agents.ids import validate_agent_id
 from agents.mcp_client import oauth
 from agents.requests import Request
 from cluster.methods import lookup_method
+from cluster.naming import agent_key
 from cluster.routing import Router
 from serve import calls, gate
 from serve.registry import AgentRegistry
@@ -176,10 +177,16 @@ async def handle(
 async def _oauth_callback(
     conn: Any, router: Router, agent_cls: type[Agent], agent_id: str, rest: str
 ) -> Response:
-    """Hand an authorization server's redirect to the agent that is waiting for it; only a
-    redirect that carries a `state` reaches it."""
+    """Hand an authorization server's redirect to the agent that is waiting for it. An
+    authorization in progress lives in a live activation only, so the callback never activates
+    an agent (it passes the gate: anyone may send one); it must carry a `state`."""
     if "state" not in conn.query_params:
         raise InvalidArgumentsError("an OAuth callback carries the authorization's state")
+    key = agent_key(agent_cls.type_name, agent_id)
+    if key not in await router.controller().live_epochs.remote([key]):
+        page = oauth.page("Not connected", "no authorization is in progress here; authorize again", 400)
+        content, media_type = page.encoded()
+        return Response(content, page.status, media_type=media_type)
     return await _request(router, agent_cls, agent_id, agent_request(conn, rest))
 
 

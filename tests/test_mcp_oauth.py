@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agents import get_agent
+from agents import get_agent, list_agents
 from agents.errors import McpAuthorizationRequiredError
 from agents.http import agent_url
 from tests.agents_for_mcp import OAuthMcpUser
@@ -60,6 +60,7 @@ async def authorized(served: str, agent_id: str, server: OAuthServer) -> Any:
     assert redirect == agent_url(served, "oauth-user", agent_id, "/mcp-oauth/secure")
     url = await user.authorize("secure")
     assert url is not None and url.startswith(f"{server.base}/authorize?")
+    assert (await user.describe())["idle_seconds"] == 0  # kept live while its user is away
     approved = await browse(url)  # the authorization server approves at once
     assert approved.status_code == 302
     back = approved.headers["location"]
@@ -125,6 +126,9 @@ async def test_a_read_only_turn_refreshes_in_memory_and_a_later_turn_keeps_it(
 async def test_callbacks_without_the_authorizations_state_are_refused(
     served: str, agent_id: str, oauth_server: OAuthServer
 ) -> None:
+    never = agent_url(served, "oauth-user", f"never-{agent_id}", "/mcp-oauth/secure?code=x&state=y")
+    assert (await browse(never)).status_code == 400  # anyone may send one: it activates nothing
+    assert f"oauth-user/never-{agent_id}" not in (await list_agents())["live"]
     user = get_agent(OAuthMcpUser, agent_id)
     redirect = await user.add_oauth_server("secure", oauth_server.url, served)
     assert (await browse(f"{redirect}?code=x")).status_code == 422  # no state: the ingress refuses

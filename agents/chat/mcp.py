@@ -77,6 +77,13 @@ async def mcp_tools(client: McpClient, needs_approval: Sequence[str]) -> dict[st
             continue
         for tool in listed:
             name = chat_name(server.name, tool.name)
+            if name in tools:
+                log.warning(
+                    "MCP tools %s and %s share the chat name %r; the model sees the latter",
+                    tools[name].tool,
+                    tool,
+                    name,
+                )
             approval = any(fnmatch.fnmatchcase(name, pattern) for pattern in needs_approval)
             tools[name] = McpChatTool(name, tool, client, approval)
     return tools

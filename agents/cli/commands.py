@@ -170,6 +170,10 @@ def dev(app: str, host: str, port: int, address: str | None, dashboard_port: int
     It prints the Ray address (for `ray status`, `ray list actors` and the
     other commands' --address) and the URL it serves.
     """
+    # Ctrl-C and `kill` both stop it gracefully (Serve, then the Ray it started), even when it
+    # was started with SIGINT ignored (a background job's): else its Ray would be left running.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)
     import ray
@@ -192,10 +196,6 @@ def dev(app: str, host: str, port: int, address: str | None, dashboard_port: int
     serve.start(http_options={"host": host, "port": port})
     serve.run(target, name="ray-agents", route_prefix="/")
     click.echo(f"Serving {app} at http://{host}:{port}/ (Ctrl-C to stop)")
-    # Ctrl-C and `kill` both stop it gracefully (Serve, then the Ray it started), even when it
-    # was started with SIGINT ignored (a background job's): else its Ray would be left running.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while True:
             time.sleep(3600)

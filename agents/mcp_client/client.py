@@ -9,7 +9,6 @@ before anything is sent when the input is at fault; a failed call changes nothin
 from __future__ import annotations
 
 import functools
-import html
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -135,8 +134,8 @@ class McpClient:
         try:
             await self._oauth.complete(server, request.query, self._owner.mcp_timeout)
         except McpError as exc:
-            return _page("Not connected", f"{exc.code}: {exc.message or exc}", exc.status)
-        return _page("Connected", f"{server} is connected. You can close this window.", 200)
+            return oauth.page("Not connected", f"{exc.code}: {exc.message or exc}", exc.status)
+        return oauth.page("Connected", f"{server} is connected. You can close this window.", 200)
 
     async def list_servers(self) -> list[McpServer]:
         """The registered servers, oldest first (header names only)."""
@@ -219,6 +218,15 @@ class McpClient:
             )
         return dict(args)
 
+    @property
+    def authorizing(self) -> bool:
+        """Whether an OAuth authorization waits for its user (the agent stays live meanwhile)."""
+        return self._oauth.in_progress
+
+    def close(self) -> None:
+        """End the authorizations in progress (the agent is leaving memory)."""
+        self._oauth.close()
+
     async def _exchange(self, registration: Registration, work: Callable[[Any], Awaitable[T]]) -> T:
         if registration.redirect_uri is None:
             return await exchange(registration, self._owner.mcp_timeout, work)
@@ -236,11 +244,6 @@ class McpClient:
 
 async def _connected(client: Any) -> None:
     """The work of an exchange that only connects (the session's initialization is the point)."""
-
-
-def _page(title: str, text: str, status: int) -> Response:
-    body = f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><p>{html.escape(text)}</p>"
-    return Response(body, status, media_type="text/html; charset=utf-8")
 
 
 async def _tools(client: Any, server: str) -> list[McpTool]:

@@ -16,6 +16,7 @@ hibernates or crashes before the callback, the callback is refused and `authoriz
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import secrets
 import time
@@ -27,11 +28,18 @@ from typing import Any, NoReturn
 from agents.errors import McpAuthorizationFailedError, McpAuthorizationRequiredError, McpTimeoutError
 from agents.http import agent_url
 from agents.mcp_client.registry import Registration, ServerRegistry
+from agents.requests import Response
 
 #: What follows `/agents/{type}/{id}` in a redirect URI: the ingress routes it to `complete`.
 CALLBACK_PREFIX = "/mcp-oauth/"
 #: How long an authorization in progress waits for its person (then its callback is refused).
 AUTHORIZATION_TIMEOUT_S = 600.0
+
+
+def page(title: str, text: str, status: int) -> Response:
+    """The page the user's browser shows once it is back from the authorization server."""
+    body = f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><p>{html.escape(text)}</p>"
+    return Response(body, status, media_type="text/html; charset=utf-8")
 
 
 def redirect_uri(callback: str, type_name: str, agent_id: str, server: str) -> str:
@@ -42,16 +50,15 @@ def redirect_uri(callback: str, type_name: str, agent_id: str, server: str) -> s
     return agent_url(callback, type_name, agent_id, CALLBACK_PREFIX + server)
 
 
-@dataclass
+@dataclass(repr=False)
 class Credentials:
     """What a server's authorization server issued, as the SDK's `TokenStorage` reads and writes
-    it; `changed` says there is something the agent's SQLite does not hold yet."""
+    it (never shown: no repr)."""
 
     client_info: Any = None
     tokens: Any = None
     #: When the access token expires (epoch seconds), so a token read back from SQLite is refreshed.
     expires_at: float | None = None
-    changed: bool = False
 
     @classmethod
     def load(cls, stored: dict[str, Any]) -> Credentials:
@@ -81,17 +88,17 @@ class Credentials:
         return self.tokens
 
     async def set_tokens(self, tokens: Any) -> None:
-        self.tokens, self.changed = tokens, True
+        self.tokens = tokens
         self.expires_at = None if tokens.expires_in is None else time.time() + tokens.expires_in
 
     async def get_client_info(self) -> Any:
         return self.client_info
 
     async def set_client_info(self, client_info: Any) -> None:
-        self.client_info, self.changed = client_info, True
+        self.client_info = client_info
 
 
-@dataclass
+@dataclass(repr=False)
 class _Pending:
     """An authorization waiting on its person: the flow's task, and where it stands."""
 
@@ -122,6 +129,11 @@ class Authorizations:
         self._credentials: dict[str, Credentials] = {}
         self._pending: dict[str, _Pending] = {}
 
+    def close(self) -> None:
+        """End every authorization in progress (the activation is going away)."""
+        for name in list(self._pending):
+            self.forget(name)
+
     def auth(self, server: Registration) -> Any:
         """The httpx auth of an ordinary exchange: the server's tokens, refreshed when they
         expire; with none usable, the call fails with McpAuthorizationRequiredError (at once,
@@ -144,11 +156,20 @@ class Authorizations:
         return self._credentials[name]
 
     def save(self, name: str) -> None:
-        """Write changed credentials to the agent's SQLite (call in a turn that may write)."""
+        """Write the credentials to the agent's SQLite if it holds others (call in a turn that
+        may write). Compared with what SQLite holds, not with what was last written: a turn
+        rolled back since then took that write with it."""
         credentials = self._credentials.get(name)
-        if credentials is not None and credentials.changed:
-            self._registry.store_credentials(name, *credentials.dump())
-            credentials.changed = False
+        if credentials is None:
+            return
+        dumped = credentials.dump()
+        if dumped != Credentials.load(self._registry.credentials(name)).dump():
+            self._registry.store_credentials(name, *dumped)
+
+    @property
+    def in_progress(self) -> bool:
+        """Whether an authorization waits on its person (the agent must stay live for it)."""
+        return bool(self._pending)
 
     def forget(self, name: str) -> None:
         """Drop the server's cached credentials and any authorization in progress."""
@@ -176,7 +197,7 @@ class Authorizations:
         if not done:
             raise McpTimeoutError(f"MCP server {server.name!r} did not start authorizing in {timeout_s:g} s")
         pending.task.result()  # the flow's typed error, if it failed
-        self._adopt(server.name, pending.credentials)
+        self._credentials[server.name] = pending.credentials  # the caller saves, if it may write
         return None
 
     async def complete(self, name: str, query: dict[str, str], timeout_s: float) -> None:
@@ -184,7 +205,11 @@ class Authorizations:
         the tokens it got. Refused unless it brings the `state` of the authorization in progress."""
         pending = self._pending.get(name)
         state = query.get("state", "")
-        if pending is None or not pending.state or not secrets.compare_digest(state, pending.state):
+        if (
+            pending is None
+            or not pending.state
+            or not secrets.compare_digest(state.encode(), pending.state.encode())
+        ):
             raise McpAuthorizationFailedError(
                 f"no authorization of MCP server {name!r} is in progress with this state; authorize again"
             )
@@ -202,11 +227,8 @@ class Authorizations:
             await asyncio.wait_for(pending.task, timeout_s)
         except TimeoutError:
             raise McpTimeoutError(f"MCP server {name!r} issued no tokens within {timeout_s:g} s") from None
-        self._adopt(name, pending.credentials)
-
-    def _adopt(self, name: str, credentials: Credentials) -> None:
-        if credentials.changed:
-            self._credentials[name] = credentials
+        finally:  # tokens issued before a later step failed are kept (no second consent)
+            self._credentials[name] = pending.credentials
             self.save(name)
 
 
