@@ -17,6 +17,7 @@ import pydantic
 from mcp.shared.exceptions import MCPError
 
 from cluster.methods import MethodSpec, method_table
+from serve.mcp_tools import known
 
 
 class Message(pydantic.BaseModel):
@@ -64,10 +65,7 @@ def prompts(agent_cls: type) -> dict[str, McpPrompt]:
 
 def lookup_prompt(agent_cls: type, name: str) -> McpPrompt:
     """The prompt of that name, or the JSON-RPC error MCP specifies for an unknown one."""
-    found = prompts(agent_cls).get(name)
-    if found is None:
-        raise MCPError(types.INVALID_PARAMS, f"Unknown prompt: {name}")
-    return found
+    return known(prompts(agent_cls), "prompt", name)
 
 
 def _prompt(spec: MethodSpec) -> McpPrompt:

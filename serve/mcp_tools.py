@@ -14,8 +14,9 @@ import functools
 import inspect
 import json
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import mcp_types as types
 import pydantic
@@ -25,6 +26,7 @@ from agents.errors import AgentError
 from cluster.methods import MethodSpec, method_table
 from serve.http import jsonable
 
+T = TypeVar("T")
 #: The dialect pydantic writes, declared as MCP (2025-11-25) asks.
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 
@@ -57,9 +59,14 @@ def tools(agent_cls: type) -> dict[str, McpTool]:
 
 def lookup_tool(agent_cls: type, name: str) -> McpTool:
     """The tool of that name, or the JSON-RPC error MCP specifies for an unknown one."""
-    found = tools(agent_cls).get(name)
+    return known(tools(agent_cls), "tool", name)
+
+
+def known(entries: Mapping[str, T], kind: str, name: str) -> T:
+    """`entries[name]`, or MCP's JSON-RPC error for an unknown `kind` (tool, prompt) of that name."""
+    found = entries.get(name)
     if found is None:
-        raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
+        raise MCPError(types.INVALID_PARAMS, f"Unknown {kind}: {name}")
     return found
 
 
