@@ -40,6 +40,7 @@ class AgentRuntime(Protocol):
     def sql_many(self, query: str, rows: Iterable[SqlParams]) -> int: ...
     def request_destroy(self) -> None: ...
     def turn_is_readonly(self) -> bool: ...
+    def emit(self, name: str, duration_s: float | None = None, **data: Any) -> None: ...
 
 
 def _resolve_annotations(cls: type) -> None:
@@ -190,7 +191,9 @@ class Agent(WebHooks):
         `method` is this agent's method, by name (`"notify"`) or bound (`self.notify`); only its
         name is stored. Anything else is refused with `InvalidScheduleError`, as for `queue`."""
         name = _own_method(self, method)
-        return self._runtime.scheduler.add(when, name, payload, retry or self.schedule_retry)
+        created = self._runtime.scheduler.add(when, name, payload, retry or self.schedule_retry)
+        self._runtime.emit("schedule:create", method=name, id=created.id, kind=created.kind)
+        return created
 
     async def schedule_every(
         self,
@@ -222,7 +225,9 @@ class Agent(WebHooks):
         """Append `method(payload)` to this agent's durable FIFO queue; it runs after the current
         turn, in order, retried on failure. `method` as for `schedule`. Returns the item's ID."""
         name = _own_method(self, method)
-        return self._runtime.scheduler.enqueue(name, payload, retry or self.schedule_retry)
+        item_id = self._runtime.scheduler.enqueue(name, payload, retry or self.schedule_retry)
+        self._runtime.emit("queue:create", method=name, id=item_id)
+        return item_id
 
     async def dequeue(self, item_id: str) -> bool:
         """Remove a queued item that has not run yet."""

@@ -19,6 +19,7 @@ event costs one dictionary lookup.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -31,21 +32,34 @@ log = logging.getLogger("ray_agents.events")
 
 #: The events and what each means.
 NAMES: Mapping[str, str] = {
-    "activation": "an agent was activated: restored from its checkpoint and on_start ran (duration)",
+    "activation": "a new agent (no checkpoint yet) was activated and its on_start ran (duration)",
+    "wake": "an agent was restored from its checkpoint and its on_start ran (duration, alarm)",
     "hibernate": "an idle agent was retired from memory (idle_timeout); its next call wakes it",
     "evict": "a live agent was retired to make room on a full host",
     "destroy": "an agent was destroyed",
     "deactivate": "an activation ended otherwise (replaced by a newer epoch, failed, dropped)",
     "rpc": "a call (handle, HTTP, WebSocket, MCP) ran as a turn and succeeded (duration, method)",
     "rpc:error": "a call failed and its turn was rolled back (duration, method, error code)",
+    "state:update": "a turn changed the state (source: a connection ID or server; bytes)",
     "checkpoint": "a checkpoint landed in the store (duration, bytes, seq)",
     "checkpoint:error": "a checkpoint write failed; the activation retires (error)",
-    "schedule:run": "a due schedule ran (duration, method, id, attempt)",
-    "schedule:error": "a due schedule failed (duration, method, id, attempt, error, retrying)",
-    "queue:run": "a queued item ran (duration, method, id, attempt)",
-    "queue:error": "a queued item failed (duration, method, id, attempt, error, retrying)",
+    "schedule:create": "a turn called schedule() (method, id, kind); undone if the turn fails",
+    "schedule:run": "a due schedule ran (duration, method, id, attempt, late_s)",
+    "schedule:retry": "a due schedule failed and will run again (duration, method, id, attempt, error)",
+    "schedule:error": "a due schedule failed for the last time (duration, method, id, attempt, error)",
+    "queue:create": "a turn called queue() (method, id); undone if the turn fails",
+    "queue:run": "a queued item ran (duration, method, id, attempt, late_s)",
+    "queue:retry": "a queued item failed and will run again (duration, method, id, attempt, error)",
+    "queue:error": "a queued item failed for the last time (duration, method, id, attempt, error)",
     "connect": "a WebSocket client connected (connection ID, readonly)",
     "disconnect": "a WebSocket connection closed (connection ID, close code)",
+    "chat:start": "a chat reply began (stream)",
+    "chat:step": "one model call of a reply returned (duration, model, tool_calls, input/output_tokens)",
+    "chat:tool": "a chat tool ran (duration, tool; error: true if it failed)",
+    "chat:approval": "a chat tool call waits for the user's approval (tool)",
+    "chat:done": "a chat reply ended or paused (status: complete, max_steps, awaiting_approval, ...)",
+    "codemode:run": "a Code Mode program ran to its end (duration, language)",
+    "codemode:error": "a Code Mode program failed (duration, language; error: the limit it hit, or error)",
 }
 #: The environment variable that makes each host process append its events to a JSON-lines file.
 LOG_VARIABLE = "RAY_AGENTS_EVENTS_LOG"
@@ -113,6 +127,20 @@ def emit(event: Event) -> None:
             listener(event)
         except Exception:
             log.exception("an event listener failed on %s", event.name)
+
+
+#: `emit(name, duration_s, **data)` of the agent whose turn runs in this context (set by the
+#: runtime as each turn starts): SDK code that does not hold the agent (Code Mode) emits through it.
+turn_emitter: contextvars.ContextVar[Callable[..., None] | None] = contextvars.ContextVar(
+    "ray_agents_turn_emitter", default=None
+)
+
+
+def emit_in_turn(name: str, duration_s: float | None = None, **data: Any) -> None:
+    """Emit `name` as an event of the agent whose turn this is (nothing outside a turn)."""
+    emitter = turn_emitter.get()
+    if emitter is not None:
+        emitter(name, duration_s, **data)
 
 
 class JsonLinesSink:

@@ -59,3 +59,19 @@ async def start() -> None:
     the controller's alarm loop is what wakes them.
     """
     await (await router().checked_controller()).start.remote()
+
+
+async def agent_events(agent_type: str, agent_id: str, after: int = 0, wait_s: float = 0.0) -> dict[str, Any]:
+    """Recent events (`agents.events`) of live agent TYPE/ID, numbered above `after`, waiting up
+    to `wait_s` seconds for one: {"events": [...], "last": pass it as `after` next, "live"}."""
+    from cluster import observe
+
+    return await observe.agent_events(agent_type, agent_id, after, wait_s)
+
+
+def cluster_sampler() -> Any:
+    """A `cluster.observe.Sampler`: `await sampler.sample()` gives live and hibernated agents by
+    type and, from the second sample on, events per second since the previous one."""
+    from cluster import observe
+
+    return observe.Sampler()

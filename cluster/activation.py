@@ -132,6 +132,7 @@ class Activation:
                 snapshot = await asyncio.to_thread(read_snapshot, self.store, self.key)
             self.db = AgentDatabase(snapshot.path, self.limits)
             snapshot.taken = True
+            restored = snapshot.manifest is not None
             manifest = snapshot.manifest or Manifest(
                 epoch=self.epoch, state=self.codec.encode(self.codec.initial())
             )
@@ -178,7 +179,10 @@ class Activation:
                 raise AgentUnavailableError(f"{self.key}: stopped while starting ({self.state.value})")
             self._alarm.arm(due)
             self.state = ActivationState.SERVING
-        self.emit("activation", time.monotonic() - begun)
+        if restored:
+            self.emit("wake", time.monotonic() - begun, alarm=self.clear_stale_alarm)
+        else:
+            self.emit("activation", time.monotonic() - begun)
 
     # ---- AgentRuntime ------------------------------------------------------------------------
 
@@ -337,6 +341,7 @@ class Activation:
         # Each Ray call runs in its own task, so setting the chain here is local to this call.
         CALL_CHAIN.set((*chain, self.key))
         OUTPUT_GATE.set(self._durable)  # calls to other agents wait until what they saw is stored
+        events.turn_emitter.set(self.emit)  # SDK code without the agent at hand emits through it
         self._turn_record = Turn(method=name, readonly=readonly)
         self.sockets.begin_turn()
         self.db.begin()
@@ -472,6 +477,8 @@ class Activation:
             self.checkpointer.remember(request_id, result)
         notify = notify and state_changed
         source = turn.sources[-1] if turn.sources else "server"
+        if state_changed:
+            self.emit("state:update", source=getattr(source, "id", "server"), bytes=len(changes.state))
         if notify:  # state sync: pushed with the turn's own pushes, when durable
             self._tell_listeners(source)
         pushes = self.sockets.take_held()
@@ -558,17 +565,17 @@ class Activation:
             return result
 
         started = time.monotonic()
+        late_s = time.time() - item.due
         result = await self._turn(body, request_id=None, name=item.method)
         facts = {"method": item.method, "id": item.id, "attempt": item.attempts + 1}
         if result.error is None:
-            self.emit(f"{item.source}:run", time.monotonic() - started, **facts)
+            self.emit(f"{item.source}:run", time.monotonic() - started, **facts, late_s=late_s)
         else:
             retried = await self._turn(lambda: self.scheduler.failed(item, time.time()), request_id=None)
             retrying = retried.ok and retried.value is True
             error = events.error_code(result.error)
-            self.emit(
-                f"{item.source}:error", time.monotonic() - started, **facts, error=error, retrying=retrying
-            )
+            verb = "retry" if retrying else "error"
+            self.emit(f"{item.source}:{verb}", time.monotonic() - started, **facts, error=error)
             log.warning(
                 "%s: %s %s (%s) failed on attempt %d: %r%s",
                 self.key,

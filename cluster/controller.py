@@ -635,6 +635,18 @@ class PlacementController:
         await self._ensure_rebuilt()
         return {k: self._placements[k].epoch for k in keys if k in self._placements}
 
+    async def host_of(self, key: str) -> Any:
+        """The host actor carrying agent `key` now (None: it is not live)."""
+        await self._ensure_rebuilt()
+        placement = self._placements.get(key)
+        return None if placement is None else placement.actor
+
+    async def host_actors(self) -> list[Any]:
+        """Every host actor carrying agents now: pooled hosts and the dedicated ones."""
+        await self._ensure_rebuilt()
+        pooled = [h.actor for h in self._pool.hosts.values()]
+        return pooled + [p.actor for p in self._placements.values() if p.host is None]
+
     async def describe(self) -> dict[str, Any]:
         """Counts, live agents, hibernated (checkpointed, not live) agents and pooled hosts."""
         await self._ensure_rebuilt()

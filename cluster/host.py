@@ -20,12 +20,11 @@ from typing import Any
 
 import ray
 
-from agents import events
 from agents.agent import Agent
 from agents.errors import AgentUnavailableError, HostFullError
 from agents.hosting import Hosting
 from agents.requests import Request
-from cluster import outcome, routing
+from cluster import outcome, routing, telemetry
 from cluster.activation import Activation
 from cluster.bursts import in_bursts
 from cluster.config import RuntimeConfig
@@ -59,9 +58,9 @@ class AgentHost:
 
     def __init__(self, config: RuntimeConfig, name: str, hosting: Hosting, capacity: int) -> None:
         configure_actor_logging()
-        events.sink_from_environment()
         self._config = config
         self.name = name
+        self._telemetry = telemetry.install(name)
         self.capacity = capacity
         self.pooled = hosting == "pooled"
         self._node_id = ray.get_runtime_context().get_node_id()  # fixed for the process
@@ -170,6 +169,7 @@ class AgentHost:
             await activation.close()  # releases its database file
             return outcome.failure(exc)
         self._start_background(activation)
+        self._telemetry.set_live(len(self._activations))
         return outcome.success(self._info(activation))
 
     def held(self) -> list[dict[str, Any]]:
@@ -195,6 +195,15 @@ class AgentHost:
         if activation is not None and activation.epoch <= epoch:
             await activation.close()
             self._retire(key, activation, "dropped")
+
+    async def events(self, after: int = 0, agent: tuple[str, str] | None = None, wait_s: float = 0.0) -> dict:
+        """Recent events here numbered above `after` (of one agent, `agent` = (type, ID)),
+        waiting up to `wait_s` seconds for one: {"events": [...], "last": pass it next time}."""
+        return await self._telemetry.feed.wait(after, agent, min(wait_s, 30.0))
+
+    def counts(self) -> dict[str, Any]:
+        """Events here since this process started, by type and name, with the host's load."""
+        return {**self.load(), "events": self._telemetry.feed.counts(), "at": time.time()}
 
     def stalls(self) -> list[dict[str, Any]]:
         """What the event-loop watchdog saw block this host's loop (latest last)."""
@@ -397,6 +406,7 @@ class AgentHost:
         activation.state = ActivationState.RETIRED
         if self._activations.get(key) is activation:
             del self._activations[key]
+            self._telemetry.set_live(len(self._activations))
         name = _RETIRED_EVENTS.get(reason, "deactivate")
         activation.emit(name, **({} if name != "deactivate" else {"reason": reason}))
         log.info(

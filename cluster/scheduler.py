@@ -76,6 +76,8 @@ class WorkItem:
     payload: Any
     attempts: int
     retry: RetryPolicy
+    #: When it was due to run (seconds since the epoch).
+    due: float
 
 
 class Scheduler:
@@ -256,6 +258,7 @@ class Scheduler:
                     unpack(r["payload"]),
                     r["attempts"],
                     RetryPolicy(**unpack(r["retry"])),
+                    r["next_try"],
                 )
             )
         for r in self._db(
@@ -269,6 +272,7 @@ class Scheduler:
                     unpack(r["payload"]),
                     r["attempts"],
                     RetryPolicy(**unpack(r["retry"])),
+                    r["next_run"],
                 )
             )
         return items

@@ -45,9 +45,10 @@ class Observed(Agent):
         raise RuntimeError("this call fails")
 
     @callable
-    async def enqueue(self, fail: bool) -> str:
-        """Queue one run of `job`, tried once."""
-        return await self.queue(self.job, {"fail": fail}, retry=RetryPolicy(max_attempts=1))
+    async def enqueue(self, fail: bool, attempts: int) -> str:
+        """Queue one run of `job`, tried `attempts` times at most (50 ms apart)."""
+        retry = RetryPolicy(max_attempts=attempts, initial_delay=0.05)
+        return await self.queue(self.job, {"fail": fail}, retry=retry)
 
     def job(self, payload: dict) -> None:
         if payload["fail"]:
@@ -55,4 +56,24 @@ class Observed(Agent):
 
 
 class SleepyObserved(Observed):
+    idle_timeout = 0.5
+
+
+class Watched(Agent):
+    """Hosted as the deployment says (dedicated or pooled); nothing subscribed in it: what the
+    host's own feed and metrics see."""
+
+    initial_state = {"notes": 0}
+
+    @callable
+    def note(self) -> int:
+        self.set_state({"notes": self.state["notes"] + 1})
+        return self.state["notes"]
+
+    @callable(readonly=True)
+    def fail(self) -> None:
+        raise ValueError("this call fails")
+
+
+class SleepyWatched(Watched):
     idle_timeout = 0.5

@@ -28,9 +28,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: Where the session's Ray exports its metrics (Prometheus text at /metrics; tests/test_telemetry.py).
+METRICS_PORT = free_port()
+
+
 @pytest.fixture(scope="session")
 def ray_runtime() -> Iterator[None]:
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="tests")
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        namespace="tests",
+        _metrics_export_port=METRICS_PORT,
+    )
     yield
     ray.shutdown()
 

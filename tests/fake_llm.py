@@ -62,14 +62,19 @@ class Reply:
         return [w if i == 0 else f" {w}" for i, w in enumerate(words)] if self.text else []
 
 
-def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> str:
-    body = {
+def _chunk(
+    model: str, delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None
+) -> str:
+    """One streamed chunk; with `usage`, the usage chunk (no choices) OpenAI ends a stream with."""
+    body: dict[str, Any] = {
         "id": "chatcmpl-fake",
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
+    if usage is not None:
+        body["choices"], body["usage"] = [], usage
     return f"data: {json.dumps(body)}\n\n"
 
 
@@ -113,11 +118,17 @@ class FakeLLM:
             with self._lock:
                 self.requests[key].append(body)
             reply = self._next_reply(key)
-            return StreamingResponse(self._stream(key, reply), media_type="text/event-stream")
+            usage = (body.get("stream_options") or {}).get("include_usage", False)
+            prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
+            return StreamingResponse(
+                self._stream(key, reply, prompt_tokens if usage else None), media_type="text/event-stream"
+            )
 
         return app
 
-    async def _stream(self, model: str, reply: Reply) -> AsyncIterator[str]:
+    async def _stream(self, model: str, reply: Reply, prompt_tokens: int | None) -> AsyncIterator[str]:
+        """The reply as OpenAI's chunks; with `prompt_tokens` (the request asked for usage), a last
+        chunk with the usage (a word is a token), as OpenAI sends it."""
         finished = False
         try:
             yield _chunk(model, {"role": "assistant", "content": ""})
@@ -134,6 +145,11 @@ class FakeLLM:
                 arguments = {"index": index, "function": {"arguments": call.arguments_json()}}
                 yield _chunk(model, {"tool_calls": [arguments]})
             yield _chunk(model, {}, "tool_calls" if reply.calls else "stop")
+            if prompt_tokens is not None:
+                completion = len(reply.pieces()) + len(reply.calls)
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion}
+                usage["total_tokens"] = prompt_tokens + completion
+                yield _chunk(model, {}, usage=usage)
             yield "data: [DONE]\n\n"
             finished = True
         finally:

@@ -76,31 +76,32 @@ async def test_hibernation_and_the_next_activation_are_events(
 ) -> None:
     log = tmp_path / "lifecycle.jsonl"
     agent = get_agent(SleepyObserved, agent_id)
-    await agent.watch(str(log), ["hibernate", "activation"])
+    await agent.watch(str(log), ["hibernate", "activation", "wake"])
     info = await agent.describe()
     await eventually(lambda: hibernated(runtime, info))
     assert [e["name"] for e in read(log)] == ["hibernate"]
     await agent.note("wake up")  # a new host process; on_start subscribes again
     woke = read(log)[-1]
-    assert woke["name"] == "activation" and woke["duration_s"] > 0 and woke["epoch"] > info["epoch"]
+    assert woke["name"] == "wake" and woke["duration_s"] > 0 and woke["epoch"] > info["epoch"]
+    assert woke["data"] == {"alarm": False}
 
 
 async def test_queued_runs_and_their_failures_are_events(agent_id: str, tmp_path: Path) -> None:
     log = tmp_path / "queue.jsonl"
     agent = get_agent(Observed, agent_id)
-    await agent.watch(str(log), ["queue:run", "queue:error"])
-    ran, failed = await agent.enqueue(False), await agent.enqueue(True)
-    await eventually(has_lines(log, 2))
-    run, error = read(log)
-    assert run["name"] == "queue:run" and run["data"] == {"method": "job", "id": ran, "attempt": 1}
-    assert error["name"] == "queue:error" and error["duration_s"] > 0
-    assert error["data"] == {
-        "method": "job",
-        "id": failed,
-        "attempt": 1,
-        "error": "RuntimeError",
-        "retrying": False,
-    }
+    await agent.watch(str(log), ["queue:create", "queue:run", "queue:retry", "queue:error"])
+    ran, failed = await agent.enqueue(False, 1), await agent.enqueue(True, 2)
+    await eventually(has_lines(log, 5))
+    seen = read(log)
+    created = [e["data"] for e in seen if e["name"] == "queue:create"]
+    assert created == [{"method": "job", "id": ran}, {"method": "job", "id": failed}]
+    (run,), (retry,), (error,) = (
+        [e for e in seen if e["name"] == n] for n in ("queue:run", "queue:retry", "queue:error")
+    )
+    assert run["data"].pop("late_s") >= 0 and run["data"] == {"method": "job", "id": ran, "attempt": 1}
+    assert retry["duration_s"] > 0
+    assert retry["data"] == {"method": "job", "id": failed, "attempt": 1, "error": "RuntimeError"}
+    assert error["name"] == "queue:error" and error["data"]["attempt"] == 2
 
 
 async def test_websocket_connections_are_events(served: str, agent_id: str, tmp_path: Path) -> None:

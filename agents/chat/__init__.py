@@ -30,7 +30,7 @@ from agents.chat.chunks import (
     ToolCallChunk,
     ToolResultChunk,
 )
-from agents.chat.model import ToolCall, stream_completion
+from agents.chat.model import ToolCall, Usage, stream_completion
 from agents.chat.tools import Tool, ToolResult, tool
 from agents.errors import ApprovalPendingError, UnknownApprovalError, UnknownStreamError
 
@@ -51,6 +51,7 @@ __all__ = [
     "ToolResultChunk",
     "UnknownApprovalError",
     "UnknownStreamError",
+    "Usage",
     "stream_completion",
     "tool",
 ]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -44,7 +45,7 @@ from agents.chat.chunks import (
 )
 from agents.chat.history import ChatHistory
 from agents.chat.mcp import mcp_tools
-from agents.chat.model import ToolCall, stream_completion
+from agents.chat.model import ToolCall, Usage, stream_completion
 from agents.chat.streams import Stream, StreamLog
 from agents.chat.tools import ChatTool, Tool, ToolResult, toolset
 from agents.errors import ApprovalPendingError, UnknownApprovalError, UnknownStreamError
@@ -105,9 +106,10 @@ class ChatAgent(Agent):
 
     async def on_chat_message(
         self, messages: list[dict[str, Any]], ctx: ChatContext
-    ) -> AsyncIterator[str | ToolCall]:
+    ) -> AsyncIterator[str | ToolCall | Usage]:
         """One model step: yield text deltas and complete `ToolCall`s for `messages` (OpenAI format,
-        system prompt first). The default streams `self.model` through litellm with the tools."""
+        system prompt first), and optionally the step's `Usage` (its tokens, for events and
+        metrics). The default streams `self.model` through litellm with the tools."""
         async for part in stream_completion(self.model, messages, ctx.tools, **self.model_options):
             yield part
 
@@ -133,6 +135,7 @@ class ChatAgent(Agent):
         stream = self._streams.open()
         self._history.append(stream.id, {"role": "user", "content": text})
         yield await self._streams.emit(stream, Start())  # checkpoints: the message is durable now
+        self._runtime.emit("chat:start", stream=stream.id)
         async for chunk in self._drive(stream):
             yield chunk
 
@@ -201,6 +204,7 @@ class ChatAgent(Agent):
                     tool = tools.get(call.name)
                     if awaits_decision(stream, call, tool):
                         stream.awaiting = call.id
+                        self._runtime.emit("chat:approval", stream=stream.id, tool=call.name)
                         yield await self._streams.emit(stream, ApprovalRequest(**_call_fields(call)))
                         yield await self._finish(stream, "awaiting_approval")
                         return
@@ -219,10 +223,14 @@ class ChatAgent(Agent):
         prompt = [{"role": "system", "content": self.system}] if self.system else []
         text: list[str] = []
         calls: list[ToolCall] = []
+        usage: Usage | None = None
+        started = time.monotonic()
         try:
             async for part in self.on_chat_message(prompt + self._history.messages(), context):
                 if isinstance(part, ToolCall):
                     calls.append(part)
+                elif isinstance(part, Usage):
+                    usage = part
                 elif part:
                     text.append(part)
                     for piece in self._streams.text_pieces(stream, part):
@@ -231,6 +239,19 @@ class ChatAgent(Agent):
             log.warning("%s: model step %d of stream %s failed: %r", self.name, stream.steps, stream.id, exc)
             yield await self._finish(stream, "error", f"{type(exc).__name__}: {exc}")
             return
+        tokens = (
+            {}
+            if usage is None
+            else {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+        )
+        self._runtime.emit(
+            "chat:step",
+            time.monotonic() - started,
+            stream=stream.id,
+            model=self.model,
+            tool_calls=len(calls),
+            **tokens,
+        )
         message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or None}
         if calls:
             message["tool_calls"] = [call.message_part() for call in calls]
@@ -242,10 +263,15 @@ class ChatAgent(Agent):
     async def _run_tool(self, stream: Stream, call: ToolCall, tool: ChatTool | None) -> Chunk:
         result = rejection(stream, call)
         if result is None:
+            started = time.monotonic()
             if tool is None:
                 result = ToolResult(f"there is no tool named {call.name!r}", is_error=True)
             else:
                 result = await tool.run(call.arguments)
+            failed = {"error": True} if result.is_error else {}
+            self._runtime.emit(
+                "chat:tool", time.monotonic() - started, stream=stream.id, tool=call.name, **failed
+            )
         result = ToolResult(
             self._streams.fitting_result(stream, call.id, call.name, result.text), result.is_error
         )
@@ -286,6 +312,7 @@ class ChatAgent(Agent):
                 self._history.append(stream.id, {"role": "tool", "tool_call_id": call.id, "content": result})
         stream.status = status
         chunk = await self._streams.emit(stream, Done(status=status, error=error))
+        self._runtime.emit("chat:done", stream=stream.id, status=status, steps=stream.steps)
         self._streams.save(stream)
         if status != "awaiting_approval":
             self._history.trim(self.max_messages)

@@ -31,6 +31,14 @@ class ToolCall:
         }
 
 
+@dataclass(frozen=True)
+class Usage:
+    """The tokens one model call took, as the provider reported them (the last part of a step)."""
+
+    input_tokens: int
+    output_tokens: int
+
+
 def _import_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else it downloads a price list
     import litellm
@@ -47,15 +55,21 @@ async def _litellm() -> Any:
 
 async def stream_completion(
     model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], **options: Any
-) -> AsyncIterator[str | ToolCall]:
+) -> AsyncIterator[str | ToolCall | Usage]:
     """Call `litellm.acompletion(..., stream=True)`: yields text deltas as they arrive, then each
-    tool call once its streamed pieces are complete. `options` go to litellm as they are
-    (`api_base`, `api_key`, `temperature`, `mock_response`, ...)."""
+    tool call once its streamed pieces are complete, then the call's `Usage` if the provider
+    reported one (usage is asked for unless `options` set `stream_options`). `options` go to
+    litellm as they are (`api_base`, `api_key`, `temperature`, `mock_response`, ...)."""
     if tools:
         options["tools"] = tools
+    options.setdefault("stream_options", {"include_usage": True})
     response = await (await _litellm()).acompletion(model=model, messages=messages, stream=True, **options)
     calls: dict[int, dict[str, str]] = {}
+    usage: Usage | None = None
     async for chunk in response:
+        reported = getattr(chunk, "usage", None)
+        if reported is not None and (reported.prompt_tokens or reported.completion_tokens):
+            usage = Usage(reported.prompt_tokens or 0, reported.completion_tokens or 0)
         if not chunk.choices:
             continue
         delta = chunk.choices[0].delta
@@ -70,3 +84,5 @@ async def stream_completion(
     for index in sorted(calls):
         call = calls[index]
         yield ToolCall(call["id"] or f"call_{uuid.uuid4().hex[:12]}", call["name"], call["arguments"])
+    if usage is not None:
+        yield usage

@@ -8,10 +8,13 @@ ray-agents state counter alice               # the agent's state, over a WebSock
 ray-agents ls                                # live and hibernated agents (attaches to the cluster)
 ray-agents logs counter alice -f             # the log lines of the agent's host process
 ray-agents destroy counter alice --yes       # delete the agent for good
+ray-agents events counter alice -f           # the agent's events (calls, checkpoints, wakes) as they happen
+ray-agents top                               # agents by type, live and hibernated, with rates
 ```
 Ray is imported inside the commands that need it, never by `import agents.cli`.
 """
 
+from agents.cli import watch  # noqa: F401  (registers `events` and `top`)
 from agents.cli.commands import cli, main
 
 __all__ = ["cli", "main"]

@@ -61,12 +61,12 @@ def cli(debug: bool) -> None:
 # ---- shared arguments and options ----------------------------------------------------------------
 
 
-def _agent_arguments(command: Any) -> Any:
+def agent_arguments(command: Any) -> Any:
     command = click.argument("agent_id", metavar="ID")(command)
     return click.argument("agent_type", metavar="TYPE")(command)
 
 
-def _cluster_options(command: Any) -> Any:
+def cluster_options(command: Any) -> Any:
     command = click.option(
         "--namespace",
         envvar="RAY_AGENTS_NAMESPACE",
@@ -81,7 +81,7 @@ def _cluster_options(command: Any) -> Any:
     )(command)
 
 
-def _format_option(command: Any) -> Any:
+def format_option(command: Any) -> Any:
     return click.option(
         "--format",
         "output_format",
@@ -122,7 +122,7 @@ def _ingress_options(command: Any) -> Any:
     )(command)
 
 
-def _attach(address: str, namespace: str | None, store: str | None = None) -> str:
+def attach(address: str, namespace: str | None, store: str | None = None) -> str:
     """Connect this process to the Ray cluster (unless it is already) and send agent calls to
     `namespace`; returns the cluster's GCS address."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -219,7 +219,7 @@ def _import_app(target: str) -> Any:
 
 
 @cli.command()
-@_cluster_options
+@cluster_options
 @click.option(
     "--store",
     envvar="RAY_AGENTS_STORE",
@@ -239,7 +239,7 @@ def start(address: str, namespace: str | None, store: str | None) -> None:
     from agents import list_agents
     from agents import start as start_controller
 
-    gcs = _attach(address, namespace, store)
+    gcs = attach(address, namespace, store)
 
     async def started() -> dict[str, Any]:
         await start_controller()
@@ -277,11 +277,11 @@ def _call_arguments(arguments: tuple[str, ...]) -> tuple[list[Any], dict[str, An
 
 
 @cli.command()
-@_agent_arguments
+@agent_arguments
 @click.argument("method")
 @click.argument("arguments", nargs=-1, metavar="[ARGS]...")
 @_ingress_options
-@_format_option
+@format_option
 def call(
     agent_type: str,
     agent_id: str,
@@ -315,10 +315,10 @@ def call(
 
 
 @cli.command()
-@_agent_arguments
+@agent_arguments
 @_ingress_options
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the state.")
-@_format_option
+@format_option
 def state(
     agent_type: str, agent_id: str, url: str, headers: dict[str, str], timeout: float, output_format: str
 ) -> None:
@@ -345,8 +345,8 @@ def state(
 
 
 @cli.command()
-@_cluster_options
-@_format_option
+@cluster_options
+@format_option
 def ls(address: str, namespace: str | None, output_format: str) -> None:
     """List live and hibernated agents (with their placement).
 
@@ -356,7 +356,7 @@ def ls(address: str, namespace: str | None, output_format: str) -> None:
     """
     from agents import list_agents
 
-    _attach(address, namespace)
+    attach(address, namespace)
     described = asyncio.run(list_agents())
     agents = _listed(described)
     live, hibernated = len(described["live"]), len(described["hibernated"])
@@ -397,11 +397,11 @@ def _row(agent: dict[str, Any]) -> list[Any]:
 
 
 @cli.command()
-@_agent_arguments
+@agent_arguments
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl-C.")
 @click.option("--tail", type=int, default=100, show_default=True, help="Last lines to print (-1: all).")
 @click.option("--out", "stdout", is_flag=True, help="Read stdout (print) instead of stderr (logging).")
-@_cluster_options
+@cluster_options
 def logs(
     agent_type: str, agent_id: str, follow: bool, tail: int, stdout: bool, address: str, namespace: str | None
 ) -> None:
@@ -415,7 +415,7 @@ def logs(
     from agents import get_agent, list_agents
     from agents.cli.logs import host_lines
 
-    _attach(address, namespace)
+    attach(address, namespace)
 
     async def where() -> dict[str, Any]:
         live = (await list_agents())["live"].values()
@@ -435,9 +435,9 @@ def logs(
 
 
 @cli.command()
-@_agent_arguments
+@agent_arguments
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@_cluster_options
+@cluster_options
 def destroy(agent_type: str, agent_id: str, yes: bool, address: str, namespace: str | None) -> None:
     """Delete agent TYPE/ID for good, as its self.destroy() would.
 
@@ -451,7 +451,7 @@ def destroy(agent_type: str, agent_id: str, yes: bool, address: str, namespace: 
 
     if not yes and not _confirmed(f"Destroy {agent_type} {agent_id} and all its data for good?"):
         raise CommandError("not_confirmed", "nothing was destroyed")
-    _attach(address, namespace)
+    attach(address, namespace)
     asyncio.run(get_agent(agent_type, agent_id).destroy())
     click.echo(f"destroyed {agent_type} {agent_id}: its state, SQL and restore points are deleted")
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
+from agents import events
 from agents.codemode.limits import LimitExceeded, Limits, run_slot
 from agents.codemode.result import CodeResult, LogBuffer
 from agents.codemode.stubs import Language, describe_tools
@@ -106,7 +108,23 @@ async def run_code(
 
     An agent method can simply `return await run_code(code, tools=[self.search], language="python")`.
     """
-    return await executor_for(language).run(code, tools, limits)
+    return await _observed(executor_for(language), code, tools, limits)
+
+
+async def _observed(
+    executor: Executor, code: str, tools: Sequence[Tool], limits: Limits | None
+) -> CodeResult:
+    """Run the program, and emit its `codemode:run` or `codemode:error` event (inside a turn)."""
+    started = time.monotonic()
+    result = await executor.run(code, tools, limits)
+    facts: dict[str, Any] = {"language": executor.language}
+    if result.ok:
+        events.emit_in_turn("codemode:run", time.monotonic() - started, **facts)
+    else:
+        events.emit_in_turn(
+            "codemode:error", time.monotonic() - started, **facts, error=result.limit or "error"
+        )
+    return result
 
 
 _INSTRUCTIONS: dict[str, str] = {
@@ -136,7 +154,7 @@ def codemode_tool(
     executor = executor_for(language)
 
     async def run_code(code: str) -> CodeResult:
-        return await executor.run(code, specs, limits)
+        return await _observed(executor, code, specs, limits)
 
     run_code.__doc__ = f"{_INSTRUCTIONS[language]}\n\n{describe_tools(specs, language)}"
     return run_code

@@ -1,0 +1,49 @@
+"""What a host process does with its agents' events: keep the recent ones for readers
+(`cluster.feed`), export metrics (`cluster.metrics`), and append them to the JSON-lines file
+`RAY_AGENTS_EVENTS_LOG` names (`agents.events`). Installed once per process, by its first host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agents import events
+from cluster.feed import EventFeed
+from cluster.metrics import Metrics, enabled
+
+
+class Telemetry:
+    """The listeners of one host process, and what unsubscribes them."""
+
+    def __init__(self, host: str) -> None:
+        self.feed = EventFeed()
+        self.metrics = Metrics(host) if enabled() else None
+        self._stops: list[Callable[[], None]] = [events.subscribe(self.feed)]
+        if self.metrics is not None:
+            self._stops.append(events.subscribe(self.metrics, self.metrics.names))
+        sink = events.sink_from_environment()
+        if sink is not None:
+            self._stops.append(sink)
+
+    def set_live(self, count: int) -> None:
+        """The host carries `count` live agents now."""
+        if self.metrics is not None:
+            self.metrics.set_live(count)
+
+    def uninstall(self) -> None:
+        """Unsubscribe every listener (events then cost nothing: benchmarks compare)."""
+        for stop in self._stops:
+            stop()
+        self._stops.clear()
+        self.metrics = None
+
+
+_installed: Telemetry | None = None
+
+
+def install(host: str) -> Telemetry:
+    """This process's telemetry, installed on first use (by the host named `host`)."""
+    global _installed
+    if _installed is None:
+        _installed = Telemetry(host)
+    return _installed
