@@ -47,3 +47,9 @@ def install(host: str) -> Telemetry:
     if _installed is None:
         _installed = Telemetry(host)
     return _installed
+
+
+def uninstall() -> None:
+    """Unsubscribe this process's telemetry, if installed (benchmarks measure without it)."""
+    if _installed is not None:
+        _installed.uninstall()

@@ -15,6 +15,7 @@ import pytest
 from agents import AgentUnavailableError, get_agent
 from agents.chat import ApprovalPendingError, Chunk, UnknownStreamError, tool
 from agents.chat.chunks import CHUNK, Done, Rewind, Text
+from agents.runtime import agent_events
 from tests.agents_for_chat import (
     FAKE_LLM_URL,
     Assistant,
@@ -124,6 +125,26 @@ async def test_tool_errors_and_invalid_arguments_go_back_to_the_model(agent_id: 
     tool_messages = [m for m in last_request(agent_id) if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in tool_messages] == [c.id for c in calls]
     assert [m["content"] for m in tool_messages] == [r.result for r in results]
+
+
+@file_store
+async def test_a_reply_is_events_with_its_model_steps_tokens_and_tools(agent_id: str) -> None:
+    SERVER.script(agent_id, Reply(calls=[Call("add", {"a": 2, "b": 3})]), Reply(text="it is five"))
+    await collect(get_agent(Assistant, agent_id).chat("what is two and three"))
+    found = await agent_events(Assistant.type_name, agent_id)
+    chat = [e for e in found["events"] if e["name"].startswith("chat:")]
+    assert [e["name"] for e in chat] == ["chat:start", "chat:step", "chat:tool", "chat:step", "chat:done"]
+    assert len({e["data"]["stream"] for e in chat}) == 1
+    first, second = (e for e in chat if e["name"] == "chat:step")
+    assert first["data"]["model"] == f"openai/{agent_id}" and first["data"]["tool_calls"] == 1
+    assert second["data"]["output_tokens"] == 3 and second["data"]["input_tokens"] > 0  # the fake's usage
+    tool_run = chat[2]
+    assert (
+        tool_run["data"] == {"stream": chat[0]["data"]["stream"], "tool": "add"}
+        and tool_run["duration_s"] >= 0
+    )
+    assert chat[-1]["data"]["status"] == "complete"
+    assert "two and three" not in json.dumps(found)  # no messages in events
 
 
 @file_store

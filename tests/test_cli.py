@@ -13,6 +13,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from importlib import metadata
@@ -143,6 +144,63 @@ def test_ls_prints_a_table_with_headers_or_json(
     mine = [a for a in listed["agents"] if a["id"] == agent_id]
     assert code == 0 and len(mine) == 1 and mine[0]["status"] == "live" and mine[0]["epoch"] >= 1
     assert listed["live"] == sum(a["status"] == "live" for a in listed["agents"])
+
+
+def test_events_prints_an_agents_calls_as_lines_or_json(
+    served: str, agent_id: str, capsys: pytest.CaptureFixture
+) -> None:
+    get_agent(Tally, agent_id).sync.add(2)
+    code, out, _ = run(capsys, "events", "tally", agent_id, "--namespace", "t-serve")
+    lines = out.splitlines()
+    call = next(line for line in lines if " rpc " in line)
+    assert code == 0 and "method=add" in call and re.search(r"\d+\.\d ms", call) and "(epoch " in call
+    code, out, _ = run(capsys, "events", "tally", agent_id, "--namespace", "t-serve", "--format", "json")
+    printed = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and {e["agent_id"] for e in printed} == {agent_id} and len(printed) == len(lines)
+    code, out, _ = run(capsys, "events", "tally", agent_id, "--namespace", "t-serve", "--name", "checkpoint")
+    assert code == 0 and out and all(" checkpoint " in line for line in out.splitlines())
+    code, _, err = run(capsys, "events", "tally", agent_id, "--name", "rpc:eror")
+    assert code == 2 and "unknown event names ['rpc:eror']" in err
+    code, out, err = run(capsys, "events", "tally", "never-called", "--namespace", "t-serve")
+    assert code == 0 and out == "" and "is not live" in err
+
+
+def test_top_shows_live_agents_and_their_call_rate(
+    served: str, agent_id: str, capsys: pytest.CaptureFixture
+) -> None:
+    tally = get_agent(Tally, agent_id).sync
+    tally.add(1)
+    stop = threading.Event()
+
+    def keep_calling() -> None:
+        while not stop.is_set():
+            tally.add(1)
+
+    caller = threading.Thread(target=keep_calling)
+    caller.start()
+    try:
+        code, out, _ = run(capsys, "top", "--once", "-n", "1", "--namespace", "t-serve", "--format", "json")
+    finally:
+        stop.set()
+        caller.join()
+    row = next(r for r in json.loads(out)["types"] if r["type"] == "tally")
+    assert code == 0 and row["live"] >= 1 and row["calls/s"] > 1 and row["ckpts/s"] > 1
+    code, out, _ = run(capsys, "top", "--once", "-n", "0.2", "--namespace", "t-serve")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("ray-agents top") and "hosts" in lines[0]
+    header = next(line for line in lines if line.startswith("TYPE"))
+    assert header.split() == [
+        "TYPE",
+        "LIVE",
+        "HIBERNATED",
+        "CALLS/S",
+        "ERRORS/S",
+        "CKPTS/S",
+        "WAKES/S",
+        "SLEEPS/S",
+        "RUNS/S",
+    ]
+    assert any(line.split()[:1] == ["tally"] for line in lines)
 
 
 def test_start_attaches_to_the_running_cluster(served: str, capsys: pytest.CaptureFixture) -> None:
