@@ -25,7 +25,6 @@ from agents.agent import Agent
 from agents.checkpoints import RestorePoint
 from agents.errors import (
     ActivationError,
-    AgentExistsError,
     AgentUnavailableError,
     HostFullError,
     InvalidHostingError,
@@ -33,7 +32,7 @@ from agents.errors import (
 )
 from agents.hosting import Hosting, validate_hosting
 from agents.ids import validate_agent_id
-from cluster import history, outcome
+from cluster import outcome
 from cluster.batching import Coalescer
 from cluster.classes import AgentTypes
 from cluster.config import DEDICATED_AGENT_BYTES, RuntimeConfig
@@ -48,6 +47,7 @@ from cluster.naming import (
 )
 from cluster.outcome import Outcome
 from cluster.pool import HostPool, PooledHost
+from cluster.restore_points import RestorePoints
 from cluster.routing import ActivationRequest
 from cluster.spares import DedicatedHosts
 from cluster.stores import CheckpointStore, open_store
@@ -68,8 +68,6 @@ ADOPT_TIMEOUT = 30.0
 #: Agents woken for alarms at once, so a burst of due alarms cannot swamp the cluster: a
 #: dedicated wake starts a process, a pooled one is a few milliseconds in a running host.
 WAKE_CONCURRENCY: dict[Hosting, int] = {"dedicated": 4, "pooled": 64}
-#: How long a restore waits for the agent's activation to hibernate (its epoch is bumped after).
-STOP_TIMEOUT = 30.0
 #: How long the view of alive nodes is trusted before `ray.nodes()` is asked again.
 NODES_TTL = 2.0
 
@@ -123,6 +121,7 @@ class PlacementController:
         self._wake_cooldown: dict[str, float] = {}
         self._wake_task: asyncio.Task[None] | None = None
         self._wake_tasks: set[asyncio.Task[None]] = set()
+        self._restore_points = RestorePoints(self)
         # Rebuild and start polling alarms as soon as the actor is up: after a restart nobody may
         # call the controller for a long time, yet hibernated agents' alarms must still fire.
         ray.get_runtime_context().current_actor.start.remote()
@@ -548,85 +547,25 @@ class PlacementController:
             pass
         ray.kill(actor, no_restart=True)
 
-    # ---- restore points ----------------------------------------------------------------------
+    # ---- restore points (`cluster.restore_points`) ----------------------------------------------
 
     async def checkpoints(self, agent_cls: type[Agent] | str, agent_id: str) -> Outcome:
         """The agent's restore points (`CheckpointInfo`), oldest first."""
-        try:
-            await self._ensure_rebuilt()
-            key = agent_key((await self._types.known(agent_cls)).type_name, validate_agent_id(agent_id))
-            return outcome.success(await asyncio.to_thread(history.list_checkpoints, self.store, key))
-        except Exception as exc:
-            return outcome.failure(exc)
+        return await self._restore_points.checkpoints(agent_cls, agent_id)
 
     async def restore(self, agent_cls: type[Agent] | str, agent_id: str, at: RestorePoint) -> Outcome:
-        """Take the agent back to a restore point: its activation is stopped (what it acknowledged
-        is stored), its epoch bumped, the chosen checkpoint written as its latest; then it is
-        woken from it (its schedules re-armed)."""
-        try:
-            await self._ensure_rebuilt()
-            known = await self._types.known(agent_cls)
-            key = agent_key(known.type_name, validate_agent_id(agent_id))
-            retention = known.checkpoint_retention
-            await asyncio.to_thread(history.find, self.store, key, at, retention)  # refuse before any change
-            async with self._locks[key]:
-                await self._stop(key)
-                epoch = await asyncio.to_thread(self.store.bump_epoch, key)
-                restored = await asyncio.to_thread(history.restore, self.store, key, epoch, at, retention)
-            await self._activate(known, agent_id, None)
-            return outcome.success(restored)
-        except Exception as exc:
-            return outcome.failure(exc)
+        """Take the agent back to a restore point (`RestorePoints.restore`)."""
+        return await self._restore_points.restore(agent_cls, agent_id, at)
 
     async def fork(
         self, agent_cls: type[Agent] | str, agent_id: str, new_id: str, at: RestorePoint | None
     ) -> Outcome:
-        """Start agent `new_id` of the same class from a restore point of `agent_id` (None: its
-        latest checkpoint). Refused if `new_id` exists."""
-        try:
-            await self._ensure_rebuilt()
-            known = await self._types.known(agent_cls)
-            source = agent_key(known.type_name, validate_agent_id(agent_id))
-            target = agent_key(known.type_name, validate_agent_id(new_id))
-            if target == source:
-                raise AgentExistsError(f"cannot fork {source} onto itself")
-            retention = known.checkpoint_retention
-            async with self._locks[target]:
-                if target in self._placements:
-                    raise AgentExistsError(f"cannot fork onto {target}: an agent with that ID exists (live)")
-                await asyncio.to_thread(history.fork_source, self.store, source, target, at, retention)
-                epoch = await asyncio.to_thread(self.store.bump_epoch, target)
-                await asyncio.to_thread(history.fork, self.store, source, target, epoch, at, retention)
-            await self._activate(known, new_id, None)
-            return outcome.success(None)
-        except Exception as exc:
-            return outcome.failure(exc)
+        """Start agent `new_id` of the same class from a restore point of `agent_id`."""
+        return await self._restore_points.fork(agent_cls, agent_id, new_id, at)
 
     async def destroy(self, agent_cls: type[Agent] | str, agent_id: str) -> Outcome:
-        """Destroy the agent from outside, as `Agent.destroy()` does from inside: its activation
-        is stopped, its epoch bumped (fencing any zombie), its checkpoint, history and alarm
-        deleted. A later call starts it afresh; restore and fork are refused."""
-        try:
-            await self._ensure_rebuilt()
-            key = agent_key((await self._types.known(agent_cls)).type_name, validate_agent_id(agent_id))
-            async with self._locks[key]:
-                await self._stop(key)
-                epoch = await asyncio.to_thread(self.store.bump_epoch, key)
-                await asyncio.to_thread(history.destroy, self.store, key, epoch)
-            return outcome.success(None)
-        except Exception as exc:
-            return outcome.failure(exc)
-
-    async def _stop(self, key: str) -> None:
-        """Hibernate the agent's activation, if it has one, and wait for it (call under its lock)."""
-        current = self._placements.get(key)
-        if current is None:
-            return
-        self._forget(key)
-        try:
-            await asyncio.wait_for(current.actor.drop.remote(key, current.epoch), STOP_TIMEOUT)
-        except Exception as exc:  # the epoch bump that follows fences it anyway
-            log.warning("%s: could not stop epoch %d cleanly: %r", key, current.epoch, exc)
+        """Destroy the agent from outside, as `Agent.destroy()` does from inside."""
+        return await self._restore_points.destroy(agent_cls, agent_id)
 
     # ---- introspection -----------------------------------------------------------------------
 

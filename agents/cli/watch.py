@@ -136,7 +136,8 @@ def top(interval: float, once: bool, address: str, namespace: str | None, output
                     click.clear()
                 headers = ["TYPE", "LIVE", "HIBERNATED", *(h for h, _ in RATES)]
                 stamp = time.strftime("%H:%M:%S", time.localtime(sample["at"]))
-                click.echo(f"ray-agents top  {stamp}  {sample['hosts']} hosts  every {interval:g} s\n")
+                hosts = f"{sample['hosts']} host{'' if sample['hosts'] == 1 else 's'}"
+                click.echo(f"ray-agents top  {stamp}  {hosts}  every {interval:g} s\n")
                 click.echo(table(headers, [list(r.values()) for r in rows]))
             if once:
                 return
