@@ -39,9 +39,10 @@ except ImportError:  # the optional dependency (`ray-agents[tracing]`) is not in
 
 #: The spans and what each covers.
 NAMES: Mapping[str, str] = {
-    "agents.ingress": "a Serve replica's HTTP RPC or MCP call (continues the request's traceparent)",
+    "agents.ingress": "a Serve replica's HTTP RPC or MCP call (continues the request's trace)",
     "agents.route": "a caller's call: activation lookup, the Ray call and its failover retries",
-    "agents.turn": "the agent's turn, in its host, until its result may leave (its checkpoint landed)",
+    "agents.turn": "the agent's turn in its host, from the call's arrival (waiting for its turn) until "
+    "its result may leave (its checkpoint landed)",
     "agents.checkpoint": "a checkpoint write (bytes, seq); its parent is the latest turn it covers",
 }
 #: What travels with a call: W3C trace-context headers (`traceparent`, `tracestate`).
@@ -79,12 +80,16 @@ def _current_tracer() -> Tracer | None:
 def ingress(
     agent_type: str, agent_id: str, method: str, headers: Mapping[str, str]
 ) -> AbstractContextManager[Span | None]:
-    """A Serve replica's span of one call, a child of the request's `traceparent` if it has one.
-    Not made current (a streamed response runs on in other tasks): pass it on as `parent`."""
+    """A Serve replica's span of one call: a child of the current span (a server
+    instrumentation's, such as FastAPI's, which continued the request's trace), else of the
+    request's `traceparent` if it has one. Not made current (a streamed response runs on in
+    other tasks): pass it on as `parent`."""
     tracer = _current_tracer()
     if tracer is None:
         return _OFF
-    span = tracer.start_span("agents.ingress", context=propagate.extract(headers), kind=trace.SpanKind.SERVER)
+    instrumented = trace.get_current_span().get_span_context().is_valid
+    context = None if instrumented else propagate.extract(headers)
+    span = tracer.start_span("agents.ingress", context=context, kind=trace.SpanKind.SERVER)
     if span.is_recording():
         span.set_attributes(_attributes(agent_type, agent_id, method))
     return _Ending(span)
@@ -141,12 +146,15 @@ def _current_turn(
     caller: Carrier | None,
 ) -> Iterator[Span]:
     parent = propagate.extract(caller) if caller else None
-    with tracer.start_as_current_span(
-        "agents.turn", context=parent, kind=trace.SpanKind.SERVER, record_exception=False
-    ) as span:
-        if span.is_recording():
-            span.set_attributes(_attributes(agent_type, agent_id, method, request_id, epoch))
-        yield span
+    span = tracer.start_span("agents.turn", context=parent, kind=trace.SpanKind.SERVER)
+    if span.is_recording():
+        span.set_attributes(_attributes(agent_type, agent_id, method, request_id, epoch))
+    with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+        try:
+            yield span
+        except BaseException as exc:  # cancelled: turns return their errors as outcomes
+            _ended_by(span, exc)
+            raise
 
 
 def ended(span: Span | None, result: Outcome) -> Outcome:
@@ -185,8 +193,7 @@ def checkpointed(span: Span | None, saved: int, seq: int) -> None:
 
 
 class _Ending:
-    """A started span (not current), ended on exit; an exception ending it is its error (not
-    GeneratorExit: a caller that stops reading a stream early did not fail)."""
+    """A started span (not current), ended on exit; an exception ending it is its error."""
 
     __slots__ = ("span",)
 
@@ -197,9 +204,16 @@ class _Ending:
         return self.span
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None and not isinstance(exc, GeneratorExit) and self.span.is_recording():
-            _failed(self.span, exc)
+        if exc is not None:
+            _ended_by(self.span, exc)
         self.span.end()
+
+
+def _ended_by(span: Span, exc: BaseException) -> None:
+    """`exc` ended the span: its error (not GeneratorExit: a reader that stops a stream early
+    did not fail it)."""
+    if not isinstance(exc, GeneratorExit) and span.is_recording():
+        _failed(span, exc)
 
 
 def _failed(span: Span, exc: BaseException) -> None:

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from agents import Agent, callable, get_agent
+from agents.connections import Connection
 
 
 class TracesHere:
@@ -32,7 +33,7 @@ class TracesHere:
 
 
 class Traced(Agent):
-    """Notes, fails, relays a call to another of its kind, and streams."""
+    """Notes (by call, or a WebSocket message), fails, relays a call to another of its kind, and streams."""
 
     hosting = "dedicated"
     initial_state = {"notes": 0}
@@ -42,6 +43,9 @@ class Traced(Agent):
     def note(self) -> int:
         self.set_state({"notes": self.state["notes"] + 1})
         return self.state["notes"]
+
+    async def on_message(self, conn: Connection, message: str | bytes) -> None:
+        self.note()
 
     @callable
     def fail(self) -> None:

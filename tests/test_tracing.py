@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import websockets
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -56,10 +58,11 @@ pytestmark = [
 ]
 
 
-def host_spans(trace_id: str) -> list[Span]:
+def host_spans(trace_id: str | None = None) -> list[Span]:
+    """The spans the actors wrote, of one trace (else all)."""
     path = spans_path()
     lines = path.read_text().splitlines() if path.exists() else []
-    return [s for s in map(json.loads, lines) if s["trace_id"] == trace_id]
+    return [s for s in map(json.loads, lines) if trace_id in (None, s["trace_id"])]
 
 
 async def spans_of(trace_id: str, *names: str) -> list[Span]:
@@ -83,6 +86,14 @@ def only(spans: list[Span], name: str, **attributes: Any) -> Span:
     ]
     assert len(found) == 1, (name, attributes, spans)
     return found[0]
+
+
+def first_parent(span: Span, spans: list[Span]) -> str | None:
+    """The parent of the oldest of `span`'s ancestors among `spans`: where its trace came from."""
+    by_id = {s["span_id"]: s for s in spans}
+    while span["parent_id"] in by_id:
+        span = by_id[span["parent_id"]]
+    return span["parent_id"]
 
 
 def route_span(spans: InMemorySpanExporter, method: str) -> Span:
@@ -144,6 +155,17 @@ async def test_a_stream_is_a_turn_under_its_route(spans: InMemorySpanExporter, a
     assert "agent.request_id" not in turn["attributes"]  # streams run once, without one
 
 
+def test_without_the_api_every_span_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracing, "trace", None)  # as if opentelemetry-api were not installed
+    monkeypatch.setattr(tracing, "_tracer", None)
+    assert not tracing.enabled() and tracing.context() is None
+    with (
+        tracing.route("traced", "a", "note", "r1") as route,
+        tracing.turn("traced", "a", 1, "note", "r1", None) as turn,
+    ):
+        assert route is None and turn is None and tracing.carrier(route) is None
+
+
 async def test_http_rpc_continues_the_traceparent(served: str, agent_id: str) -> None:
     trace_id, front_end = secrets.token_hex(16), secrets.token_hex(8)
     headers = {"traceparent": f"00-{trace_id}-{front_end}-01"}
@@ -152,7 +174,26 @@ async def test_http_rpc_continues_the_traceparent(served: str, agent_id: str) ->
     assert (status, json.loads(body)) == (200, 1)
     host = await spans_of(trace_id, "agents.ingress", "agents.route", "agents.turn", "agents.checkpoint")
     ingress, route, turn = (only(host, name) for name in ("agents.ingress", "agents.route", "agents.turn"))
-    assert ingress["parent_id"] == front_end and ingress["attributes"]["agent.method"] == "note"
+    # under the front end's span: directly, or through the server's own spans (FastAPI's)
+    assert first_parent(ingress, host) == front_end and ingress["attributes"]["agent.method"] == "note"
     assert route["parent_id"] == ingress["span_id"] and turn["parent_id"] == route["span_id"]
     assert only(host, "agents.checkpoint")["parent_id"] == turn["span_id"]
+    assert turn["attributes"]["agent.request_id"] == route["attributes"]["agent.request_id"]
+
+
+async def test_a_websocket_message_is_a_turn_under_the_replicas_route(served: str, agent_id: str) -> None:
+    url = f"{served.replace('http', 'ws', 1)}/agents/traced/{agent_id}"
+    turns: list[Span] = []
+
+    async def message_turned() -> bool:
+        turns[:] = [s for s in host_spans() if s["attributes"].get("agent.id") == agent_id]
+        return any(s["attributes"].get("agent.method") == "on_message" for s in turns)
+
+    async with websockets.connect(url) as ws:
+        await ws.send("hello")
+        await eventually(message_turned)
+    turn = only(turns, "agents.turn", **{"agent.method": "on_message"})
+    route = only(await spans_of(turn["trace_id"], "agents.route"), "agents.route")
+    assert turn["parent_id"] == route["span_id"] and route["attributes"]["agent.method"] == "on_message"
+    assert route["pid"] not in (turn["pid"], os.getpid())  # begun in the replica
     assert turn["attributes"]["agent.request_id"] == route["attributes"]["agent.request_id"]
