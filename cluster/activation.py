@@ -13,6 +13,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from agents.errors import (
     StoreUnavailableError,
 )
 from agents.limits import SizeLimits
-from cluster import outcome
+from cluster import outcome, tracing
 from cluster.alarms import AlarmTimer
 from cluster.changes import ChangeSet, Checkpointer, PendingCheckpoint
 from cluster.checkpoint import Manifest
@@ -116,8 +117,9 @@ class Activation:
         self._alarm = AlarmTimer(self.run_due)
         #: Client connections and HTTP entry points (`cluster.sockets`).
         self.sockets = SocketHub(self)
-        #: Checkpoint writes and the output gate (the checkpointer exists once `start` restored it).
-        self._group: GroupCommit[PendingCheckpoint, Push] = GroupCommit(
+        #: Checkpoint writes (each with the trace context of the turn that queued it) and the output
+        #: gate (the checkpointer exists once `start` restored it).
+        self._group: GroupCommit[tuple[PendingCheckpoint, tracing.Context | None], Push] = GroupCommit(
             self._write_checkpoint, self.sockets.release, self._checkpoint_failed
         )
 
@@ -241,9 +243,23 @@ class Activation:
         request_id: str | None,
         chain: tuple[str, ...] = (),
         acks: tuple[str, ...] = (),
+        trace: tracing.Carrier | None = None,
     ) -> Outcome:
         """Run one call as a turn and return its outcome (never raises for user errors). `acks`:
-        request ids whose results the caller has received: they need not be kept any more."""
+        request ids whose results the caller has received: they need not be kept any more.
+        `trace`: the caller's span (`tracing.carrier`), which the turn's span continues."""
+        with self.turn_span(method, request_id, trace) as span:
+            return tracing.ended(span, await self._invoke(method, args, kwargs, request_id, chain, acks))
+
+    async def _invoke(
+        self,
+        method: str,
+        args: tuple,
+        kwargs: dict,
+        request_id: str | None,
+        chain: tuple[str, ...],
+        acks: tuple[str, ...],
+    ) -> Outcome:
         self.checkpointer.forget_results(acks)
         try:
             spec, args, kwargs = self._prepare(method, args, kwargs, chain, streaming=False)
@@ -293,42 +309,56 @@ class Activation:
             self.last_activity = time.monotonic()
 
     async def stream(
-        self, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...] = ()
+        self,
+        method: str,
+        args: tuple,
+        kwargs: dict,
+        chain: tuple[str, ...] = (),
+        trace: tracing.Carrier | None = None,
     ) -> AsyncIterator[Outcome]:
-        """Run an async-generator method as one turn: its items, then END_OF_STREAM or an error."""
-        try:
-            spec, args, kwargs = self._prepare(method, args, kwargs, chain, streaming=True)
-        except AgentError as exc:
-            yield outcome.failure(exc)
-            return
-        self.in_flight += 1
-        started = time.monotonic()
-        try:
-            async with self._lock:
-                failed = await self._durable()  # its items leave at once: what they show is stored
-                if failed is not None or not self.state.serving:
-                    yield outcome.failure(failed or AgentUnavailableError(f"{self.key} is shutting down"))
-                    return
-                self._enter_turn(chain, spec.readonly, method)
-                try:
-                    async with contextlib.aclosing(spec.function(self.agent, *args, **kwargs)) as items:
-                        async for item in items:
-                            self.limits.check_item(item)
-                            yield outcome.success(item)
-                except Exception as exc:
-                    self._rollback()
-                    self._called(method, started, outcome.failure(exc))
-                    yield outcome.failure(exc)
-                    return
-                except (asyncio.CancelledError, GeneratorExit):  # the caller cancelled the stream
-                    self._rollback()
-                    raise
-                result = await self._gated(await self._commit(None, END_OF_STREAM))
-                self._called(method, started, result)
-                yield result
-        finally:
-            self.in_flight -= 1
-            self.last_activity = time.monotonic()
+        """Run an async-generator method as one turn: its items, then END_OF_STREAM or an error.
+        `trace`: the caller's span (`tracing.carrier`), which the turn's span continues."""
+        with self.turn_span(method, None, trace) as span:
+            try:
+                spec, args, kwargs = self._prepare(method, args, kwargs, chain, streaming=True)
+            except AgentError as exc:
+                yield tracing.ended(span, outcome.failure(exc))
+                return
+            self.in_flight += 1
+            started = time.monotonic()
+            try:
+                async with self._lock:
+                    failed = await self._durable()  # its items leave at once: what they show is stored
+                    if failed is not None or not self.state.serving:
+                        refused = failed or AgentUnavailableError(f"{self.key} is shutting down")
+                        yield tracing.ended(span, outcome.failure(refused))
+                        return
+                    self._enter_turn(chain, spec.readonly, method)
+                    try:
+                        async with contextlib.aclosing(spec.function(self.agent, *args, **kwargs)) as items:
+                            async for item in items:
+                                self.limits.check_item(item)
+                                yield outcome.success(item)
+                    except Exception as exc:
+                        self._rollback()
+                        self._called(method, started, outcome.failure(exc))
+                        yield tracing.ended(span, outcome.failure(exc))
+                        return
+                    except (asyncio.CancelledError, GeneratorExit):  # the caller cancelled the stream
+                        self._rollback()
+                        raise
+                    result = await self._gated(await self._commit(None, END_OF_STREAM))
+                    self._called(method, started, result)
+                    yield tracing.ended(span, result)
+            finally:
+                self.in_flight -= 1
+                self.last_activity = time.monotonic()
+
+    def turn_span(
+        self, method: str, request_id: str | None, trace: tracing.Carrier | None
+    ) -> AbstractContextManager[tracing.Span | None]:
+        """The span of a call's turn here (`tracing.turn`), continuing the caller's `trace`."""
+        return tracing.turn(self.type_name, self.agent_id, self.epoch, method, request_id, trace)
 
     # ---- turns -------------------------------------------------------------------------------
 
@@ -398,7 +428,7 @@ class Activation:
             self._group.fail(exc)
             return
         self._db_unsaved = False
-        self._group.request(capture, pushes)
+        self._group.request((capture, tracing.context()), pushes)
 
     def after_gate(self, pushes: list[Push]) -> None:
         """Send pushes once every checkpoint queued so far has landed (at once if none is)."""
@@ -427,9 +457,12 @@ class Activation:
         log.error("%s epoch %d: checkpoint failed, retiring activation: %r", self.key, self.epoch, exc)
         self.emit("checkpoint:error", error=events.error_code(exc))
 
-    async def _write_checkpoint(self, capture: PendingCheckpoint) -> None:
+    async def _write_checkpoint(self, queued: tuple[PendingCheckpoint, tracing.Context | None]) -> None:
+        capture, parent = queued
         started = time.monotonic()
-        saved = await self.checkpointer.write(capture)
+        with tracing.checkpoint(self.type_name, self.agent_id, self.epoch, parent) as span:
+            saved = await self.checkpointer.write(capture)
+            tracing.checkpointed(span, saved, self.checkpointer.seq)
         self.emit("checkpoint", time.monotonic() - started, bytes=saved, seq=self.checkpointer.seq)
 
     def _called(self, method: str, started: float, result: Outcome) -> None:

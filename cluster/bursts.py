@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -26,21 +26,22 @@ MAX_BATCH = 256
 EAGER = 8
 
 
-async def in_bursts(items: AsyncIterator[T], max_batch: int = MAX_BATCH) -> AsyncIterator[list[T]]:
+async def in_bursts(items: AsyncGenerator[T, None], max_batch: int = MAX_BATCH) -> AsyncIterator[list[T]]:
     """`items`, in batches of what has arrived (order kept). Closing this closes the source in
-    its task (a cancelled stream cancels the source); an exception of the source is raised here
+    its task (a cancelled stream cancels and closes the source); an exception of the source is raised here
     after the items it yielded before it."""
     queue: asyncio.Queue[tuple[T, ...]] = asyncio.Queue(MAX_QUEUED)  # (item,) or () at the end
     failure: list[BaseException] = []
 
     async def pump() -> None:
         eager = EAGER
-        try:
-            async for item in items:
-                await queue.put((item,))
-                if eager:
-                    eager -= 1
-                    await asyncio.sleep(0)  # the sender takes it now
+        try:  # closed here, in this task, whatever ends it (a span the source made current ends here too)
+            async with contextlib.aclosing(items):
+                async for item in items:
+                    await queue.put((item,))
+                    if eager:
+                        eager -= 1
+                        await asyncio.sleep(0)  # the sender takes it now
         except Exception as exc:
             failure.append(exc)
         finally:

@@ -24,7 +24,7 @@ from agents.agent import Agent
 from agents.errors import AgentUnavailableError, HostFullError
 from agents.hosting import Hosting
 from agents.requests import Request
-from cluster import outcome, routing, telemetry
+from cluster import outcome, routing, telemetry, tracing
 from cluster.activation import Activation
 from cluster.bursts import in_bursts
 from cluster.config import RuntimeConfig
@@ -217,15 +217,25 @@ class AgentHost:
 
     async def invoke(self, call: bytes) -> bytes:
         """A method call: `outcome.encode_call((key, epoch, method, args, kwargs, request_id,
-        chain, acks))` in, an encoded `Outcome` out (the hot path: one bytes argument, one bytes
-        reply). `acks`: request ids whose results the caller received (`routing.Received`)."""
-        key, epoch, method, args, kwargs, request_id, chain, acks = outcome.decode_call(call)
+        chain, acks, trace))` in, an encoded `Outcome` out (the hot path: one bytes argument, one
+        bytes reply). `acks`: request ids whose results the caller received (`routing.Received`);
+        `trace`: the caller's span (`tracing.carrier`) or None."""
+        key, epoch, method, args, kwargs, request_id, chain, acks, trace = outcome.decode_call(call)
         return outcome.encode(
-            await self._on(key, epoch, lambda a: a.invoke(method, args, kwargs, request_id, chain, acks))
+            await self._on(
+                key, epoch, lambda a: a.invoke(method, args, kwargs, request_id, chain, acks, trace)
+            )
         )
 
     async def stream(
-        self, key: str, epoch: int, method: str, args: tuple, kwargs: dict, chain: tuple[str, ...]
+        self,
+        key: str,
+        epoch: int,
+        method: str,
+        args: tuple,
+        kwargs: dict,
+        chain: tuple[str, ...],
+        trace: tracing.Carrier | None = None,
     ) -> AsyncIterator[list[Outcome]]:
         """The method's outcomes (items, then the end or an error), in batches of what arrived
         while the previous batch was being sent (`cluster.bursts`)."""
@@ -233,7 +243,7 @@ class AgentHost:
         if a is None:
             yield [self._not_here(key, epoch)]
             return
-        async for batch in in_bursts(a.stream(method, args, kwargs, chain)):
+        async for batch in in_bursts(a.stream(method, args, kwargs, chain, trace)):
             yield batch
 
     # ---- client connections and HTTP, from Serve replicas (`cluster.sockets.SocketHub`) -------
@@ -252,9 +262,10 @@ class AgentHost:
         data: str | bytes,
         request_id: str,
         acks: tuple[str, ...] = (),
+        trace: tracing.Carrier | None = None,
     ) -> Outcome:
         return await self._on(
-            key, epoch, lambda a: a.sockets.message(conn_id, replica, data, request_id, acks)
+            key, epoch, lambda a: a.sockets.message(conn_id, replica, data, request_id, acks, trace)
         )
 
     async def disconnect(self, key: str, epoch: int, conn_id: str, code: int, reason: str) -> Outcome:
@@ -285,9 +296,10 @@ class AgentHost:
         kwargs: dict,
         request_id: str,
         acks: tuple[str, ...] = (),
+        trace: tracing.Carrier | None = None,
     ) -> Outcome:
         return await self._on(
-            key, epoch, lambda a: a.sockets.rpc(request, method, args, kwargs, request_id, acks)
+            key, epoch, lambda a: a.sockets.rpc(request, method, args, kwargs, request_id, acks, trace)
         )
 
     async def subscribe(

@@ -29,7 +29,7 @@ from agents.errors import (
 from agents.hosting import validate_hosting
 from agents.ids import validate_agent_id
 from agents.wire.retry import backoff
-from cluster import outcome, shipping
+from cluster import outcome, shipping, tracing
 from cluster.batching import Coalescer
 from cluster.config import RuntimeConfig
 from cluster.context import CALL_CHAIN, OUTPUT_GATE
@@ -54,6 +54,11 @@ class Target:
     actor: Any
     key: str
     epoch: int
+
+
+#: One attempt of a state-changing request (`Router.submit_once`): the host call for (target,
+#: request id, acks, trace carrier), returning its outcome.
+Submit = Callable[[Target, str, tuple[str, ...], tracing.Carrier | None], Awaitable[outcome.Outcome]]
 
 
 class Router:
@@ -154,26 +159,37 @@ class Router:
         """Invoke a method; retried with the same request id after failover, so it runs once."""
         chain = CALL_CHAIN.get()
 
-        async def invoke(t: Target, request_id: str, acks: tuple[str, ...]) -> outcome.Outcome:
-            call = outcome.encode_call((t.key, t.epoch, method, args, kwargs, request_id, chain, acks))
+        async def invoke(
+            t: Target, request_id: str, acks: tuple[str, ...], trace: tracing.Carrier | None
+        ) -> outcome.Outcome:
+            call = outcome.encode_call((t.key, t.epoch, method, args, kwargs, request_id, chain, acks, trace))
             return outcome.decode(await _cancellable(t.actor.invoke.remote(call)))
 
-        return await self.submit_once(agent, agent_id, invoke)
+        return await self.submit_once(agent, agent_id, invoke, method=method)
 
     async def submit_once(
         self,
         agent: AgentClass,
         agent_id: str,
-        submit: Callable[[Target, str, tuple[str, ...]], Awaitable[outcome.Outcome]],
+        submit: Submit,
+        *,
+        method: str,
+        parent: tracing.Span | None = None,
     ) -> Any:
         """`submit` with failover for a state-changing request: `submit(target, request_id,
-        acks)` sends one request id on every attempt (the agent applies it once) and the ids of
-        this caller's earlier requests to the agent that have ended (their results need not be
-        kept for retries any more: `Received`)."""
+        acks, trace)` sends one request id on every attempt (the agent applies it once), the ids
+        of this caller's earlier requests to the agent that have ended (their results need not be
+        kept for retries any more: `Received`) and the trace context of the call's span
+        (`agents.route`, a child of `parent` or of the current span), which the agent's turn
+        continues. `method` names the call in that span."""
         key = self._key(agent, agent_id)
         request_id, acks = uuid.uuid4().hex, self._received.take(key)
         try:
-            return await self._with_failover(agent, agent_id, lambda t: submit(t, request_id, acks))
+            with tracing.route(_type_name(agent), agent_id, method, request_id, parent) as span:
+                trace = tracing.carrier(span)
+                return await self._with_failover(
+                    agent, agent_id, lambda t: submit(t, request_id, acks, trace)
+                )
         except BaseException:  # perhaps no attempt reached the agent: tell it with the next call
             self._received.add(key, *acks)
             raise
@@ -233,50 +249,61 @@ class Router:
         ) from last_error
 
     async def stream(
-        self, agent: AgentClass, agent_id: str, method: str, args: tuple, kwargs: dict
+        self,
+        agent: AgentClass,
+        agent_id: str,
+        method: str,
+        args: tuple,
+        kwargs: dict,
+        parent: tracing.Span | None = None,
     ) -> AsyncIterator[Any]:
-        """Iterate a streaming method. Failover is retried only before the first item arrives."""
+        """Iterate a streaming method. Failover is retried only before the first item arrives.
+        Its span (`agents.route`) is a child of `parent`, else of the current span."""
         key = self._key(agent, agent_id)
-        await _output_gate()
-        chain = CALL_CHAIN.get()
-        stale: int | None = None
-        for attempt in range(self.config.call_attempts):
-            epoch = None
-            started = False
-            try:
-                target = await self._resolve(agent, agent_id, key, stale)
-                epoch = target.epoch
-                items = target.actor.stream.options(num_returns="streaming").remote(
-                    key, epoch, method, args, kwargs, chain
-                )
+        with tracing.route(_type_name(agent), agent_id, method, None, parent) as span:
+            trace = tracing.carrier(span)
+            await _output_gate()
+            chain = CALL_CHAIN.get()
+            stale: int | None = None
+            for attempt in range(self.config.call_attempts):
+                epoch = None
+                started = False
                 try:
-                    async for ref in items:
-                        batch: list[outcome.Outcome] = await ref
-                        for item in batch:
-                            if item.end:
-                                return
-                            if item.retriable and not started:
-                                break
-                            started = True
-                            yield item.unwrap()
-                        else:
-                            continue
-                        break  # retriable before the first item: try again
-                except (asyncio.CancelledError, GeneratorExit):  # the caller stopped: stop the agent too
-                    ray.cancel(items)
-                    raise
-            except RayActorError as exc:
-                if started:
-                    log.warning("%s: the stream of %s was cut: %s", key, method, exc)
-                    raise AgentUnavailableError(
-                        f"{key}: its activation died during the stream of {method}; call it again"
-                    ) from exc
-            except AgentError as exc:
-                if not exc.retriable:
-                    raise
-            stale = epoch if epoch is not None else stale
-            await asyncio.sleep(backoff(attempt, first_free=True))
-        raise AgentUnavailableError(f"{key}: no live activation after {self.config.call_attempts} attempts")
+                    target = await self._resolve(agent, agent_id, key, stale)
+                    epoch = target.epoch
+                    items = target.actor.stream.options(num_returns="streaming").remote(
+                        key, epoch, method, args, kwargs, chain, trace
+                    )
+                    try:
+                        async for ref in items:
+                            batch: list[outcome.Outcome] = await ref
+                            for item in batch:
+                                if item.end:
+                                    return
+                                if item.retriable and not started:
+                                    break
+                                started = True
+                                yield item.unwrap()
+                            else:
+                                continue
+                            break  # retriable before the first item: try again
+                    except (asyncio.CancelledError, GeneratorExit):  # the caller stopped: stop the agent too
+                        ray.cancel(items)
+                        raise
+                except RayActorError as exc:
+                    if started:
+                        log.warning("%s: the stream of %s was cut: %s", key, method, exc)
+                        raise AgentUnavailableError(
+                            f"{key}: its activation died during the stream of {method}; call it again"
+                        ) from exc
+                except AgentError as exc:
+                    if not exc.retriable:
+                        raise
+                stale = epoch if epoch is not None else stale
+                await asyncio.sleep(backoff(attempt, first_free=True))
+            raise AgentUnavailableError(
+                f"{key}: no live activation after {self.config.call_attempts} attempts"
+            )
 
     async def manage(self, operation: str, agent: AgentClass, agent_id: str, *args: Any) -> Any:
         """A controller operation on one agent's restore points (`checkpoints`, `restore`,

@@ -29,7 +29,7 @@ from agents.errors import ConnectionInUseError, InvalidStateError, ReadOnlyError
 from agents.mcp_client import oauth
 from agents.requests import Request, Response
 from agents.wire import patch, protocol
-from cluster import outcome
+from cluster import outcome, tracing
 from cluster.methods import method_table
 from cluster.outcome import Outcome
 from cluster.state import pack
@@ -242,10 +242,17 @@ class SocketHub:
         return connected
 
     async def message(
-        self, conn_id: str, replica: str, data: str | bytes, request_id: str, acks: tuple[str, ...] = ()
+        self,
+        conn_id: str,
+        replica: str,
+        data: str | bytes,
+        request_id: str,
+        acks: tuple[str, ...] = (),
+        trace: tracing.Carrier | None = None,
     ) -> Outcome:
         """Deliver a client message to `on_message`; on failure the client gets an error frame.
-        `acks`: request ids whose results the replica has received (`Activation.invoke`)."""
+        `acks`: request ids whose results the replica has received (`Activation.invoke`);
+        `trace`: the replica's span of the message (`tracing.carrier`)."""
         agent = self._a.agent
         self._a.checkpointer.forget_results(acks)
 
@@ -255,7 +262,8 @@ class SocketHub:
                 raise UnknownConnectionError(f"connection {conn_id!r} is closed")
             await agent.on_message(Connection(self, conn_id), data)
 
-        result = await self._a.run_hook(body, request_id)
+        with self._a.turn_span("on_message", request_id, trace) as span:
+            result = tracing.ended(span, await self._a.run_hook(body, request_id))
         error = result.error
         if error is not None and not isinstance(error, UnknownConnectionError):
             self.push([conn_id], protocol.error_frame(error).dump())
@@ -344,8 +352,10 @@ class SocketHub:
         kwargs: dict,
         request_id: str,
         acks: tuple[str, ...] = (),
+        trace: tracing.Carrier | None = None,
     ) -> Outcome:
-        """An HTTP RPC: `authorize`, then the call itself (refused if read-only and it may write)."""
+        """An HTTP RPC: `authorize`, then the call itself (refused if read-only and it may write).
+        `trace`: the replica's span of the call (`tracing.carrier`)."""
         self._a.checkpointer.forget_results(acks)
         gate = await self.authorize(request)
         if not gate.ok:
@@ -353,7 +363,7 @@ class SocketHub:
         spec = method_table(type(self._a.agent)).get(method)  # unknown: `invoke` says so
         if gate.value and spec is not None and not spec.readonly:
             return outcome.failure(ReadOnlyError(f"this request is read-only; {method} may change state"))
-        return await self._a.invoke(method, args, kwargs, request_id)
+        return await self._a.invoke(method, args, kwargs, request_id, trace=trace)
 
     # ---- the push stream -----------------------------------------------------------------------
 

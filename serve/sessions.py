@@ -265,9 +265,10 @@ class Session:
             await self.router.submit_once(
                 self.agent_cls,
                 self.agent_id,
-                lambda t, request_id, acks: t.actor.message.remote(
-                    t.key, t.epoch, conn_id, replica, data, request_id, acks
+                lambda t, request_id, acks, trace: t.actor.message.remote(
+                    t.key, t.epoch, conn_id, replica, data, request_id, acks, trace
                 ),
+                method="on_message",
             )
         except UnknownConnectionError as exc:
             self.deliver("close", (close_code(exc), "the agent no longer knows this connection; reconnect"))

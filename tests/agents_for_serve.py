@@ -20,6 +20,7 @@ from examples.chat_app import ExampleChat
 from tests.agents_for_chat import Assistant
 from tests.agents_for_events import Observed
 from tests.agents_for_mcp import OAuthMcpUser
+from tests.agents_for_tracing import Traced
 
 
 class Tally(Agent):
@@ -259,6 +260,7 @@ SERVED = [
     Greeter,
     OAuthMcpUser,
     Observed,
+    Traced,
 ]
 GATED = [Guarded, Counter, Toolbox]
 #: The one origin the gated app allows cross-origin requests from.
