@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from agents import events
 from agents.agent import Agent, SqlParams
@@ -49,6 +49,7 @@ from cluster.stores import CheckpointStore
 from cluster.threads import run_to_completion, run_user_sync
 
 log = logging.getLogger("ray_agents.activation")
+T = TypeVar("T")
 
 
 @dataclass
@@ -329,6 +330,12 @@ class Activation:
         finally:
             self.in_flight -= 1
             self.last_activity = time.monotonic()
+
+    async def between_turns(self, read: Callable[[], T]) -> T:
+        """`read()` once no turn runs, so it sees what turns committed only (the inspector). It
+        is no turn: it changes nothing and is no activity (an inspected agent still hibernates)."""
+        async with self._lock:
+            return read()
 
     # ---- turns -------------------------------------------------------------------------------
 

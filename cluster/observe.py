@@ -78,4 +78,3 @@ class Sampler:
                     rates[name] = rates.get(name, 0.0) + delta / elapsed
         self._previous = current
         return {"at": time.time(), "types": types, "hosts": len(current)}
-
