@@ -27,8 +27,10 @@ def _plain(value: Any) -> Any:
 
 
 async def snapshot(activation: Activation) -> dict[str, Any]:
-    """State, tables, schedules, queue and connections of the agent, as of its last turn."""
-    return await activation.between_turns(lambda: _snapshot(activation))
+    """State, tables, schedules, queue and connections of the agent, as of its last turn, and
+    the turn running when asked (None: none)."""
+    running = activation.current_turn  # asked first: between turns, none runs
+    return {**await activation.between_turns(lambda: _snapshot(activation)), "current_turn": running}
 
 
 async def query(activation: Activation, sql: str, limit: int = 100) -> dict[str, Any]:
@@ -43,7 +45,6 @@ def _snapshot(a: Activation) -> dict[str, Any]:
     scheduled = a.scheduler.in_use()  # else reading its tables would create them
     return {
         "state": _plain(a.get_state()),
-        "current_turn": a.current_turn,
         "next_due": a.scheduler.next_due() if scheduled else None,
         "tables": _tables(a),
         "schedules": [_plain(dataclasses.asdict(s)) for s in a.scheduler.list()] if scheduled else [],

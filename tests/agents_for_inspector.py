@@ -47,14 +47,15 @@ class Workbench(Agent):
 
 
 class Quiet(Agent):
-    """An agent with nothing but a state, to be seen hibernated."""
+    """An agent with nothing but a state, to be seen hibernated (once it has a checkpoint)."""
 
-    initial_state = {"quiet": True}
+    initial_state = {"touches": 0}
     idle_timeout = 0.5
 
     @callable
-    def touch(self) -> bool:
-        return True
+    def touch(self) -> int:
+        self.set_state({"touches": self.state["touches"] + 1})
+        return self.state["touches"]
 
 
 INSPECTED = [Workbench, Quiet]

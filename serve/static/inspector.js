@@ -174,9 +174,9 @@ function renderTotals() {
   document.getElementById("totals").replaceChildren(
     h("span", { class: "chip" }, h("span", { class: "dot live" }), h("b", {}, live), "live"),
     h("span", { class: "chip" }, h("span", { class: "dot" }), h("b", {}, sleeping), "hibernated"),
-    h("span", { class: "chip" }, h("b", {}, types.length), types.length === 1 ? "type" : "types"),
-    h("span", { class: "chip" }, h("b", {}, nodes), nodes === 1 ? "node" : "nodes"),
-    h("span", { class: "chip" }, h("b", {}, pooled), pooled === 1 ? "pooled host" : "pooled hosts"),
+    h("span", { class: "chip minor" }, h("b", {}, types.length), types.length === 1 ? "type" : "types"),
+    h("span", { class: "chip minor" }, h("b", {}, nodes), nodes === 1 ? "node" : "nodes"),
+    h("span", { class: "chip minor" }, h("b", {}, pooled), pooled === 1 ? "pooled host" : "pooled hosts"),
   );
   updateFreshness();
 }
@@ -265,9 +265,9 @@ async function loadDetail(wake) {
   try {
     const detail = await api("agent", { type: agent.type, id: agent.id, ...(wake ? { wake: "1" } : {}) });
     if (!sameAgent(agent, view.selected)) return;
-    const before = view.detail && JSON.stringify(view.detail.state);
+    const before = view.detail?.live ? JSON.stringify(view.detail.state) : null;
     view.detail = detail;
-    renderMain(before !== undefined && before !== JSON.stringify(detail.state));
+    renderMain(before !== null && before !== JSON.stringify(detail.state));
     if (wake) refreshList();
   } catch (error) {
     if (!sameAgent(agent, view.selected)) return;
@@ -433,7 +433,11 @@ function sqlTab(d) {
   const r = view.result;
   return [
     d.tables.length ? null : h("p", { class: "muted" }, "No tables: this agent has not used SQL."),
-    h("div", { class: "tables" }, userTables.map(card), internal.map(card)),
+    h("div", { class: "tables" }, userTables.map(card)),
+    internal.length
+      ? h("details", { class: "internal-tables" }, h("summary", {}, `Runtime tables (${internal.length}): schedules, queue, durable jobs`),
+          h("div", { class: "tables" }, internal.map(card)))
+      : null,
     textarea,
     h(
       "div",
@@ -625,7 +629,7 @@ function eventClass(name) {
 function eventFacts(e) {
   const parts = Object.entries(e.data || {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`);
   if (e.duration_s !== null && e.duration_s !== undefined) parts.push(`${(e.duration_s * 1000).toFixed(1)} ms`);
-  parts.push(`epoch ${e.epoch}`);
+  if (view.detail?.epoch !== e.epoch) parts.push(`epoch ${e.epoch}`); // an earlier activation's
   return parts.join("  ");
 }
 
@@ -661,7 +665,8 @@ async function follow(agent) {
       if (!found.live) after = 0; // its next activation numbers its events from the start
       else after = found.last;
       if (!found.events.length) continue;
-      const fresh = found.events.map((e) => ({ ...e, fresh: true })).reverse();
+      const backlog = !view.events.length && !buffered.length; // what happened before the page looked
+      const fresh = found.events.map((e) => ({ ...e, fresh: !backlog })).reverse();
       if (view.paused) {
         buffered = [...fresh, ...buffered];
         view.missed += fresh.length;
@@ -699,7 +704,7 @@ function overview() {
       h("div", { class: "card" }, h("h2", {}, t.type, t.served ? null : h("span", { class: "badge warn" }, "other app")),
         h("div", { class: "card-body" }, h("div", { class: "big" }, t.counts.live, h("span", { class: "muted", style: "font-size:14px;font-weight:400" }, " live")),
           h("div", { class: "muted" }, `${t.counts.hibernated} hibernated`),
-          view.classes[t.type]?.doc ? h("p", { class: "note" }, view.classes[t.type].doc.split("\n")[0]) : null)))),
+          view.classes[t.type]?.doc ? h("p", { class: "note" }, view.classes[t.type].doc.split("\n\n")[0]) : null)))),
     hosts.length
       ? [h("h2", { style: "font-size:15px;margin:22px 0 8px" }, "Pooled hosts"),
         grid(["host", "node", "agents"], hosts.map(([name, host]) => [name, view.list.nodes?.[host.node_id]?.address || short(host.node_id, 12), host.agents]))]
