@@ -276,6 +276,9 @@ async def test_the_page_shows_an_agent_and_a_call_from_its_form_streams_an_rpc_e
     await page.evaluate("document.querySelector('.table-card').click()")  # notes: SELECT * ... LIMIT 100
     await page.wait_for("document.getElementById('query-note')?.textContent", "2 rows")
     await shot(page, "sql")
+    await page.evaluate("document.querySelector('.tab[data-tab=\"queue\"]').click()")
+    await page.wait_for("document.querySelectorAll('#tab-queue tbody tr').length", 2)
+    await shot(page, "queue")
 
 
 async def test_the_page_fits_a_phone(page: Page, workbench: str) -> None:

@@ -627,7 +627,8 @@ function eventClass(name) {
 }
 
 function eventFacts(e) {
-  const parts = Object.entries(e.data || {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`);
+  const shown = (k, v) => (k === "id" || k === "connection" ? short(String(v), 8) : typeof v === "object" ? JSON.stringify(v) : v);
+  const parts = Object.entries(e.data || {}).map(([k, v]) => `${k}=${shown(k, v)}`);
   if (e.duration_s !== null && e.duration_s !== undefined) parts.push(`${(e.duration_s * 1000).toFixed(1)} ms`);
   if (view.detail?.epoch !== e.epoch) parts.push(`epoch ${e.epoch}`); // an earlier activation's
   return parts.join("  ");
