@@ -485,7 +485,7 @@ function queueTab(d) {
     grid(
       ["#", "method", "status", "attempts", "next try", "payload", "id"],
       d.queue.map((q, i) => [i + 1, q.method, h("span", { class: "badge" + (q.attempts ? " warn" : "") }, q.attempts ? "retrying" : q.status),
-        q.attempts, when(q.next_try), q.payload, short(q.id, 12)]),
+        q.attempts, i > 0 && q.next_try < Date.now() / 1000 ? `after #${i}` : when(q.next_try), q.payload, short(q.id, 12)]),
     ),
   ];
 }
