@@ -46,6 +46,12 @@ class Workbench(Agent):
         raise ConnectionError(f"the webhook of {payload['to']} is down")
 
 
+class PooledBench(Workbench):
+    """A Workbench on a pooled host (many agents in one host actor)."""
+
+    hosting = "pooled"
+
+
 class Quiet(Agent):
     """An agent with nothing but a state, to be seen hibernated (once it has a checkpoint)."""
 
@@ -58,4 +64,4 @@ class Quiet(Agent):
         return self.state["touches"]
 
 
-INSPECTED = [Workbench, Quiet]
+INSPECTED = [Workbench, PooledBench, Quiet]

@@ -14,7 +14,7 @@ import websockets
 
 from agents import get_agent
 from cluster.config import RuntimeConfig
-from tests.agents_for_inspector import INSPECTED, Quiet, Workbench
+from tests.agents_for_inspector import INSPECTED, PooledBench, Quiet, Workbench
 from tests.agents_for_serve import GATE_TOKEN, async_bearer_gate, bearer_gate
 from tests.browser import Page, open_page
 from tests.waiting import eventually
@@ -129,6 +129,17 @@ async def test_detail_shows_state_tables_schedules_queue_and_connections(
     [conn] = found["connections"]
     assert conn["state"] == {"name": "alice"} and conn["readonly"] is False and conn["replica"]
     assert "resume" not in conn
+
+
+async def test_a_pooled_agent_is_shown_on_its_host(client: httpx.AsyncClient, agent_id: str) -> None:
+    await get_agent(PooledBench, agent_id).setup()
+    found = await detail(client, PooledBench.type_name, agent_id)
+    assert found["hosting"] == "pooled" and found["host"].startswith("ray-agents-host")
+    assert [t["rows"] for t in found["tables"] if t["name"] == "notes"] == [2]
+    response = (await client.get("/-/inspector/api/agents")).json()
+    entry = next(t for t in response["types"] if t["type"] == PooledBench.type_name)
+    [live] = [a for a in entry["live"] if a["id"] == agent_id]
+    assert live["host"] == found["host"] and live["host"] in response["hosts"]
 
 
 async def test_a_query_reads_rows_and_a_write_is_refused_and_changes_nothing(
