@@ -25,6 +25,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -32,6 +33,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from agents.agent import Agent
 from agents.errors import AgentUnavailableError, InvalidArgumentsError
 from agents.ids import validate_agent_id
 from cluster import observe
@@ -59,7 +61,7 @@ NODES_TTL = 10.0
 class Inspector:
     """The inspector's routes on one ingress replica."""
 
-    def __init__(self, static: Any, registry: AgentRegistry, router: Router, hook: gate.Hook | None) -> None:
+    def __init__(self, static: Path, registry: AgentRegistry, router: Router, hook: gate.Hook | None) -> None:
         self._static = static
         self._registry = registry
         self._router = router
@@ -154,13 +156,14 @@ class Inspector:
             (await self._router.checked_controller()).describe.remote(), self._node_addresses()
         )
         types: dict[str, dict[str, Any]] = {}
+        served = self._registry.names()
 
         def of(name: str) -> dict[str, Any]:
             return types.setdefault(
                 name,
                 {
                     "type": name,
-                    "served": name in self._registry.names(),
+                    "served": name in served,
                     "live": [],
                     "hibernated": [],
                     "counts": {"live": 0, "hibernated": 0},
@@ -179,7 +182,7 @@ class Inspector:
             entry["counts"]["hibernated"] += 1
             if len(entry["hibernated"]) < MAX_LISTED:
                 entry["hibernated"].append({"type": agent_type, "id": agent_id})
-        for name in self._registry.names():
+        for name in served:
             of(name)
         for entry in types.values():
             entry["live"].sort(key=lambda a: a["id"])
@@ -242,7 +245,7 @@ class Inspector:
         return nodes
 
 
-def _describe_class(agent_cls: type) -> dict[str, Any]:
+def _describe_class(agent_cls: type[Agent]) -> dict[str, Any]:
     """A class as the page shows it: its name, docstring and callable methods."""
     methods = [
         {
@@ -256,9 +259,9 @@ def _describe_class(agent_cls: type) -> dict[str, Any]:
         if not spec.prompt
     ]
     return {
-        "type": agent_cls.type_name,  # type: ignore[attr-defined]
+        "type": agent_cls.type_name,
         "doc": inspect.getdoc(agent_cls) or "",
-        "hosting": getattr(agent_cls, "hosting", None),
+        "hosting": agent_cls.hosting,
         "methods": methods,
     }
 

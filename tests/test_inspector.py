@@ -304,3 +304,16 @@ async def test_the_page_fits_a_phone(page: Page, workbench: str) -> None:
     await shot(page, "phone-agent")
     await page.evaluate("document.getElementById('back').click()")
     await page.wait_for("getComputedStyle(document.querySelector('.sidebar')).display", "block")
+
+
+async def test_a_hibernated_agent_wakes_on_its_button_only(page: Page, agent_id: str) -> None:
+    quiet_id = f"{agent_id}-quiet"
+    await get_agent(Quiet, quiet_id).touch()
+    button = agent_button(quiet_id)
+    await page.wait_for(f"{button}?.dataset.live", "false")  # hibernated after 0.5 s idle
+    await page.evaluate(f"{button}.click()")
+    await page.wait_for("!!document.getElementById('wake')", True)
+    await shot(page, "hibernated")
+    assert await page.evaluate(f"{button}.dataset.live") == "false"  # opening it woke nothing
+    await page.evaluate("document.getElementById('wake').click()")
+    await page.wait_for("JSON.parse(document.getElementById('state')?.textContent || 'null')?.touches", 1)

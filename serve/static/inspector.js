@@ -231,7 +231,7 @@ function renderList() {
             a.live ? h("span", { class: "where" }, `epoch ${a.epoch} · ${whereLabel(a, view.list.nodes)}`) : null,
           ),
         ),
-        hidden > 0 ? h("div", { class: "more" }, `and ${hidden} more (filter to find them)`) : null,
+        hidden > 0 ? h("div", { class: "more" }, `and ${hidden} more, not listed`) : null,
       );
     }),
   );
