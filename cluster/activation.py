@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from agents import events
 from agents.agent import Agent, SqlParams
@@ -50,6 +50,7 @@ from cluster.stores import CheckpointStore
 from cluster.threads import run_to_completion, run_user_sync
 
 log = logging.getLogger("ray_agents.activation")
+T = TypeVar("T")
 
 
 @dataclass
@@ -359,6 +360,12 @@ class Activation:
     ) -> AbstractContextManager[tracing.Span | None]:
         """The span of a call's turn here (`tracing.turn`), continuing the caller's `trace`."""
         return tracing.turn(self.type_name, self.agent_id, self.epoch, method, request_id, trace)
+
+    async def between_turns(self, read: Callable[[], T]) -> T:
+        """`read()` once no turn runs, so it sees what turns committed only (the inspector). It
+        is no turn: it changes nothing and is no activity (an inspected agent still hibernates)."""
+        async with self._lock:
+            return read()
 
     # ---- turns -------------------------------------------------------------------------------
 

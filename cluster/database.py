@@ -19,12 +19,14 @@ import sqlite3
 import struct
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agents.errors import DatabaseFullError
+from agents.errors import DatabaseFullError, InvalidArgumentsError, ReadOnlyError
 from agents.limits import SizeLimits
 from cluster.checkpoint import PageDelta
 
@@ -97,6 +99,39 @@ def _remove_abandoned(root: Path) -> None:
 _RESERVED_PRAGMAS = frozenset(
     {"journal_mode", "wal_autocheckpoint", "locking_mode", "max_page_count", "page_size"}
 )
+
+
+#: How long an inspector's read may run before it is interrupted (it holds the agent's turns).
+READ_TIMEOUT = 2.0
+#: What a read-only statement may do (`AgentDatabase.read`): read tables and call functions.
+_READ_ACTIONS = frozenset(
+    {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+)
+
+
+def _read_only(
+    action: int, arg1: str | None, arg2: str | None, database: str | None, source: str | None
+) -> int:
+    """The authorizer of `AgentDatabase.read`: reads, and the pragmas that only report."""
+    if action in _READ_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _REPORTING_PRAGMAS:
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+#: Pragmas a read may ask (their argument names a table or index): what tables, columns and indexes there are.
+_REPORTING_PRAGMAS = frozenset({"table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"})
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What a read-only statement returned: its columns, its rows (up to the limit asked) and
+    whether there were more."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
 
 
 class AgentDatabase:
@@ -183,6 +218,35 @@ class AgentDatabase:
         self._db.execute(query, params)
         self._vacuumed = self._in_turn
         return []
+
+    def read(self, query: str, limit: int, timeout_s: float = READ_TIMEOUT) -> ReadResult:
+        """Run one statement that only reads (the inspector's query box), between turns: its
+        columns and up to `limit` rows. A statement that would write, attach or set a pragma is
+        refused (ReadOnlyError) before it runs; one still running after `timeout_s` seconds is
+        interrupted. Blobs come back as `<N bytes>`."""
+        db = self._db
+        deadline = time.monotonic() + timeout_s
+        db.set_authorizer(_read_only)
+        db.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            cursor = db.execute(query)
+            rows = cursor.fetchmany(limit + 1)
+        except sqlite3.DatabaseError as exc:
+            if str(exc) == "not authorized":
+                raise ReadOnlyError(
+                    f"the inspector runs statements that only read: {query.strip()[:80]!r} is refused"
+                ) from None
+            if str(exc) == "interrupted":
+                raise InvalidArgumentsError(f"the query ran past {timeout_s:g} s and was stopped") from None
+            raise InvalidArgumentsError(f"the query failed: {exc}") from None
+        finally:
+            db.set_progress_handler(None, 0)
+            db.set_authorizer(self._authorize)
+        columns = [d[0] for d in cursor.description or ()]
+        values = [
+            [f"<{len(v)} bytes>" if isinstance(v, bytes) else v for v in tuple(row)] for row in rows[:limit]
+        ]
+        return ReadResult(columns, values, truncated=len(rows) > limit)
 
     def executemany(self, query: str, rows: Iterable[SqlParams]) -> int:
         """Run one INSERT, UPDATE or DELETE once per row of values; return the number of rows it

@@ -24,7 +24,7 @@ from agents.agent import Agent
 from agents.errors import AgentUnavailableError, HostFullError
 from agents.hosting import Hosting
 from agents.requests import Request
-from cluster import outcome, routing, telemetry, tracing
+from cluster import inspection, outcome, routing, telemetry, tracing
 from cluster.activation import Activation
 from cluster.bursts import in_bursts
 from cluster.config import RuntimeConfig
@@ -214,6 +214,18 @@ class AgentHost:
     async def describe(self, key: str, epoch: int) -> Outcome:
         a = self._live(key, epoch)
         return self._not_here(key, epoch) if a is None else outcome.success(self._info(a))
+
+    async def inspect(self, key: str, epoch: int) -> Outcome:
+        """Where the agent runs and what it holds (`cluster.inspection.snapshot`), for the inspector."""
+
+        async def read(a: Activation) -> dict[str, Any]:
+            return {**self._info(a), **await inspection.snapshot(a)}
+
+        return await self._on(key, epoch, lambda a: _caught(read(a)))
+
+    async def query(self, key: str, epoch: int, sql: str, limit: int) -> Outcome:
+        """A read-only SQL statement on the agent's database (`cluster.inspection.query`)."""
+        return await self._on(key, epoch, lambda a: _caught(inspection.query(a, sql, limit)))
 
     async def invoke(self, call: bytes) -> bytes:
         """A method call: `outcome.encode_call((key, epoch, method, args, kwargs, request_id,
@@ -447,6 +459,14 @@ class AgentHost:
             "idle_seconds": a.idle_seconds(),
             "at": time.time(),
         }
+
+
+async def _caught(reading: Awaitable[Any]) -> Outcome:
+    """What `reading` returns, or the error it raised, as an outcome."""
+    try:
+        return outcome.success(await reading)
+    except Exception as exc:
+        return outcome.failure(exc)
 
 
 def _alarm_soon(activation: Activation) -> bool:

@@ -8,8 +8,9 @@ start([Counter, ChatRoom], port=8000)         # or from a driver: serve.run on a
 Routes: `POST /agents/{agent}/{id}/rpc/{method}`, `/agents/{agent}/{id}/mcp` (MCP, for classes
 with `@callable(mcp=True)` or `@prompt` methods or `mcp_state_resource`: `serve.mcp`), any other
 request under `/agents/{agent}/{id}/` (`on_request`), `WS /agents/{agent}/{id}` (see
-docs/protocol.md), `/static/agents.js`, and the pages the app was built with. The app's gate
-(`serve.gate`) and CORS (`serve.cors`) run first.
+docs/protocol.md), `/static/agents.js`, the pages the app was built with, and with
+`inspector=True` the inspector (`/-/inspector`: `serve.inspector`). The app's gate (`serve.gate`)
+and CORS (`serve.cors`) run first.
 """
 
 import os
@@ -34,6 +35,7 @@ from cluster.config import RuntimeConfig
 from cluster.logs import configure_actor_logging
 from serve import gate, http, sessions
 from serve.cors import Cors
+from serve.inspector import Inspector
 from serve.mcp import McpEndpoint
 from serve.pushes import PushHub
 from serve.registry import AgentRegistry
@@ -62,6 +64,8 @@ class IngressSettings:
     on_before_connect: gate.Hook | None = None
     #: Cross-origin access (`serve.cors`); None: no CORS headers, OPTIONS gets 405.
     cors: Cors | None = None
+    #: Serve the inspector at /-/inspector (`serve.inspector`), behind `on_before_request`.
+    inspector: bool = False
 
 
 @serve.deployment(
@@ -105,6 +109,9 @@ class AgentIngress:
         api.add_api_websocket_route("/agents/{path:path}", self.agent_socket)
         api.add_api_route("/static/agents.js", self.client_js, methods=["GET"])
         api.add_api_route("/-/agents", self.agent_names, methods=["GET"])
+        if self._settings.inspector:
+            inspector = Inspector(STATIC, self._registry, self._router, self._settings.on_before_request)
+            inspector.add_routes(api)
         api.add_api_route("/{page:path}", self.page, methods=["GET"])
         return api
 
@@ -151,13 +158,15 @@ def build_app(
     on_before_request: gate.Hook | None = None,
     on_before_connect: gate.Hook | None = None,
     cors: Cors | Sequence[str] | None = None,
+    inspector: bool = False,
 ) -> Any:
     """A Serve application for these agent classes (what `serve run module:app` expects).
     `max_frame_bytes` and `max_body_bytes` cap WebSocket frames and HTTP request bodies (1 MiB);
     a socket whose client has not acknowledged `max_unacked_bytes` (4 MiB) is closed (1013).
     `on_before_request(request, agent_type, agent_id)` and `on_before_connect(websocket, ...)`
     admit or refuse requests before any agent is activated (`serve.gate`); `cors` is a `Cors`,
-    or the allowed origins (`serve.cors`)."""
+    or the allowed origins (`serve.cors`). `inspector=True` serves the inspector page at
+    `/-/inspector` (`serve.inspector`), behind `on_before_request`."""
     settings = IngressSettings(
         runtime=runtime or RuntimeConfig(),
         max_frame_bytes=max_frame_bytes,
@@ -167,6 +176,7 @@ def build_app(
         on_before_request=on_before_request,
         on_before_connect=on_before_connect,
         cors=Cors.of(cors),
+        inspector=inspector,
     )
     return AgentIngress.options(num_replicas=num_replicas).bind(list(agents), settings)
 

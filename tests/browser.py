@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -29,25 +30,35 @@ class Page:
         self._ws = ws
         self._ids = itertools.count(1)
 
-    async def evaluate(self, expression: str) -> Any:
-        """The value of a JavaScript expression in the page (returned by value)."""
+    async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One DevTools command's result (`Page.captureScreenshot`, `Emulation....`)."""
         call_id = next(self._ids)
-        await self._ws.send(
-            json.dumps(
-                {
-                    "id": call_id,
-                    "method": "Runtime.evaluate",
-                    "params": {"expression": expression, "returnByValue": True},
-                }
-            )
-        )
+        await self._ws.send(json.dumps({"id": call_id, "method": method, "params": params or {}}))
         while True:
             reply = json.loads(await asyncio.wait_for(self._ws.recv(), 30))
             if reply.get("id") == call_id:
-                result = reply["result"]
-                if "exceptionDetails" in result:
-                    raise AssertionError(f"{expression} raised: {result['exceptionDetails']}")
-                return result["result"].get("value")
+                if "error" in reply:
+                    raise AssertionError(f"{method} failed: {reply['error']}")
+                return reply["result"]
+
+    async def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (returned by value)."""
+        result = await self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        if "exceptionDetails" in result:
+            raise AssertionError(f"{expression} raised: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def resize(self, width: int, height: int, mobile: bool = False) -> None:
+        """Show the page in a viewport of this size (a phone's, with `mobile`)."""
+        await self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+        )
+
+    async def screenshot(self, path: Path) -> None:
+        """Save what the viewport shows as a PNG."""
+        shot = await self.send("Page.captureScreenshot", {"format": "png"})
+        path.write_bytes(base64.b64decode(shot["data"]))
 
     async def wait_for(self, expression: str, expected: Any, timeout: float = 60) -> None:
         """Poll `expression` until it equals `expected` (DOM changes have no event to await here)."""
