@@ -287,16 +287,21 @@ async def test_rejected_call_tells_the_model_why_even_after_sigkill(agent_id: st
 
 
 async def _stream_until_held(agent_id: str, held: Reply) -> tuple[asyncio.Task, list[Chunk]]:
-    """Start `chat` and return once the fake model holds its reply mid-stream."""
+    """Start `chat` and return once the fake model holds its reply mid-stream and the client
+    has the text it sent before."""
     seen: list[Chunk] = []
 
     async def consume() -> None:
         async for chunk in get_agent(Assistant, agent_id).chat("tell me"):
             seen.append(chunk)
 
+    async def sent_before_holding_arrived() -> bool:
+        return sum(isinstance(c, Text) for c in seen) >= (held.hold_after or 0)
+
     task = asyncio.create_task(consume())
     await asyncio.to_thread(held.reached.wait, 30)
     assert held.reached.is_set()
+    await eventually(sent_before_holding_arrived)  # the model call starts before Start is sent
     return task, seen
 
 
