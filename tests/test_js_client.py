@@ -1,5 +1,5 @@
-"""The TypeScript client (clients/js): node's test runner against the session's Serve app, and
-the served bundle being the build's."""
+"""The TypeScript client (clients/js): node's test runner against the session's Serve app, the
+type tests over `ray-agents types` output, and the served bundle being the build's."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from agents.cli import cli
 from tests.services import missing
 
 JS = Path(__file__).parent.parent / "clients" / "js"
+TYPES = JS / "test" / "types"
 NODE = shutil.which("node")
 
 
@@ -59,3 +62,34 @@ async def test_node_client_against_serve(node: str, served: str, agent_id: str) 
     summary = dict(re.findall(r"^# (tests|pass|fail) (\d+)$", run.stdout, re.MULTILINE))
     assert run.returncode == 0 and summary.get("fail") == "0", run.stdout[-6000:] + run.stderr[-2000:]
     assert int(summary["pass"]) >= 13
+
+
+def _tsc(case: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(JS / "node_modules" / ".bin" / "tsc"), "-p", f"test/types/tsconfig.{case}.json"],
+        cwd=JS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_generated_types_make_wrong_calls_compile_errors(node: str) -> None:
+    """`ray-agents types examples.app:app` > agents.d.ts; pass.ts type-checks, and fail.ts fails
+    on exactly its lines marked `// error` (a wrong argument, an unknown method, a wrong result
+    type, a missing argument, a field a stream item lacks)."""
+    generated = CliRunner().invoke(cli, ["types", "examples.app:app"])
+    assert generated.exit_code == 0, generated.output
+    assert 'export interface Agents {\n  counter: Counter;\n  "chat-room": ChatRoom;' in generated.output
+    assert "  add(n?: number): number;" in generated.output
+    (TYPES / "agents.d.ts").write_text(generated.output)
+
+    passing = _tsc("pass")
+    assert passing.returncode == 0, passing.stdout
+    failing = _tsc("fail")
+    errors = re.findall(r"^test/types/fail\.ts\((\d+),\d+\): error", failing.stdout, re.MULTILINE)
+    reported = {int(n) for n in errors}
+    lines = (TYPES / "fail.ts").read_text().splitlines()
+    marked = {i for i, line in enumerate(lines, 1) if line.rstrip().endswith("// error")}
+    assert failing.returncode != 0 and len(marked) == 9
+    assert reported == marked, failing.stdout
