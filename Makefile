@@ -5,15 +5,19 @@ BIN := $(VENV)/bin
 export RAY_USAGE_STATS_ENABLED := 0
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: install test chaos bench lint format dev demo clean
+.PHONY: install js test chaos bench lint format dev demo clean
 
 install:  ## system packages the tests start (as root: apt-get), then .venv with ray-agents (editable) and dev extras
 	bash .ci/system-packages
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(MAKE) js
 
-test:  ## the whole suite (real Ray, real Redis, real Serve)
+js:  ## the TypeScript client (clients/js): npm ci, then build dist/ and serve/static/agents.js
+	cd clients/js && npm ci --no-audit --no-fund && npm run build
+
+test:  ## the whole suite (real Ray, real Redis, real Serve; the JS client's node tests via tests/test_js_client.py)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 chaos:  ## long fault-injection runs: kills and node loss under load

@@ -34,6 +34,14 @@ def streams(agent_cls: type, method: str) -> bool:
     return lookup_method(agent_cls, method).streaming
 
 
+def method_table(agent_cls: type) -> dict[str, Any]:
+    """The class's callable methods by name (`cluster.methods.MethodSpec`s: name, function,
+    streaming, validator, result_type()), what RPC validation checks calls against."""
+    from cluster.methods import method_table as table
+
+    return dict(table(agent_cls))
+
+
 def configure(*, namespace: str | None = None, store: str | None = None, hosting: str | None = None) -> None:
     """Choose the Ray namespace, checkpoint store URL and default hosting for this process's agents.
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections.abc
 import functools
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +34,21 @@ class MethodSpec:
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Validate and coerce arguments against the type hints; raise InvalidArgumentsError."""
         return self.validator.validate(args, kwargs)
+
+    def result_type(self) -> Any | None:
+        """The type hint of what a call gives: its result, or for a streaming method each item
+        (`Any` for a bare `AsyncIterator`); None without a return type hint (or one that does
+        not resolve, which validation leaves unchecked too). MCP's `outputSchema` and the
+        TypeScript types (`ray-agents types`) both start from it."""
+        try:
+            returns = typing.get_type_hints(self.function).get("return")
+        except Exception:
+            return None
+        if returns is None or not self.streaming:
+            return returns
+        origin, item = typing.get_origin(returns), typing.get_args(returns)
+        iterator = origin is not None and issubclass(origin, collections.abc.AsyncIterator)
+        return item[0] if iterator and item else Any
 
 
 @functools.cache

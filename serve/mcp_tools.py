@@ -9,11 +9,9 @@ wants an object there). A streaming method's result is the list of its items.
 
 from __future__ import annotations
 
-import collections.abc
 import functools
 import inspect
 import json
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -101,14 +99,9 @@ def _tool(spec: MethodSpec) -> McpTool:
 def _return_schema(spec: MethodSpec) -> dict[str, Any] | None:
     """The JSON Schema of the method's result (a stream's: the list of its items), or None
     without a return type hint."""
-    try:
-        returns = typing.get_type_hints(spec.function).get("return")
-    except Exception:  # unresolved forward references: no schema, as validation does
-        return None
+    returns = spec.result_type()
     if returns is None:
         return None
     if spec.streaming:
-        origin, item = typing.get_origin(returns), typing.get_args(returns)
-        iterator = origin is not None and issubclass(origin, collections.abc.AsyncIterator)
-        returns = list[item[0] if iterator and item else Any]  # type: ignore[misc]
+        returns = list[returns]  # type: ignore[valid-type]
     return pydantic.TypeAdapter(returns).json_schema(mode="serialization")

@@ -14,7 +14,7 @@ ray-agents top                               # agents by type, live and hibernat
 Ray is imported inside the commands that need it, never by `import agents.cli`.
 """
 
-from agents.cli import watch  # noqa: F401  (registers `events` and `top`)
+from agents.cli import types, watch  # noqa: F401  (register `types`, `events` and `top`)
 from agents.cli.commands import cli, main
 
 __all__ = ["cli", "main"]
