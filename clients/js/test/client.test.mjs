@@ -52,7 +52,8 @@ test("two clients of one agent see each other's changes", async () => {
   await Promise.all([a.ready, b.ready]);
   await a.stub.add(5);
   await b.stub.append("from b");
-  await until(() => a.state.log.length === 1 && b.state.count === 5, "both changes on both");
+  const both = (s) => s.count === 5 && s.log.length === 1;
+  await until(() => both(a.state) && both(b.state), "both changes on both");
   assert.deepEqual(a.state, b.state);
   assert.equal(a.status, "open");
 });
