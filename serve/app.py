@@ -23,6 +23,7 @@ from typing import Any
 import ray
 from fastapi import FastAPI, WebSocket
 from ray import serve
+from ray.serve._private.constants import SERVE_NAMESPACE  # no public name; stable since 2.0
 from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -85,8 +86,9 @@ class AgentIngress:
         self._router = routing.router()
         #: This replica as agents' connection records name it: its process ID, and a random part.
         replica = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        context = ray.get_runtime_context()
-        actor = (context.namespace, context.get_actor_name() or "")
+        # Serve names replicas in its own namespace, not the job's (`context.namespace` is the
+        # job's): looked up anywhere else, a live replica would seem gone.
+        actor = (SERVE_NAMESPACE, ray.get_runtime_context().get_actor_name() or "")
         self._pushes = PushHub(self._router, replica=replica, actor=actor if actor[1] else None)
         self._mcp = McpEndpoint(agents, self._router, settings.max_body_bytes, settings.cors)
         #: The connect gate; with `cors=`, behind the Origin check browsers do not make for sockets.

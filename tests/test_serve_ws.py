@@ -16,6 +16,7 @@ import websockets
 from agents import ReadOnlyError, get_agent, list_agents
 from agents.client import AgentClient, ConnectionRefusedByAgent
 from cluster.naming import agent_key
+from cluster.sockets import LIVENESS_CHECK
 from tests.agents_for_serve import DedicatedTally, Hibernating, Tally
 
 
@@ -315,6 +316,18 @@ async def test_two_replicas_share_state_sync_and_broadcast(clients, agent_id) ->
     await until(lambda: all(c.state["count"] == 7 for c in opened))
     await opened[0].send("across")
     await until(lambda: all("p0: across" in box for box in inboxes[1:]))
+
+
+async def test_a_connection_outlives_the_agents_check_that_its_replica_lives(clients, agent_id) -> None:
+    """The agent looks up the replica of its connections every LIVENESS_CHECK seconds: a live
+    replica must be found (it is named in Serve's namespace, not the job's), so the socket is
+    kept and still gets pushes. The wait is the point: the check runs on a clock."""
+    client = await clients()
+    await client.call("add", 1)
+    await asyncio.sleep(LIVENESS_CHECK + 3)
+    await get_agent(Tally, agent_id).add(2)
+    await until(lambda: client.state["count"] == 3)
+    assert client.conn_id in await get_agent(Tally, agent_id).conn_info()
 
 
 async def test_the_connections_of_a_replica_that_died_are_closed_by_the_agent(served, agent_id) -> None:
