@@ -15,7 +15,6 @@ import pytest
 from agents import AgentUnavailableError, get_agent
 from agents.chat import ApprovalPendingError, Chunk, UnknownStreamError, tool
 from agents.chat.chunks import CHUNK, Done, Rewind, Text
-from agents.chat.prefetch import Prefetched
 from agents.runtime import agent_events
 from tests.agents_for_chat import (
     FAKE_LLM_URL,
@@ -52,42 +51,6 @@ def last_request(agent_id: str) -> list[dict[str, Any]]:
 
 
 # ---- no Ray needed ---------------------------------------------------------------------------
-
-
-async def test_a_prefetched_model_call_runs_ahead_and_keeps_order_errors_and_closing() -> None:
-    pulled: list[int] = []
-    closed = asyncio.Event()
-
-    async def parts() -> AsyncIterator[int]:
-        try:
-            for i in range(3):
-                pulled.append(i)
-                yield i
-            raise RuntimeError("the provider failed")
-        finally:
-            closed.set()
-
-    ahead = Prefetched(parts())
-    await asyncio.sleep(0)  # one loop turn: the reading task runs before anyone asks
-    await asyncio.sleep(0)
-    assert pulled == [0, 1, 2]
-    assert [await ahead.__anext__() for _ in range(3)] == [0, 1, 2]
-    with pytest.raises(RuntimeError, match="the provider failed"):
-        await ahead.__anext__()
-    held = asyncio.Event()
-
-    async def endless() -> AsyncIterator[int]:
-        try:
-            yield 1
-            await held.wait()
-            yield 2
-        finally:
-            closed.clear()
-
-    stopped = Prefetched(endless())
-    assert await stopped.__anext__() == 1
-    await stopped.aclose()  # the read-ahead task is cancelled and the source closed
-    assert not closed.is_set() and stopped._task.cancelled()
 
 
 def test_chunks_round_trip_through_json() -> None:
@@ -301,7 +264,7 @@ async def _stream_until_held(agent_id: str, held: Reply) -> tuple[asyncio.Task, 
     task = asyncio.create_task(consume())
     await asyncio.to_thread(held.reached.wait, 30)
     assert held.reached.is_set()
-    await eventually(sent_before_holding_arrived)  # the model call starts before Start is sent
+    await eventually(sent_before_holding_arrived)  # under load the client may be behind
     return task, seen
 
 

@@ -46,7 +46,6 @@ from agents.chat.chunks import (
 from agents.chat.history import ChatHistory
 from agents.chat.mcp import mcp_tools
 from agents.chat.model import ToolCall, Usage, stream_completion
-from agents.chat.prefetch import Prefetched
 from agents.chat.streams import Stream, StreamLog
 from agents.chat.tools import ChatTool, Tool, ToolResult, toolset
 from agents.errors import ApprovalPendingError, UnknownApprovalError, UnknownStreamError
@@ -135,16 +134,10 @@ class ChatAgent(Agent):
                 pass
         stream = self._streams.open()
         self._history.append(stream.id, {"role": "user", "content": text})
-        tools = await self._tools()
-        # The model is called while the message is checkpointed (its reply is read only after).
-        first = self._open_step(stream, tools, prefetch=True)
-        try:
-            yield await self._streams.emit(stream, Start())  # checkpoints: the message is durable now
-            self._runtime.emit("chat:start", stream=stream.id)
-            async for chunk in self._drive(stream, tools, first):
-                yield chunk
-        finally:
-            await first.close()
+        yield await self._streams.emit(stream, Start())  # checkpoints: the message is durable now
+        self._runtime.emit("chat:start", stream=stream.id)
+        async for chunk in self._drive(stream):
+            yield chunk
 
     @callable(finish_on_disconnect=True)
     async def resume(self, stream_id: str, after_seq: int = 0) -> AsyncIterator[Chunk]:
@@ -201,19 +194,10 @@ class ChatAgent(Agent):
         """The class's tools, and those its MCP servers list now (a class tool wins a name clash)."""
         return {**await mcp_tools(self.mcp, self.mcp_needs_approval), **self._toolset}
 
-    async def _drive(
-        self, stream: Stream, tools: dict[str, ChatTool] | None = None, first: ModelStep | None = None
-    ) -> AsyncIterator[Chunk]:
-        """Run the tool loop from where SQL says the stream is, until it ends or pauses; `first`
-        is a model step already under way (the stream's next one)."""
-        if tools is None:
-            tools = await self._tools()
+    async def _drive(self, stream: Stream) -> AsyncIterator[Chunk]:
+        """Run the tool loop from where SQL says the stream is, until it ends or pauses."""
+        tools = await self._tools()
         while stream.status == "streaming":
-            if first is not None:
-                step, first = first, None
-                async for chunk in self._model_step(stream, step):
-                    yield chunk
-                continue
             calls = self._history.unanswered_calls(stream.id)
             if calls:
                 for call in calls:
@@ -230,24 +214,19 @@ class ChatAgent(Agent):
             elif stream.steps >= self.max_steps:
                 yield await self._finish(stream, "max_steps")
             else:
-                async for chunk in self._model_step(stream, self._open_step(stream, tools)):
+                async for chunk in self._model_step(stream, tools):
                     yield chunk
 
-    def _open_step(self, stream: Stream, tools: dict[str, ChatTool], prefetch: bool = False) -> ModelStep:
-        """Start the stream's next model call on the history as it is now (read ahead in a task
-        of its own if `prefetch`)."""
+    async def _model_step(self, stream: Stream, tools: dict[str, ChatTool]) -> AsyncIterator[Chunk]:
         stream.steps += 1
         context = ChatContext(stream.id, stream.steps, [t.schema() for t in tools.values()])
         prompt = [{"role": "system", "content": self.system}] if self.system else []
-        parts = self.on_chat_message(prompt + self._history.messages(), context)
-        return ModelStep(Prefetched(parts) if prefetch else parts, time.monotonic())
-
-    async def _model_step(self, stream: Stream, step: ModelStep) -> AsyncIterator[Chunk]:
         text: list[str] = []
         calls: list[ToolCall] = []
         usage: Usage | None = None
+        started = time.monotonic()
         try:
-            async for part in step.parts:
+            async for part in self.on_chat_message(prompt + self._history.messages(), context):
                 if isinstance(part, ToolCall):
                     calls.append(part)
                 elif isinstance(part, Usage):
@@ -267,7 +246,7 @@ class ChatAgent(Agent):
         )
         self._runtime.emit(
             "chat:step",
-            time.monotonic() - step.started,
+            time.monotonic() - started,
             stream=stream.id,
             model=self.model,
             tool_calls=len(calls),
@@ -339,20 +318,6 @@ class ChatAgent(Agent):
             self._history.trim(self.max_messages)
             self._streams.forget_old(self.keep_streams)
         return chunk
-
-
-@dataclass
-class ModelStep:
-    """One model call under way: its parts (text, tool calls, usage) and when it began."""
-
-    parts: AsyncIterator[str | ToolCall | Usage]
-    started: float
-
-    async def close(self) -> None:
-        """Stop the call if it is still under way (a consumer that ended early)."""
-        aclose = getattr(self.parts, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 def _call_fields(call: ToolCall) -> dict[str, str]:
