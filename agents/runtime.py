@@ -69,12 +69,15 @@ async def start() -> None:
     await (await router().checked_controller()).start.remote()
 
 
-async def agent_events(agent_type: str, agent_id: str, after: int = 0, wait_s: float = 0.0) -> dict[str, Any]:
+async def agent_events(
+    agent_type: str, agent_id: str, after: int = 0, wait_s: float = 0.0, source: str | None = None
+) -> dict[str, Any]:
     """Recent events (`agents.events`) of live agent TYPE/ID, numbered above `after`, waiting up
-    to `wait_s` seconds for one: {"events": [...], "last": pass it as `after` next, "live"}."""
+    to `wait_s` seconds for one: {"events", "last", "source", "live"}; to follow, pass `last` as
+    `after` and `source` back (a wake in another process restarts the numbers)."""
     from cluster import observe
 
-    return await observe.agent_events(agent_type, agent_id, after, wait_s)
+    return await observe.agent_events(agent_type, agent_id, after, wait_s, source)
 
 
 def cluster_sampler() -> Any:

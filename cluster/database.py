@@ -112,7 +112,11 @@ _READ_ACTIONS = frozenset(
 def _read_only(
     action: int, arg1: str | None, arg2: str | None, database: str | None, source: str | None
 ) -> int:
-    """The authorizer of `AgentDatabase.read`: reads, and the pragmas that only report."""
+    """The authorizer of `AgentDatabase.read`: reads, and the pragmas that only report. The
+    columns of secret tables (`SECRET_PREFIX`: the MCP client's headers and OAuth tokens) read
+    as NULL."""
+    if action == sqlite3.SQLITE_READ and (arg1 or "").startswith(SECRET_PREFIX):
+        return sqlite3.SQLITE_IGNORE
     if action in _READ_ACTIONS:
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _REPORTING_PRAGMAS:
@@ -120,6 +124,8 @@ def _read_only(
     return sqlite3.SQLITE_DENY
 
 
+#: Tables whose values `read` never returns (the MCP client's: header secrets, OAuth tokens).
+SECRET_PREFIX = "_mcp_"
 #: Pragmas a read may ask (their argument names a table or index): what tables, columns and indexes there are.
 _REPORTING_PRAGMAS = frozenset({"table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"})
 

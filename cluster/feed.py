@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 from collections import Counter, deque
 from typing import Any
 
@@ -28,6 +29,8 @@ class EventFeed:
         self._events: deque[tuple[int, events.Event]] = deque(maxlen=capacity)
         self._numbers = itertools.count(1)
         self.last = 0
+        #: This feed's identity: numbers from another feed (the agent's earlier host) mean nothing here.
+        self.source = uuid.uuid4().hex[:12]
         self.totals: Counter[tuple[str, str]] = Counter()
         #: Readers waiting for the next event (set by `__call__`, which runs on the host's loop).
         self._arrived: asyncio.Event | None = None
@@ -43,30 +46,32 @@ class EventFeed:
     def since(self, after: int, key: tuple[str, str] | None = None, limit: int = 500) -> list[dict[str, Any]]:
         """Events numbered above `after` (of one agent, `key` = (type, ID), if given), oldest
         first, at most `limit` (the oldest ones)."""
-        found: list[dict[str, Any]] = []
-        for number, event in self._events:
-            if number <= after or (key is not None and (event.agent_type, event.agent_id) != key):
-                continue
-            found.append({"n": number, **event.to_json()})
-            if len(found) >= limit:
+        newer: list[tuple[int, events.Event]] = []
+        for number, event in reversed(self._events):  # newest first: stop at what was seen
+            if number <= after:
                 break
-        return found
+            if key is None or (event.agent_type, event.agent_id) == key:
+                newer.append((number, event))
+        return [{"n": number, **event.to_json()} for number, event in reversed(newer)][:limit]
 
-    async def wait(self, after: int, key: tuple[str, str] | None, timeout: float) -> dict[str, Any]:
+    async def wait(
+        self, after: int, key: tuple[str, str] | None, timeout: float, source: str | None = None
+    ) -> dict[str, Any]:
         """`since(after, key)`, waiting up to `timeout` seconds for one if there is none yet.
-        Returns {"events": [...], "last": the number to pass next}. A number above any this
-        process gave out comes from an earlier process of the host: read from the start."""
-        if after > self.last:
+        Returns {"events": [...], "last": the number to pass next, "source": this feed}. A
+        number from another feed (`source` given and not this one's: the agent moved or woke in
+        another process) means nothing here: read from the start."""
+        if (source is not None and source != self.source) or after > self.last:
             after = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             found = self.since(after, key)
             if found:
-                return {"events": found, "last": found[-1]["n"]}
+                return {"events": found, "last": found[-1]["n"], "source": self.source}
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return {"events": [], "last": self.last}
+                return {"events": [], "last": self.last, "source": self.source}
             if self._arrived is None:
                 self._arrived = asyncio.Event()
             arrived = self._arrived

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -60,7 +61,7 @@ class AgentHost:
         configure_actor_logging()
         self._config = config
         self.name = name
-        self._telemetry = telemetry.install(name)
+        self._telemetry = telemetry.install()
         self.capacity = capacity
         self.pooled = hosting == "pooled"
         self._node_id = ray.get_runtime_context().get_node_id()  # fixed for the process
@@ -169,7 +170,7 @@ class AgentHost:
             await activation.close()  # releases its database file
             return outcome.failure(exc)
         self._start_background(activation)
-        self._telemetry.set_live(len(self._activations))
+        self._live_changed()
         return outcome.success(self._info(activation))
 
     def held(self) -> list[dict[str, Any]]:
@@ -196,10 +197,16 @@ class AgentHost:
             await activation.close()
             self._retire(key, activation, "dropped")
 
-    async def events(self, after: int = 0, agent: tuple[str, str] | None = None, wait_s: float = 0.0) -> dict:
+    async def events(
+        self,
+        after: int = 0,
+        agent: tuple[str, str] | None = None,
+        wait_s: float = 0.0,
+        source: str | None = None,
+    ) -> dict:
         """Recent events here numbered above `after` (of one agent, `agent` = (type, ID)),
-        waiting up to `wait_s` seconds for one: {"events": [...], "last": pass it next time}."""
-        return await self._telemetry.feed.wait(after, agent, min(wait_s, 30.0))
+        waiting up to `wait_s` seconds for one: {"events", "last", "source"} (`EventFeed.wait`)."""
+        return await self._telemetry.feed.wait(after, agent, min(wait_s, 30.0), source)
 
     def counts(self) -> dict[str, Any]:
         """Events here since this process started, by type and name, with the host's load."""
@@ -263,7 +270,9 @@ class AgentHost:
     async def connect(
         self, key: str, epoch: int, request: Request, conn_id: str, replica: str, resume: str = ""
     ) -> Outcome:
-        return await self._on(key, epoch, lambda a: a.sockets.connect(request, conn_id, replica, resume))
+        connected = await self._on(key, epoch, lambda a: a.sockets.connect(request, conn_id, replica, resume))
+        self._live_changed()
+        return connected
 
     async def message(
         self,
@@ -281,7 +290,9 @@ class AgentHost:
         )
 
     async def disconnect(self, key: str, epoch: int, conn_id: str, code: int, reason: str) -> Outcome:
-        return await self._on(key, epoch, lambda a: a.sockets.disconnect(conn_id, code, reason))
+        disconnected = await self._on(key, epoch, lambda a: a.sockets.disconnect(conn_id, code, reason))
+        self._live_changed()
+        return disconnected
 
     async def set_client_state(self, key: str, epoch: int, conn_id: str, state: Any) -> Outcome:
         return await self._on(key, epoch, lambda a: a.sockets.set_state(conn_id, state))
@@ -430,7 +441,7 @@ class AgentHost:
         activation.state = ActivationState.RETIRED
         if self._activations.get(key) is activation:
             del self._activations[key]
-            self._telemetry.set_live(len(self._activations))
+            self._live_changed()
         name = _RETIRED_EVENTS.get(reason, "deactivate")
         activation.emit(name, **({} if name != "deactivate" else {"reason": reason}))
         log.info(
@@ -444,6 +455,13 @@ class AgentHost:
             if self._controller is None:  # looked up once: hosts retire agents by the thousand
                 self._controller = ray.get_actor(CONTROLLER_NAME, namespace=self._config.namespace)
             self._controller.release.remote(key, activation.epoch, reason, None if self.pooled else self.name)
+
+    def _live_changed(self) -> None:
+        """Tell the metrics how many agents, and open connections by type, this host carries."""
+        connections: Counter[str] = Counter()
+        for a in self._activations.values():
+            connections[a.type_name] += a.sockets.open_count()
+        self._telemetry.set_live(len(self._activations), connections)
 
     def _info(self, a: Activation) -> dict[str, Any]:
         return {

@@ -14,6 +14,7 @@ from typing import Any
 import pydantic_core
 
 from cluster.activation import Activation
+from cluster.database import SECRET_PREFIX
 from cluster.sockets import SECTION as CONNECTIONS
 
 #: Rows a query returns at most, whatever it asks for.
@@ -77,7 +78,7 @@ def _tables(a: Activation) -> list[dict[str, Any]]:
                 "name": name,
                 "columns": [{"name": c[index["name"]], "type": c[index["type"]]} for c in columns.rows],
                 "rows": count,
-                "internal": name.startswith(INTERNAL_PREFIX) or name.startswith("sqlite_"),
+                "internal": name.startswith((INTERNAL_PREFIX, SECRET_PREFIX, "sqlite_")),
             }
         )
     return tables

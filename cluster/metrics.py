@@ -5,15 +5,14 @@
 
 `Metrics` is an events listener (`agents.events`): every number below is derived from the typed
 events, so the two always agree. Labels are the agent type and, where it applies, the method,
-error code, model or host; never an agent ID (one series per agent would swamp Prometheus).
+error code or model; never an agent ID or a host (one series per agent would swamp Prometheus).
 Off when the hosts' environment sets `RAY_AGENTS_METRICS=0`.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter as Tally
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ray.util.metrics import Counter, Gauge, Histogram
 
@@ -35,10 +34,11 @@ def enabled() -> bool:
 
 
 class Metrics:
-    """An events listener that keeps Ray metrics of this host process (`host` names it)."""
+    """An events listener that keeps Ray metrics of this host process."""
 
-    def __init__(self, host: str) -> None:
-        self.host = host
+    def __init__(self) -> None:
+        #: Open connections by agent type as last set (a type that has none left is set to 0).
+        self._connected: dict[str, int] = {}
         self.calls = Counter(
             "agents_calls",
             description="Calls that ran as turns, by agent type, method and outcome (ok, error).",
@@ -84,8 +84,8 @@ class Metrics:
         )
         self.live = Gauge(
             "agents_live",
-            description="Live agents in this host process.",
-            tag_keys=("host",),
+            description="Live agents in this host process (Ray's labels name the node and process).",
+            tag_keys=(),
         )
         self.work = Counter(
             "agents_work",
@@ -100,8 +100,8 @@ class Metrics:
         )
         self.connections = Gauge(
             "agents_connections",
-            description="Open WebSocket connections to the agents of this host process.",
-            tag_keys=("agent_type", "host"),
+            description="Open WebSocket connections to the live agents of this host process.",
+            tag_keys=("agent_type",),
         )
         self.chat_tokens = Counter(
             "agents_chat_tokens",
@@ -113,14 +113,11 @@ class Metrics:
             description="Code Mode programs run, by language and outcome (ok, error).",
             tag_keys=("agent_type", "language", "outcome"),
         )
-        self._open: Tally[str] = Tally()
         self._handlers: dict[str, Callable[[events.Event], None]] = {
             "rpc": self._call,
             "rpc:error": self._call,
             "checkpoint": self._checkpoint,
             "checkpoint:error": self._checkpoint_error,
-            "connect": self._connection,
-            "disconnect": self._connection,
             "chat:step": self._chat_step,
             "codemode:run": self._codemode,
             "codemode:error": self._codemode,
@@ -140,9 +137,14 @@ class Metrics:
     def __call__(self, event: events.Event) -> None:
         self._handlers[event.name](event)
 
-    def set_live(self, count: int) -> None:
-        """This process now carries `count` live agents (the host says so as it changes)."""
-        self.live.set(count, tags={"host": self.host})
+    def set_live(self, count: int, connections: Mapping[str, int]) -> None:
+        """This process now carries `count` live agents with these open connections by type (the
+        host says so as they change: connection records travel with an agent across wakes and
+        moves, so counting connect and disconnect events in one process would drift)."""
+        self.live.set(count)
+        for agent_type in self._connected.keys() | connections.keys():
+            self.connections.set(connections.get(agent_type, 0), tags={"agent_type": agent_type})
+        self._connected = dict(connections)
 
     def _call(self, e: events.Event) -> None:
         method = str(e.data.get("method", ""))
@@ -179,12 +181,6 @@ class Metrics:
         late = e.data.get("late_s")
         if late is not None:
             self.lateness.observe(max(0.0, float(late)), tags={"agent_type": e.agent_type, "source": source})
-
-    def _connection(self, e: events.Event) -> None:
-        self._open[e.agent_type] += 1 if e.name == "connect" else -1
-        self.connections.set(
-            max(0, self._open[e.agent_type]), tags={"agent_type": e.agent_type, "host": self.host}
-        )
 
     def _chat_step(self, e: events.Event) -> None:
         model = str(e.data.get("model", ""))

@@ -18,19 +18,23 @@ async def _controller() -> Any:
     return await router().checked_controller()
 
 
-async def agent_events(agent_type: str, agent_id: str, after: int = 0, wait_s: float = 0.0) -> dict[str, Any]:
+async def agent_events(
+    agent_type: str, agent_id: str, after: int = 0, wait_s: float = 0.0, source: str | None = None
+) -> dict[str, Any]:
     """Agent TYPE/ID's events numbered above `after` in its host's feed, waiting up to `wait_s`
-    seconds for one: {"events": [...], "last": pass it next, "live": bool}. A hibernated agent
-    has none (it is not asked to wake); its next activation's feed starts over (`last` 0)."""
+    seconds for one: {"events": [...], "last", "source", "live": bool}. Pass `last` and `source`
+    back to follow it: numbers are per host process, so when the agent wakes or moves elsewhere
+    (another `source`) the new feed is read from its start. A hibernated agent has none (it is
+    not asked to wake)."""
     host = await (await _controller()).host_of.remote(agent_key(agent_type, agent_id))
     if host is None:
         if wait_s > 0:
             await asyncio.sleep(min(wait_s, 1.0))  # a tail polls for the next activation
-        return {"events": [], "last": 0, "live": False}
+        return {"events": [], "last": 0, "source": None, "live": False}
     try:
-        found = await host.events.remote(after, (agent_type, agent_id), wait_s)
+        found = await host.events.remote(after, (agent_type, agent_id), wait_s, source)
     except Exception:  # the host went away (hibernated, moved) while we asked
-        return {"events": [], "last": 0, "live": False}
+        return {"events": [], "last": 0, "source": None, "live": False}
     return {**found, "live": True}
 
 

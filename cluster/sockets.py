@@ -114,6 +114,10 @@ class SocketHub:
     def _records(self) -> dict[str, dict[str, Any]]:
         return self._a.sections.get(SECTION, {})
 
+    def open_count(self) -> int:
+        """Connections this agent holds a record of (open, or resumable)."""
+        return len(self._records())
+
     def record(self, conn_id: str) -> dict[str, Any]:
         return self._records().get(conn_id, {})
 

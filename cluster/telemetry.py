@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from agents import events
 from cluster.feed import EventFeed
@@ -15,9 +15,9 @@ from cluster.metrics import Metrics, enabled
 class Telemetry:
     """The listeners of one host process, and what unsubscribes them."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self) -> None:
         self.feed = EventFeed()
-        self.metrics = Metrics(host) if enabled() else None
+        self.metrics = Metrics() if enabled() else None
         self._stops: list[Callable[[], None]] = [events.subscribe(self.feed)]
         if self.metrics is not None:
             self._stops.append(events.subscribe(self.metrics, self.metrics.names))
@@ -25,10 +25,10 @@ class Telemetry:
         if sink is not None:
             self._stops.append(sink)
 
-    def set_live(self, count: int) -> None:
-        """The host carries `count` live agents now."""
+    def set_live(self, count: int, connections: Mapping[str, int]) -> None:
+        """The host carries `count` live agents now, with these open connections by type."""
         if self.metrics is not None:
-            self.metrics.set_live(count)
+            self.metrics.set_live(count, connections)
 
     def uninstall(self) -> None:
         """Unsubscribe every listener (events then cost nothing: benchmarks compare)."""
@@ -41,11 +41,11 @@ class Telemetry:
 _installed: Telemetry | None = None
 
 
-def install(host: str) -> Telemetry:
-    """This process's telemetry, installed on first use (by the host named `host`)."""
+def install() -> Telemetry:
+    """This process's telemetry, installed on first use (by its first host)."""
     global _installed
     if _installed is None:
-        _installed = Telemetry(host)
+        _installed = Telemetry()
     return _installed
 
 

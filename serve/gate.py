@@ -5,8 +5,8 @@ A hook is `hook(conn, agent_type, agent_id)`, sync or async: `conn` is the Starl
 (HTTP, its body not read yet) or `WebSocket` (accepted, no frame sent yet); `agent_type` is the
 name in the URL (`/agents/{agent_type}/{agent_id}`), not checked yet: unknown types are refused
 after the gate, so they cannot be probed past it. The inspector's routes (`serve.inspector`) run
-it too: with the agent's type and ID for one agent, with "*", "*" for its page and the list of
-every agent. It returns:
+it too, always with "*", "*": it reads every agent past their own checks, so admit "*" only for
+operators. It returns:
 
 - None: go on;
 - a Starlette `Response`: answer with it instead (a WebSocket is closed with 4000 + its status,

@@ -12,8 +12,9 @@ with `"*"`, `"*"` for the page and the list of every agent):
   only with `wake=1`;
 - `POST /-/inspector/api/query?type=T&id=I` `{"sql", "limit"}`: a read-only query of a live
   agent's database;
-- `GET  /-/inspector/api/events?type=T&id=I&after=N&wait=S`: its recent events, waiting up to
-  S seconds for one (a long poll: `cluster.observe.agent_events`).
+- `GET  /-/inspector/api/events?type=T&id=I&after=N&source=F&wait=S`: its recent events, waiting
+  up to S seconds for one (a long poll: `cluster.observe.agent_events`; pass `last` and `source`
+  back).
 
 Calls go through the agent's own RPC route (`/agents/{type}/{id}/rpc/{method}`), gate and all.
 Nothing here wakes an agent, except `wake=1`, or changes one.
@@ -88,13 +89,13 @@ class Inspector:
     async def _gated(
         self, request: Request, answer: Callable[[], Awaitable[Any]], every: bool = False
     ) -> Response:
-        """`answer()` (a response, or data sent as JSON) once the gate admitted the request:
-        the gate sees the type and ID asked for as given (`every`: `"*"`, `"*"`), checked after
-        it, as the agent routes do; errors are answered as theirs are."""
-        query = request.query_params
-        asked = (EVERY, EVERY) if every else (query.get("type", ""), query.get("id", ""))
+        """`answer()` (a response, or data sent as JSON) once the gate admitted the request.
+        The gate is always asked for `"*"`, `"*"` (every agent): the inspector reads past each
+        agent's own checks, so a gate that admits a user to one agent's routes must not admit
+        them here; errors are answered as the agent routes' are. (`every` is kept for the
+        routes' readability: all of them are operator routes.)"""
         try:
-            admitted = await gate.admit(self._hook, request, *asked)
+            admitted = await gate.admit(self._hook, request, EVERY, EVERY)
             if isinstance(admitted, Response):
                 return admitted
             answered = await answer()
@@ -145,7 +146,8 @@ class Inspector:
         async def answer() -> Any:
             agent_type, agent_id = _agent(request)
             after, wait = _number(request, "after"), min(float(_number(request, "wait")), MAX_EVENTS_WAIT)
-            return await observe.agent_events(agent_type, agent_id, after, wait)
+            source = request.query_params.get("source") or None
+            return await observe.agent_events(agent_type, agent_id, after, wait, source)
 
         return await self._gated(request, answer)
 

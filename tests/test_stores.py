@@ -366,6 +366,19 @@ def test_pragmas_and_attach_that_would_bypass_checkpoints_are_refused() -> None:
     db.close()
 
 
+def test_the_inspectors_reads_never_show_the_mcp_clients_secrets() -> None:
+    db = AgentDatabase(new_database_path())
+    db.execute("CREATE TABLE _mcp_oauth(server TEXT, tokens TEXT)")
+    db.execute("INSERT INTO _mcp_oauth VALUES ('search', 'refresh-token-secret')")
+    db.execute("CREATE TABLE notes(body TEXT)")
+    db.execute("INSERT INTO notes VALUES ('visible')")
+    assert db.read("SELECT * FROM _mcp_oauth", 10).rows == [[None, None]]  # rows, never values
+    assert db.read("SELECT count(*) FROM _mcp_oauth", 10).rows == [[1]]
+    joined = db.read("SELECT n.body, o.tokens FROM notes n, _mcp_oauth o", 10)
+    assert joined.rows == [["visible", None]]
+    db.close()
+
+
 def test_database_files_of_a_dead_process_are_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
     dead, alive, claiming = tmp_path / "111-dead", tmp_path / "222-live", tmp_path / ".333-new"
     for directory in (dead, alive, claiming):

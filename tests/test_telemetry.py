@@ -53,10 +53,12 @@ async def test_a_hibernated_agent_has_no_events_until_it_wakes(agent_id: str, ru
     agent = get_agent(SleepyWatched, agent_id)
     await agent.note()
     info = await agent.describe()
+    before = await agent_events("sleepy-watched", agent_id)
     await eventually(lambda: hibernated(runtime, info))
-    assert await agent_events("sleepy-watched", agent_id) == {"events": [], "last": 0, "live": False}
+    asleep = await agent_events("sleepy-watched", agent_id)
+    assert asleep == {"events": [], "last": 0, "source": None, "live": False}
     await agent.note()
-    found = await agent_events("sleepy-watched", agent_id)
+    found = await agent_events("sleepy-watched", agent_id, before["last"], source=before["source"])
     woke = next(e for e in found["events"] if e["name"] == "wake")
     assert woke["epoch"] > info["epoch"] and woke["data"] == {"alarm": False}
 
@@ -113,4 +115,4 @@ async def test_metrics_appear_at_rays_metrics_endpoint(agent_id: str) -> None:
     assert total(seen, "ray_agents_checkpoint_seconds_count", **watched) >= 3
     assert total(seen, "ray_agents_lifecycle_total", **watched, event="activation") >= 1
     live = [labels for name, labels, value in seen if name == "ray_agents_live" and value >= 1]
-    assert live and all(labels["host"] for labels in live)
+    assert live and all(labels["WorkerId"] for labels in live)  # Ray's label: the host process

@@ -53,17 +53,30 @@ async def _litellm() -> Any:
     return await asyncio.to_thread(_import_litellm)
 
 
+def _takes_stream_options(litellm: Any, model: str) -> bool:
+    """Whether litellm passes `stream_options` to this model's provider (others refuse it)."""
+    try:
+        name, provider, _, _ = litellm.get_llm_provider(model)
+        supported = litellm.get_supported_openai_params(model=name, custom_llm_provider=provider)
+        return "stream_options" in (supported or ())
+    except Exception:  # an unknown provider: ask nothing of it
+        return False
+
+
 async def stream_completion(
     model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]], **options: Any
 ) -> AsyncIterator[str | ToolCall | Usage]:
     """Call `litellm.acompletion(..., stream=True)`: yields text deltas as they arrive, then each
     tool call once its streamed pieces are complete, then the call's `Usage` if the provider
-    reported one (usage is asked for unless `options` set `stream_options`). `options` go to
-    litellm as they are (`api_base`, `api_key`, `temperature`, `mock_response`, ...)."""
+    reported one (usage is asked for where litellm says the provider takes `stream_options`,
+    unless `options` set it). `options` go to litellm as they are (`api_base`, `api_key`,
+    `temperature`, `mock_response`, ...)."""
+    litellm = await _litellm()
     if tools:
         options["tools"] = tools
-    options.setdefault("stream_options", {"include_usage": True})
-    response = await (await _litellm()).acompletion(model=model, messages=messages, stream=True, **options)
+    if "stream_options" not in options and _takes_stream_options(litellm, model):
+        options["stream_options"] = {"include_usage": True}
+    response = await litellm.acompletion(model=model, messages=messages, stream=True, **options)
     calls: dict[int, dict[str, str]] = {}
     usage: Usage | None = None
     async for chunk in response:

@@ -65,13 +65,13 @@ def events(
     attach(address, namespace)
 
     async def tail() -> None:
-        after = 0
+        after, source = 0, None
         while True:
-            found = await agent_events(agent_type, agent_id, after, FOLLOW_WAIT if follow else 0.0)
+            found = await agent_events(agent_type, agent_id, after, FOLLOW_WAIT if follow else 0.0, source)
             for event in found["events"]:
                 if not names or event["name"] in names:
                     click.echo(json.dumps(event) if output_format == "json" else event_line(event))
-            after = found["last"]
+            after, source = found["last"], found["source"]
             if not follow:
                 if not found["live"]:
                     click.echo(f"# {agent_type} {agent_id} is not live: no events to show", err=True)

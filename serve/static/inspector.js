@@ -658,13 +658,15 @@ function renderEvents() {
 async function follow(agent) {
   const token = ++followToken;
   let after = 0;
+  let source = "";
   let buffered = [];
   while (token === followToken) {
     try {
-      const found = await api("events", { type: agent.type, id: agent.id, after, wait: EVENTS_WAIT_S });
+      const found = await api("events", { type: agent.type, id: agent.id, after, source, wait: EVENTS_WAIT_S });
       if (token !== followToken) return;
-      if (!found.live) after = 0; // its next activation numbers its events from the start
-      else after = found.last;
+      // Numbers are per host process: `source` tells the feed which one `after` came from.
+      after = found.live ? found.last : 0;
+      source = found.source || "";
       if (!found.events.length) continue;
       const backlog = !view.events.length && !buffered.length; // what happened before the page looked
       const fresh = found.events.map((e) => ({ ...e, fresh: !backlog })).reverse();
